@@ -120,7 +120,8 @@ def evaluate_generator(
 ) -> EvalReport:
     if len(photos) < 2 or len(references) < 2:
         raise InvalidInputError(
-            f"evaluation needs at least 2 usable photos and 2 cartoons, got {len(photos)} and {len(references)}"
+            f"evaluation needs at least 2 usable photos and 2 cartoons, got {len(photos)} and "
+            f"{len(references)}"
         )
     generator = generator.to(device).eval()
     size = generator.config.img_size

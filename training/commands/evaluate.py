@@ -97,7 +97,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "cartoons_dir": str(cartoons_dir),
         "metrics": {
             "kid": "KID on fixed colour/texture features vs. the reference cartoons (lower is better)",
-            "identity_mean": "mean cosine similarity of Face ID embeddings, photo vs its cartoon (higher is better)",
+            "identity_mean": "mean cosine similarity of Face ID embeddings, photo vs cartoon (higher=better)",
         },
         "best": best.weights,
         "reports": [report.to_dict() for report in reports],
