@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from p2c.errors import WeightsError
@@ -13,7 +15,7 @@ def _released_layout(ndf: int, n_layers: int) -> dict[str, tuple[int, ...]]:
     """photo2cartoon's Discriminator, written out: (ReflectionPad, SN conv, LeakyReLU) triples."""
     widths = [3, ndf] + [ndf * 2**i for i in range(1, n_layers - 1)]
     shapes: dict[str, tuple[int, ...]] = {}
-    for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for i, (c_in, c_out) in enumerate(itertools.pairwise(widths)):
         index = 3 * i + 1
         shapes[f"model.{index}.weight_orig"] = (c_out, c_in, 4, 4)
         shapes[f"model.{index}.bias"] = (c_out,)
@@ -63,6 +65,9 @@ def test_gan_round_trips_the_six_network_layout() -> None:
     assert tuple(states) == NETWORK_KEYS
     target = CartoonGan(ch=8, img_size=96)
     target.load_network_state_dicts(states, "test")
-    assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), target.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(source.state_dict().values(), target.state_dict().values(), strict=True)
+    )
     with pytest.raises(WeightsError, match="--ch"):
         CartoonGan(ch=12, img_size=96).load_network_state_dicts(states, "test")
