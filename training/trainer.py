@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyError
+from p2c.models.generator import ResnetGenerator
 from p2c.training import checkpoint as ckpt
 from p2c.training.config import SHAPE_FIELDS, TrainConfig
 from p2c.training.dataset import AugmentedFolder, DomainBatchSampler, list_images, make_loader
@@ -201,7 +202,10 @@ class Trainer:
         wrapped: Any = module
         if train_side and self.context.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
-            wrapped = DistributedDataParallel(module, device_ids=device_ids)
+            # The generators hold layers their forward never uses (the released checkpoint has
+            # them, see p2c.models.generator), which DDP must be told about.
+            unused = isinstance(module, ResnetGenerator)
+            wrapped = DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=unused)
         if self.config.compile:
             wrapped = torch.compile(wrapped)
         return wrapped
