@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from p2c.errors import InputNotFoundError, InvalidInputError, OutputError
 
-__all__ = ["BUILTIN_IMAGES", "BUILTIN_PREFIX", "read_image", "to_rgb8", "write_image"]
+__all__ = ["BUILTIN_IMAGES", "BUILTIN_PREFIX", "check_output_path", "read_image", "to_rgb8", "write_image"]
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -94,18 +94,25 @@ def read_image(path_or_builtin: str | os.PathLike[str]) -> np.ndarray:
         ) from error
 
 
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """Raise :class:`OutputError` unless ``path`` can be written by :func:`write_image`: a .png,
+    .jpg or .jpeg name in an existing folder. Commands call it before their slow work."""
+    target = Path(path)
+    if target.suffix.lower() not in _WRITE_PARAMS:
+        raise OutputError(f"cannot write {target}: name the output .png, .jpg or .jpeg")
+    folder = target.parent
+    if not folder.is_dir():
+        raise OutputError(f"output folder {folder} does not exist; create it first")
+    return target
+
+
 def write_image(path: str | os.PathLike[str], rgb: np.ndarray) -> Path:
     """Write an RGB uint8 image as PNG or JPEG (by extension), atomically; returns the path.
 
     Creates no folders: a missing folder is an :class:`OutputError` naming it.
     """
-    target = Path(path)
-    suffix = target.suffix.lower()
-    if suffix not in _WRITE_PARAMS:
-        raise OutputError(f"cannot write {target}: name the output .png, .jpg or .jpeg")
-    folder = target.parent
-    if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist; create it first")
+    target = check_output_path(path)
+    suffix, folder = target.suffix.lower(), target.parent
     image = np.asarray(rgb)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}")
