@@ -28,15 +28,25 @@ __all__ = [
     "available_compositors",
     "cartoon_on_white",
     "create_compositor",
+    "edge_fade",
     "feather_mask",
+    "feather_parameters",
     "footprint_box",
     "paste_cartoons",
+    "resize_transform",
 ]
 
 # Feathering, as fractions of the crop side (so 256 crops get 3 / 4 / 12 pixels).
 _ERODE_FRACTION = 0.012
 _BLUR_SIGMA_FRACTION = 0.016
 _EDGE_FADE_FRACTION = 0.047
+
+
+def feather_parameters(size: int) -> tuple[int, float, float]:
+    """Erosion radius, blur sigma and edge-fade width (pixels) for a ``size``-pixel crop; both
+    compositors use these, so they feather alike."""
+    erode = max(1, round(_ERODE_FRACTION * size))
+    return erode, max(0.5, _BLUR_SIGMA_FRACTION * size), max(2.0, _EDGE_FADE_FRACTION * size)
 
 
 def feather_mask(mask: np.ndarray) -> np.ndarray:
@@ -47,15 +57,14 @@ def feather_mask(mask: np.ndarray) -> np.ndarray:
     alpha = np.asarray(mask, dtype=np.float32)
     if alpha.ndim != 2:
         raise ValueError(f"expected a mask of shape (H, W), got {alpha.shape}")
-    size = min(alpha.shape)
-    erode = max(1, round(_ERODE_FRACTION * size))
+    erode, sigma, fade = feather_parameters(min(alpha.shape))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1))
     alpha = cv2.erode(alpha, kernel, borderType=cv2.BORDER_REPLICATE)
-    alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=max(0.5, _BLUR_SIGMA_FRACTION * size))
-    return alpha * _edge_fade(alpha.shape, max(2.0, _EDGE_FADE_FRACTION * size))
+    alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=sigma)
+    return alpha * edge_fade(alpha.shape, fade)
 
 
-def _edge_fade(shape: tuple[int, ...], width: float) -> np.ndarray:
+def edge_fade(shape: tuple[int, ...], width: float) -> np.ndarray:
     """1 inside, a smooth ramp to 0 over ``width`` pixels at each edge of the crop."""
     height, wide = shape[:2]
 
@@ -80,7 +89,7 @@ def cartoon_on_white(cartoon: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(blended, 0.0, 255.0).astype(np.uint8)
 
 
-def _cartoon_transform(transform: np.ndarray, crop_size: int, cartoon_size: int) -> np.ndarray:
+def resize_transform(transform: np.ndarray, crop_size: int, cartoon_size: int) -> np.ndarray:
     """The image -> cartoon matrix when the cartoon is ``cartoon_size`` square, the crop ``crop_size``."""
     factor = cartoon_size / crop_size
     matrix = np.asarray(transform, dtype=np.float64) * factor
@@ -116,7 +125,7 @@ def _paste_one(frame: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, ma
     if alpha.shape != (size, size):
         alpha = cv2.resize(alpha, (size, size), interpolation=cv2.INTER_LINEAR)
     alpha = feather_mask(alpha)
-    matrix = _cartoon_transform(transform, mask.shape[0], size)
+    matrix = resize_transform(transform, mask.shape[0], size)
     box = footprint_box(matrix, size, frame.shape)
     if box is None:
         return
@@ -128,7 +137,7 @@ def _paste_one(frame: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, ma
         target = max(2, int(np.ceil(size / scale * 1.5)))
         cartoon = cv2.resize(cartoon, (target, target), interpolation=cv2.INTER_AREA)
         alpha = cv2.resize(alpha, (target, target), interpolation=cv2.INTER_AREA)
-        matrix = _cartoon_transform(matrix, size, target)
+        matrix = resize_transform(matrix, size, target)
     # Frame box pixel (u, v) is frame pixel (u + x0, v + y0): shift the matrix and warp backwards.
     shifted = matrix.copy()
     shifted[:, 2] += matrix[:, :2] @ np.array([x0, y0], dtype=np.float64)
