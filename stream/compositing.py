@@ -54,7 +54,7 @@ def feather_mask(mask: np.ndarray) -> np.ndarray:
 
     Float32 H x W in [0, 1]; exactly 0 on the crop's outermost pixel row and column.
     """
-    alpha = np.asarray(mask, dtype=np.float32)
+    alpha: np.ndarray = np.asarray(mask, dtype=np.float32)
     if alpha.ndim != 2:
         raise ValueError(f"expected a mask of shape (H, W), got {alpha.shape}")
     erode, sigma, fade = feather_parameters(min(alpha.shape))
@@ -82,7 +82,7 @@ def cartoon_on_white(cartoon: np.ndarray, mask: np.ndarray) -> np.ndarray:
     A mask of another size than the cartoon (e.g. a 64x64 test generator) is resized to fit.
     """
     cartoon = np.asarray(cartoon)
-    alpha = np.asarray(mask, dtype=np.float32)
+    alpha: np.ndarray = np.asarray(mask, dtype=np.float32)
     if alpha.shape != cartoon.shape[:2]:
         alpha = cv2.resize(alpha, (cartoon.shape[1], cartoon.shape[0]), interpolation=cv2.INTER_AREA)
     blended = cartoon.astype(np.float32) * alpha[..., None] + 255.0 * (1.0 - alpha[..., None])
@@ -121,10 +121,11 @@ def _paste_one(frame: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, ma
     size = cartoon.shape[0]
     if cartoon.shape[:2] != (size, size) or cartoon.ndim != 3 or cartoon.shape[2] != 3:
         raise ValueError(f"expected a square RGB cartoon of shape (S, S, 3), got {cartoon.shape}")
-    alpha = np.asarray(mask, dtype=np.float32)
+    # Feather at the crop's size (the mask's), then fit the cartoon: same look whatever its size.
+    alpha = feather_mask(mask)
     if alpha.shape != (size, size):
-        alpha = cv2.resize(alpha, (size, size), interpolation=cv2.INTER_LINEAR)
-    alpha = feather_mask(alpha)
+        shrink = cv2.INTER_AREA if size < alpha.shape[0] else cv2.INTER_LINEAR
+        alpha = cv2.resize(alpha, (size, size), interpolation=shrink)
     matrix = resize_transform(transform, mask.shape[0], size)
     box = footprint_box(matrix, size, frame.shape)
     if box is None:
@@ -145,7 +146,7 @@ def _paste_one(frame: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, ma
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(cartoon, shifted, box_size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
     weight = cv2.warpAffine(
-        alpha, shifted, box_size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        alpha, shifted, box_size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0,)
     )
     region = frame[y0:y1, x0:x1]
     base = region.astype(np.float32)
