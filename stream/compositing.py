@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
-from p2c.stream.alignment import invert_transform
+from p2c.stream.alignment import CROP_SIZE, invert_transform, warp_to_crop
 
 if TYPE_CHECKING:
     from p2c.stream.faces import AlignedFace
@@ -182,11 +182,17 @@ class Compositor(Protocol):
     """Blends cartoons into a frame; what the video pipeline calls once per frame.
 
     ``paste(frame, faces, cartoons)`` returns a new uint8 RGB frame of the same shape; pixels
-    outside every face's footprint are unchanged; ``faces`` may be empty. ``close()`` frees
-    device memory and is safe to call more than once.
+    outside every face's footprint are unchanged; ``faces`` may be empty. ``crops(frame,
+    transforms, size)`` returns N x size x size x 3 uint8 crops, white outside the frame (what
+    :func:`p2c.stream.alignment.warp_to_crop` makes). ``close()`` frees device memory and is safe
+    to call more than once.
     """
 
     name: str
+
+    def crops(
+        self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE
+    ) -> np.ndarray: ...
 
     def paste(
         self, frame: np.ndarray, faces: Sequence[AlignedFace], cartoons: Sequence[np.ndarray]
@@ -199,6 +205,11 @@ class CpuCompositor:
     """:func:`paste_cartoons` with OpenCV on the CPU."""
 
     name = "cpu"
+
+    def crops(self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE) -> np.ndarray:
+        if not transforms:
+            return np.empty((0, size, size, 3), dtype=np.uint8)
+        return np.stack([warp_to_crop(frame, matrix, size) for matrix in transforms])
 
     def paste(
         self, frame: np.ndarray, faces: Sequence[AlignedFace], cartoons: Sequence[np.ndarray]

@@ -281,6 +281,8 @@ class TorchCompositor:
 
     def crops(self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE) -> np.ndarray:
         """N x size x size x 3 uint8 crops, white outside the frame (as ``warp_to_crop``)."""
+        if not transforms:
+            return np.empty((0, size, size, 3), dtype=np.uint8)
         crops = warp_crops(frame, transforms, size, device=self.device)
         return crops.round().clamp(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
