@@ -55,6 +55,18 @@ def test_grayscale_and_transparent_images_become_rgb(tmp_path: Path) -> None:
     np.testing.assert_array_equal(rgb[3, 3], [255, 255, 255])
 
 
+def test_exif_orientation_is_applied(tmp_path: Path, astronaut: np.ndarray) -> None:
+    from PIL import Image
+
+    wide = np.ascontiguousarray(astronaut[:200])  # 200 x 512 as stored in the file
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display", as phones write portrait shots
+    Image.fromarray(wide).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    shown = read_image(tmp_path / "phone.jpg")
+    assert shown.shape == (512, 200, 3)
+    assert np.abs(shown.astype(int) - np.rot90(wide, k=-1)).mean() < 4
+
+
 def test_missing_and_unreadable_inputs(tmp_path: Path, rng: np.random.Generator) -> None:
     with pytest.raises(InputNotFoundError, match=r"nothere\.png"):
         read_image(tmp_path / "nothere.png")
