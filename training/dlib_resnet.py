@@ -179,8 +179,8 @@ def _read_details(reader: _Reader) -> DlibLayer:
             ints["mode"] = reader.int_()
         return DlibLayer("affine", params.ravel(), shapes, ints)
     if kind in ("max_pool_2", "avg_pool_2"):
-        names = ("nr", "nc", "stride_y", "stride_x", "padding_y", "padding_x")
-        return DlibLayer(kind[:-2], ints={name: reader.int_() for name in names})
+        pool_names = ("nr", "nc", "stride_y", "stride_x", "padding_y", "padding_x")
+        return DlibLayer(kind[:-2], ints={name: reader.int_() for name in pool_names})
     if kind == "fc_2":
         ints = {"num_outputs": reader.int_(), "num_inputs": reader.int_()}
         params = reader.tensor()
@@ -332,7 +332,7 @@ class DlibResNet(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         # dlib's input_rgb_image_sized: (pixel - mean) / 256 per channel.
-        x = (pixels - self.mean_rgb) / 256.0
+        x = (pixels - self.get_buffer("mean_rgb")) / 256.0
         x = F.max_pool2d(F.relu(self.affine(self.conv(x))), 3, 2)
         x = self.units(x)
         return self.fc(x.mean(dim=(2, 3)))

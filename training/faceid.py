@@ -165,7 +165,8 @@ def default_faceid_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError(
             "the default face-ID model needs the face_recognition_models package: "
-            "pip install face_recognition_models (or pass --faceid-weights model_mobilefacenet.pth)"
+            'pip install face_recognition_models (or pip install "p2c[faceid]"; or pass '
+            "--faceid-weights model_mobilefacenet.pth)"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / DEFAULT_MODEL_FILE
     if not path.is_file():
