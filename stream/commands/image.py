@@ -37,8 +37,6 @@ __all__ = ["build_parser", "main", "quiet_native_stderr"]
 
 logger = logging.getLogger(__name__)
 
-_MODES = ("portrait", "composite", "crop")
-
 
 def _positive_int(text: str) -> int:
     try:
