@@ -211,3 +211,39 @@ def test_dry_run_prints_the_resolved_config(tmp_path: Path, capsys) -> None:
     config = TrainConfig.from_dict(json.loads(capsys.readouterr().out))
     assert config.lr == 2e-4 and config.weights == LossWeights() and config.betas == (0.5, 0.999)
     assert not (tmp_path / "r").exists()
+
+
+def test_export_in_the_engine_format(full_run: Path, tmp_path: Path) -> None:
+    from p2c.models.weights import load_generator
+
+    checkpoint = read_checkpoint(full_run / "checkpoints" / "ckpt_00000004.pt")
+    exported = load_generator(full_run / "export" / "p2c_genA2B_00000004.safetensors")
+    assert exported.config.ngf == 8 and exported.config.img_size == 96
+    for name, tensor in exported.state_dict().items():
+        assert torch.allclose(tensor.float(), checkpoint["genA2B"][name].float(), atol=1e-2, rtol=1e-2), name
+    target = tmp_path / "best.safetensors"
+    assert train_main(["--export", str(full_run / "checkpoints" / "ckpt_00000002.pt"), str(target)]) == 0
+    assert load_generator(target).config.ngf == 8
+
+
+def test_eval_names_the_best_checkpoint(full_run: Path, train_data: Path, tmp_path: Path, capsys) -> None:
+    from p2c.training.commands.evaluate import main as eval_main
+
+    argv = [
+        "--checkpoints",
+        str(full_run),
+        "--photos",
+        str(train_data / "testA"),
+        "--cartoons",
+        str(train_data / "testB"),
+        "--out",
+        str(tmp_path / "eval"),
+        "--device",
+        "cpu",
+    ]
+    assert eval_main(argv) == 0
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert [Path(r["weights"]).name for r in report["reports"]] == ["ckpt_00000002.pt", "ckpt_00000004.pt"]
+    assert report["best"] in {r["weights"] for r in report["reports"]}
+    assert all(r["identity_mean"] is not None for r in report["reports"])
+    assert "best: " in capsys.readouterr().out
