@@ -8,11 +8,34 @@ from pathlib import Path
 import torch
 from p2c.errors import WeightsError
 from p2c.models.generator import ResnetGenerator
+from p2c.stream.alignment import CROP_SIZE
 from p2c.training import checkpoint as ckpt
 
 __all__ = ["export_checkpoint", "export_generator"]
 
 logger = logging.getLogger(__name__)
+
+
+def _at_crop_size(generator: ResnetGenerator) -> ResnetGenerator:
+    """The same weights declared at the inference crop size (256), when the network allows it.
+
+    The engine feeds 256x256 crops and checks the model's ``img_size``. A light generator's weights
+    do not depend on ``img_size`` (its style MLP reads globally pooled features), so a model trained
+    at another size can run on 256 crops; it was not trained at that scale, which is logged.
+    """
+    config = generator.config
+    if config.img_size == CROP_SIZE or not config.light:
+        return generator
+    logger.warning(
+        "the generator was trained on %dx%d crops; it is exported for the engine's %dx%d crops",
+        config.img_size,
+        config.img_size,
+        CROP_SIZE,
+        CROP_SIZE,
+    )
+    resized = ResnetGenerator(ngf=config.ngf, img_size=CROP_SIZE, light=True)
+    resized.load_state_dict(generator.state_dict(), strict=True)
+    return resized
 
 
 def export_generator(generator: ResnetGenerator, target: Path) -> Path:
@@ -21,7 +44,7 @@ def export_generator(generator: ResnetGenerator, target: Path) -> Path:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     was_training = generator.training
-    save_generator(generator.eval(), target, dtype=torch.float16)
+    save_generator(_at_crop_size(generator).eval(), target, dtype=torch.float16)
     generator.train(was_training)
     logger.info("exported the A->B generator to %s", target)
     return target
