@@ -120,8 +120,8 @@ class DomainBatchSampler(Sampler[list[tuple[int, int]]]):
         world_size: int = 1,
         start_step: int = 0,
     ) -> None:
-        self.sampler = DistributedSampler(
-            range(length), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            range(length),  # type: ignore[arg-type]  # only len() is used num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
         )
         per_rank = len(self.sampler)
         if per_rank < batch_size:

@@ -9,7 +9,7 @@ rename them).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import nn
@@ -54,14 +54,18 @@ class Discriminator(nn.Module):
         self.conv = spectral_norm(nn.Conv2d(width, 1, kernel_size=4, stride=1, padding=0, bias=False))
         self.model = nn.Sequential(*layers)
 
+    @staticmethod
+    def _raw_weight(layer: nn.Module) -> torch.Tensor:
+        return cast(torch.Tensor, layer.weight_orig)
+
     def forward(self, x: torch.Tensor) -> DiscriminatorOutput:
         x = self.model(x)
         # The CAM re-weighting uses the raw (not spectrally normalised) classifier weights, as the
         # released discriminators were trained that way: ``weight_orig`` is the stored parameter.
         gap_logit = self.gap_fc(x.mean(dim=(2, 3)))
         gmp_logit = self.gmp_fc(torch.amax(x, dim=(2, 3)))
-        gap = x * self.gap_fc.weight_orig[:, :, None, None]
-        gmp = x * self.gmp_fc.weight_orig[:, :, None, None]
+        gap = x * self._raw_weight(self.gap_fc)[:, :, None, None]
+        gmp = x * self._raw_weight(self.gmp_fc)[:, :, None, None]
         cam_logit = torch.cat((gap_logit, gmp_logit), dim=1)
         x = self.leaky_relu(self.conv1x1(torch.cat((gap, gmp), dim=1)))
         heatmap = x.sum(dim=1, keepdim=True)

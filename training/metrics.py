@@ -29,9 +29,11 @@ class StyleFeatures(nn.Module):
         bank = torch.randn(filters, 3, 5, 5, generator=generator)
         bank -= bank.mean(dim=(1, 2, 3), keepdim=True)  # zero-mean: respond to texture, not brightness
         bank /= bank.flatten(1).norm(dim=1)[:, None, None, None]
+        self.bank: torch.Tensor
         self.register_buffer("bank", bank)
         self.size = size
         ycrcb = torch.tensor([[0.299, 0.587, 0.114], [0.5, -0.419, -0.081], [-0.169, -0.331, 0.5]])
+        self.ycrcb: torch.Tensor
         self.register_buffer("ycrcb", ycrcb)
 
     @torch.no_grad()

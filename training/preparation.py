@@ -207,9 +207,9 @@ def prepare_dataset(config: PrepareConfig, progress: bool = True) -> PrepareRepo
     chosen = rng.choice(len(written), size=min(config.split_test, len(written)), replace=False)
     for index in sorted(int(i) for i in chosen):
         source = written[index]
-        target = Path(results[source][1] or "")
-        moved = test_dir / target.name
-        os.replace(target, moved)
+        written_to = Path(results[source][1] or "")
+        moved = test_dir / written_to.name
+        os.replace(written_to, moved)
         results[source] = (WRITTEN, str(moved))
 
     files: dict[str, dict[str, str | None]] = {}
