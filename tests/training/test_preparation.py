@@ -87,3 +87,21 @@ def test_refusals_are_one_line(case: str, raw_photos: Path, prepared: dict, tmp_
     err = capsys.readouterr().err
     assert err.startswith("p2c-prepare-data: error: ") and len(err.strip().splitlines()) == 1
     assert _fingerprint(raw_photos) == before
+
+
+def test_several_faces_skipped_or_largest_kept(shared_photos: Path, tmp_path: Path) -> None:
+    left = cv2.imread(str(shared_photos / PHOTOS_WITH_FACE[0]))
+    right = cv2.imread(str(shared_photos / PHOTOS_WITH_FACE[1]))
+    height = min(left.shape[0], right.shape[0])
+    pair = [cv2.resize(im, (round(im.shape[1] * height / im.shape[0]), height)) for im in (left, right)]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    cv2.imwrite(str(raw / "two_people.png"), cv2.hconcat(pair))
+    assert prepare_main([str(raw), str(tmp_path / "skip"), "--workers", "1", "--no-progress"]) == 0
+    skipped = json.loads((tmp_path / "skip" / "manifest_A.json").read_text())
+    assert skipped["counts"]["multiple_faces"] == 1 and skipped["counts"]["written"] == 0
+    argv = [str(raw), str(tmp_path / "keep"), "--workers", "1", "--no-progress", "--allow-multiple-faces"]
+    assert prepare_main(argv) == 0
+    kept = json.loads((tmp_path / "keep" / "manifest_A.json").read_text())
+    assert kept["counts"]["written"] == 1
+    assert (tmp_path / "keep" / kept["files"]["two_people.png"]["output"]).is_file()
