@@ -206,7 +206,10 @@ class Trainer:
             # them, see p2c.models.generator), which DDP must be told about.
             unused = isinstance(module, ResnetGenerator)
             wrapped = DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=unused)
-        if self.config.compile:
+        # Only the generators are compiled: the discriminators' spectral norm updates its power-
+        # iteration vectors in place on every call, which compiled autograd graphs reject when a
+        # discriminator runs twice (real, fake) before one backward. The generators dominate anyway.
+        if self.config.compile and isinstance(module, ResnetGenerator):
             wrapped = torch.compile(wrapped)
         return wrapped
 

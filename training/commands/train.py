@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=_DEFAULT.amp,
         help="mixed precision (auto: bf16 on CUDA, none on CPU)",
     )
-    add("--compile", action="store_true", help="torch.compile the networks")
+    add("--compile", action="store_true", help="torch.compile the generators")
     add("--seed", type=int, default=_DEFAULT.seed)
     add("--num-workers", type=int, default=_DEFAULT.num_workers, help="data-loading processes per domain")
     add("--log-every", type=int, default=_DEFAULT.log_every)
