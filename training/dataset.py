@@ -121,7 +121,12 @@ class DomainBatchSampler(Sampler[list[tuple[int, int]]]):
         start_step: int = 0,
     ) -> None:
         self.sampler: DistributedSampler[int] = DistributedSampler(
-            range(length),  # type: ignore[arg-type]  # only len() is used num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
+            range(length),  # type: ignore[arg-type]  # a sized sequence is all it reads
+            num_replicas=world_size,
+            rank=rank,
+            shuffle=True,
+            seed=seed,
+            drop_last=False,
         )
         per_rank = len(self.sampler)
         if per_rank < batch_size:
