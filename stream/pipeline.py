@@ -132,7 +132,7 @@ class Pipeline:
         first = FrameQueue[Frame](size, "drop_oldest" if self.config.live else "block", name="source")
         self.queues = [first] + [FrameQueue[Frame](size, "block", name=s.name) for s in self.stages]
         threads = [threading.Thread(target=self._guard, args=("reader", self._read), daemon=True)]
-        for stage, inbox, outbox in zip(self.stages, self.queues, self.queues[1:], strict=True):
+        for stage, inbox, outbox in zip(self.stages, self.queues, self.queues[1:], strict=False):
             threads.append(
                 threading.Thread(
                     target=self._guard,
