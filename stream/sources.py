@@ -155,8 +155,8 @@ class VideoFileSource:
             self._container = av.open(str(self.path))
         except (av.error.FFmpegError, UnicodeDecodeError) as error:
             raise InvalidInputError(
-                f"{self.path} is not a video FFmpeg can read ({error.__class__.__name__}); "
-                "pass a video file such as .mp4, .mov, .mkv or .webm"
+                f"cannot read {self.path} as a video ({error.__class__.__name__}): it is not a video, or it "
+                "is damaged or cut short; pass a video file such as .mp4, .mov, .mkv or .webm"
             ) from error
         if not self._container.streams.video:
             self.close()

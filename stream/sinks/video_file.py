@@ -36,7 +36,8 @@ class VideoFileSink(FrameSink):
     """Encode frames into ``path``.
 
     ``time_base`` is the clock of the frames' ``pts`` (the source's); ``audio_from`` a file whose
-    first audio track goes along, cut to the span of the input the written frames cover.
+    first audio track goes along, cut to the span of the input the written frames cover (packets
+    copied, unless ``copy_audio`` is false or the container cannot hold the codec: re-encoded).
     """
 
     name = "file"
@@ -52,6 +53,7 @@ class VideoFileSink(FrameSink):
         pixel_format: str = "yuv420p",
         crf: int = 18,
         audio_from: str | Path | None = None,
+        copy_audio: bool = True,
     ) -> None:
         super().__init__(width, height)
         if fps <= 0:
@@ -63,6 +65,7 @@ class VideoFileSink(FrameSink):
         self.pixel_format = pixel_format
         self.crf = crf
         self.audio_from = Path(audio_from) if audio_from is not None else None
+        self.copy_audio = copy_audio
         self.audio_mode: str | None = None
         self._out: Any = None
         self._video: Any = None
@@ -120,7 +123,7 @@ class VideoFileSink(FrameSink):
         source = container.streams.audio[0]
         self._audio_in = container
         codec = source.codec_context.name
-        if codec in self._out.supported_codecs:
+        if self.copy_audio and codec in self._out.supported_codecs:
             self._audio_out = self._out.add_stream_from_template(source)
             self.audio_mode = "copy"
         else:
