@@ -88,12 +88,14 @@ class Pipeline:
         stages: Sequence[Stage],
         sinks: Sequence[Sink],
         config: PipelineConfig | None = None,
+        stats: PipelineStats | None = None,
     ) -> None:
         self.source = source
         self.stages = list(stages)
         self.sinks = list(sinks)
         self.config = config or PipelineConfig()
-        self.stats = PipelineStats(late_after_s=self.config.late_after_s)
+        # Stages may count into the same object (faces, detections), so it can be passed in.
+        self.stats = stats or PipelineStats(late_after_s=self.config.late_after_s)
         self._cancel = threading.Event()
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()

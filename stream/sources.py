@@ -148,6 +148,9 @@ class VideoFileSource:
         self.close()
 
     def open(self) -> None:
+        """Open the file and decode its first frame (so ``info`` is exact); opening twice is a no-op."""
+        if self._container is not None:
+            return
         av = _import_av()
         if not self.path.is_file():
             raise InputNotFoundError(f"video file {self.path} does not exist; check the path")
@@ -351,6 +354,9 @@ class WebcamSource:
         self.close()
 
     def open(self) -> None:
+        """Open the camera and read one frame (so ``info`` is exact); opening twice is a no-op."""
+        if self._capture is not None:
+            return
         import cv2
 
         capture = cv2.VideoCapture(self.device)
