@@ -67,8 +67,8 @@ class StatusLine:
         self._last = now
         snap = stats.snapshot()
         self.stream.write(
-            f"\r{snap.fps:5.1f} fps | latency p50 {snap.latency_p50_ms:4.0f} ms p95 {snap.latency_p95_ms:4.0f} ms"
-            f" | faces {len(frame.faces)} | dropped {snap.dropped} "
+            f"\r{snap.fps:5.1f} fps | latency p50 {snap.latency_p50_ms:4.0f} ms"
+            f" p95 {snap.latency_p95_ms:4.0f} ms | faces {len(frame.faces)} | dropped {snap.dropped} "
         )
         self.stream.flush()
 
@@ -112,14 +112,16 @@ def _main(argv: Sequence[str] | None) -> int:
             engine.close()
             sys.stderr.write("\n")
     print(
-        f"p2c-stream: {stats.frames_out} frames at {stats.fps:.1f} fps, latency p50 {stats.latency_p50_ms:.0f} ms "
-        f"p95 {stats.latency_p95_ms:.0f} ms, {stats.faces} faces, {stats.detections} detections, "
+        f"p2c-stream: {stats.frames_out} frames at {stats.fps:.1f} fps, "
+        f"latency p50 {stats.latency_p50_ms:.0f} ms p95 {stats.latency_p95_ms:.0f} ms, "
+        f"{stats.faces} faces, {stats.detections} detections, "
         f"{stats.dropped} dropped, {stats.late} late",
         file=sys.stderr,
     )
     if getattr(source, "disconnected", False):
         raise InputNotFoundError(
-            f"camera {args.camera} disconnected after {stats.frames_in} frames; the outputs were closed cleanly"
+            f"camera {args.camera} disconnected after {stats.frames_in} frames; "
+            "the outputs were closed cleanly"
         )
     return 0
 
