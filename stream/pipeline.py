@@ -161,10 +161,14 @@ class Pipeline:
     def _read(self) -> None:
         outbox = self.queues[0]
         limit = self.config.max_frames
+        frames = iter(self.source)
         try:
-            for frame in self.source:
-                if self._cancel.is_set():
+            while True:
+                started = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None or self._cancel.is_set():
                     break
+                self.stats.add_stage_time("source", time.perf_counter() - started)
                 self.stats.add(frames_in=1)
                 if outbox.put(frame, self._cancel) is not None:
                     self.stats.add(dropped=1)
