@@ -128,3 +128,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_command(_main, argv, prog="p2c-stream")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -86,3 +86,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_command(_main, argv, prog="p2c-video")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -114,3 +114,63 @@ def make_clip(tmp_path: Path):
         return write_clip(tmp_path / name, frames, fps=fps, audio=audio)
 
     return make
+
+
+class InvertEngine:
+    """A fast stand-in for the generator: the photographic negative, so faces visibly change."""
+
+    name = "invert"
+    device = "cpu"
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.calls: list[int] = []
+        self.closed = False
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        import time
+
+        self.calls.append(len(batch))
+        if self.delay:
+            time.sleep(self.delay)
+        return -batch
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def invert_engine() -> type[InvertEngine]:
+    return InvertEngine
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random ngf=8 generator at 256x256 (the crop size), saved as p2c safetensors."""
+    import torch
+    from p2c.models.generator import ResnetGenerator
+    from p2c.models.weights import save_generator
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(ResnetGenerator(ngf=8, img_size=256, light=True).eval(), path, dtype=torch.float32)
+    return path
+
+
+def decode_all(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+@pytest.fixture
+def decode():
+    """``decode(path)`` -> every video frame of a file, RGB."""
+    return decode_all
+
+
+@pytest.fixture
+def clip_writer():
+    """``clip_writer(path, frames, fps=25, audio=False)`` -> path of the encoded clip."""
+    return write_clip
