@@ -1,0 +1,115 @@
+"""Backends by name, and ``create_engine``: the one way the rest of p2c gets a generator to run.
+
+Adding a backend means adding one factory to ``_FACTORIES`` (and its place in the ``auto`` order).
+Factories import their library inside, so a missing optional library only matters when it is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from p2c.engine.base import Backend, EngineConfig, resolve_device
+from p2c.errors import BackendUnavailableError, MissingDependencyError, WeightsError
+from p2c.models.weights import default_weights_path, detect_format
+
+__all__ = ["auto_order", "available_backends", "backend_names", "create_backend", "create_engine"]
+
+log = logging.getLogger(__name__)
+
+BackendFactory = Callable[[Path, EngineConfig], Backend]
+
+
+def _torch(weights: Path, config: EngineConfig) -> Backend:
+    if detect_format(weights) == "onnx":
+        raise BackendUnavailableError(
+            f"the torch backend runs .pt or .safetensors weights, and {weights} is an ONNX file; "
+            "use --backend onnxruntime"
+        )
+    from p2c.engine.torch_backend import TorchBackend
+
+    return TorchBackend.from_weights(weights, config)
+
+
+def _onnxruntime(weights: Path, config: EngineConfig) -> Backend:
+    from p2c.engine.onnx_runtime import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend.from_weights(weights, config)
+
+
+def _tensorrt(weights: Path, config: EngineConfig) -> Backend:
+    from p2c.engine.tensorrt import TensorRTBackend
+
+    return TensorRTBackend.from_weights(weights, config)
+
+
+_FACTORIES: dict[str, BackendFactory] = {"torch": _torch, "onnxruntime": _onnxruntime, "tensorrt": _tensorrt}
+# The library each backend needs, checked without importing it.
+_LIBRARIES = {"torch": "torch", "onnxruntime": "onnxruntime", "tensorrt": "torch_tensorrt"}
+# Fastest first. On this project's 2-core reference CPU onnxruntime measured faster than PyTorch FP32
+# (docs/benchmarks.md); on CUDA, compiled TensorRT engines beat cuDNN kernels.
+_AUTO_ORDER = {"cpu": ("onnxruntime", "torch"), "cuda": ("tensorrt", "onnxruntime", "torch")}
+
+
+def backend_names() -> list[str]:
+    """Every backend p2c knows, installed or not."""
+    return list(_FACTORIES)
+
+
+def available_backends() -> list[str]:
+    """The backends whose library is installed and that have a device to run on here."""
+    names = [name for name in _FACTORIES if importlib.util.find_spec(_LIBRARIES[name]) is not None]
+    if "tensorrt" in names and resolve_device("auto") == "cpu":
+        names.remove("tensorrt")
+    return names
+
+
+def auto_order(weights_format: str, device: str) -> list[str]:
+    """The backends ``auto`` tries, fastest first, for these weights on this device."""
+    order = list(_AUTO_ORDER["cuda" if device.startswith("cuda") else "cpu"])
+    if weights_format == "onnx":  # only onnxruntime runs an ONNX file
+        order = ["onnxruntime"]
+    return order
+
+
+def create_backend(name: str, weights: str | Path, config: EngineConfig) -> Backend:
+    """The backend ``name`` running ``weights``; ValueError listing the names for an unknown one."""
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(['auto', *_FACTORIES])}")
+    return _FACTORIES[name](Path(weights), config)
+
+
+def create_engine(weights: str | Path | None, config: EngineConfig | None = None) -> Backend:
+    """A ready backend running the generator in ``weights`` (default: the model shipped with p2c).
+
+    With ``config.backend == "auto"`` each backend in :func:`auto_order` is tried in turn; every
+    downgrade is logged at WARNING, and if none works one BackendUnavailableError lists each reason.
+    """
+    config = config or EngineConfig()
+    if weights is None:
+        weights = default_weights_path()
+        if weights is None:
+            raise WeightsError(
+                "no default model ships with this version yet; pass --weights PATH with photo2cartoon's "
+                "photo2cartoon_weights.pt or .onnx, or a p2c .safetensors file"
+            )
+    weights = Path(weights)
+    weights_format = detect_format(weights)  # a bad file is the user's to fix, whatever the backend
+    if config.backend != "auto":
+        return create_backend(config.backend, weights, config)
+    device = resolve_device(config.device)
+    reasons: list[str] = []
+    for name in auto_order(weights_format, device):
+        try:
+            backend = create_backend(name, weights, config)
+        except (BackendUnavailableError, MissingDependencyError) as error:
+            reasons.append(f"{name}: {error}")
+            log.debug("backend %s unavailable: %s", name, error)
+            continue
+        if reasons:
+            log.warning("using the %s backend because %s", name, "; ".join(reasons))
+        log.info("inference backend: %s on %s at %s", backend.name, backend.device, backend.precision)
+        return backend
+    raise BackendUnavailableError("no inference backend can run here: " + "; ".join(reasons))
