@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 class StatusLine:
     """One line on stderr, rewritten in place: fps, latency, faces, drops."""
 
-    def __init__(self, stream: Any = sys.stderr) -> None:
+    def __init__(self, stream: Any = None) -> None:
         self.stream = stream
         self._last = 0.0
 
@@ -66,11 +66,12 @@ class StatusLine:
             return
         self._last = now
         snap = stats.snapshot()
-        self.stream.write(
+        out = self.stream or sys.stderr
+        out.write(
             f"\r{snap.fps:5.1f} fps | latency p50 {snap.latency_p50_ms:4.0f} ms"
             f" p95 {snap.latency_p95_ms:4.0f} ms | faces {len(frame.faces)} | dropped {snap.dropped} "
         )
-        self.stream.flush()
+        out.flush()
 
 
 def _sinks(args: argparse.Namespace, info: Any, width: int) -> list[Any]:
