@@ -33,7 +33,7 @@ def face_region(frame: Frame, threshold: float = 0.5) -> np.ndarray:
             (width, height),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0,
+            borderValue=(0.0,),
         )
         region |= warped > threshold
     return region

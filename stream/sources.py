@@ -169,7 +169,7 @@ class VideoFileSource:
         if self.start > 0:
             self._container.seek(int(self.start / self._stream.time_base), stream=self._stream)
         self._packets = iter(self._container.demux(self._stream))
-        self._pending: list[Any] = []
+        self._pending = []
         self._first = self._next_decoded()
         if self._first is None:
             self.close()
