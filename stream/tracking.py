@@ -62,6 +62,7 @@ class TrackerConfig:
     landmarks: OneEuroConfig = field(default_factory=OneEuroConfig)
     mask_new_weight: float = 0.5
     crop_size: int = 256
+    lock_fraction: float = 0.003
 
     def __post_init__(self) -> None:
         for name in ("max_faces", "detect_every", "crop_size"):
@@ -73,6 +74,8 @@ class TrackerConfig:
         for name in ("min_detection_confidence", "min_tracking_confidence", "match_iou"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"TrackerConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 <= self.lock_fraction < 0.1:
+            raise ValueError(f"TrackerConfig.lock_fraction must be in [0, 0.1), got {self.lock_fraction}")
         if not 0 < self.mask_new_weight <= 1:
             raise ValueError(f"TrackerConfig.mask_new_weight must be in (0, 1], got {self.mask_new_weight}")
 
@@ -117,6 +120,7 @@ class Track:
     age: int = 0
     seen_by_mesh: bool = True
     scale: float = 1.0
+    crop_landmarks: np.ndarray | None = None  # what the current crop was cut from (see TrackingStage)
 
 
 class FaceTracker:
@@ -369,18 +373,36 @@ class TrackingStage:
                 )
         return frames
 
+    def _crop_landmarks(self, track: Track) -> np.ndarray:
+        """The landmarks to cut the crop from: the last ones again while the face has not moved.
+
+        The smoothed landmarks of a still face still creep by hundredths of a pixel; each creep
+        re-samples the crop, and the generator turns sub-pixel shifts into visible shimmer. Until
+        some point has moved by ``lock_fraction`` of the face size (about half a pixel), the crop
+        is cut exactly as before, so a still face gives the same crop and the same cartoon.
+        """
+        locked = track.crop_landmarks
+        limit = self.tracker.config.lock_fraction * track.scale
+        if (
+            locked is None
+            or locked.shape != track.landmarks.shape
+            or np.abs(track.landmarks - locked).max() > limit
+        ):
+            track.crop_landmarks = track.landmarks.copy()
+        assert track.crop_landmarks is not None
+        return track.crop_landmarks
+
     def _face(self, image: np.ndarray, track: Track) -> FrameFace:
         size = self.tracker.config.crop_size
-        transform = crop_transform(track.landmarks, size)
+        landmarks = self._crop_landmarks(track)
+        transform = crop_transform(landmarks, size)
         crop = warp_to_crop(image, transform, size)
         if self.segment:
             mask = track.mask(self.aligner.segment(crop))
             crop = whiten_background(crop, mask)
         else:
             mask = np.ones((size, size), np.float32)
-        return FrameFace(
-            track_id=track.id, landmarks=track.landmarks, transform=transform, crop=crop, mask=mask
-        )
+        return FrameFace(track_id=track.id, landmarks=landmarks, transform=transform, crop=crop, mask=mask)
 
     def close(self) -> None:
         self.tracker.close()

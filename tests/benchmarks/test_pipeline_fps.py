@@ -14,7 +14,16 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "pipeline_fps.py"
 
 @pytest.mark.slow
 def test_pipeline_benchmark_tiny(talking_clip: Path, tmp_path: Path) -> None:
-    command = [sys.executable, str(SCRIPT), str(talking_clip), "--tiny", "--frames", "6", "--out", str(tmp_path)]
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        str(talking_clip),
+        "--tiny",
+        "--frames",
+        "6",
+        "--out",
+        str(tmp_path),
+    ]
     command += ["--batch-size", "2", "--backend", "torch", "--device", "cpu"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import signal
@@ -17,6 +16,9 @@ import pytest
 from p2c.stream.alignment import crop_transform
 from p2c.stream.commands import video
 from p2c.stream.compositing import footprint_box
+from p2c.stream.flicker import FlickerMeter
+from p2c.stream.frame import Frame
+from p2c.stream.runner import VideoConfig, cartoonize
 from p2c.stream.sources import VideoFileSource
 from p2c.stream.tracking import FaceTracker, TrackerConfig
 
@@ -146,16 +148,36 @@ def test_a_truncated_file_processes_every_decodable_frame_and_reports_damage(
 
 @pytest.mark.slow
 def test_a_still_photo_gives_a_stable_output(
-    astronaut: np.ndarray, tmp_path: Path, tiny_weights: Path, decode, clip_writer
+    astronaut: np.ndarray, tmp_path: Path, tiny_weights: Path, clip_writer
 ) -> None:
-    clip = clip_writer(tmp_path / "still.mp4", [astronaut] * 8, fps=25)
-    out = tmp_path / "out.mp4"
-    assert video.main([str(clip), str(out), "--weights", str(tiny_weights), "--batch-size", "4"]) == 0
-    frames = decode(out)[2:]
-    original = decode(clip)[0]
-    assert np.abs(frames[0].astype(int) - original.astype(int)).mean() > 1  # the face was cartooned
-    steps = [np.abs(b.astype(int) - a.astype(int)).mean() for a, b in itertools.pairwise(frames)]
-    assert max(steps) < 0.5  # no shimmer: 0-255 scale, whole frame
+    from p2c.engine import EngineConfig, create_engine
+
+    clip = clip_writer(tmp_path / "still.mp4", [astronaut] * 24, fps=25)
+    engine = create_engine(tiny_weights, EngineConfig(backend="torch", device="cpu"))
+    try:
+        with VideoFileSource(clip) as source:
+            meter = SettledFlicker(512, 512, settle_frames=14)
+            cartoonize(source, [meter], engine, VideoConfig(batch_size=4))
+    finally:
+        engine.close()
+    # MediaPipe's tracking settles over the first ~half second; after that the face must hold
+    # still: same crop, same cartoon. (A random generator turns sub-pixel crop shifts into strong
+    # shimmer, so this is a harder test than the real model.) Measured before encoding: x264's
+    # own frame-to-frame noise is not the pipeline's.
+    assert meter.pairs == 24 - 14 - 1
+    assert meter.output_change < 0.3  # 0-255 scale, inside the head masks
+
+
+class SettledFlicker(FlickerMeter):
+    """The flicker meter, ignoring the first ``settle_frames`` frames."""
+
+    def __init__(self, width: int, height: int, settle_frames: int) -> None:
+        super().__init__(width, height)
+        self.settle_frames = settle_frames
+
+    def write(self, frame: Frame) -> None:
+        if frame.index >= self.settle_frames:
+            super().write(frame)
 
 
 @pytest.mark.parametrize(
