@@ -39,3 +39,31 @@ def test_cartoon_smoother_holds_a_still_face_and_passes_motion() -> None:
     assert smooth(crop, np.full((8, 8, 3), 100, np.uint8)).mean() == pytest.approx(50, abs=1)
     moved = np.full((8, 8, 3), 140, np.uint8)  # the input changed a lot: take the new cartoon
     assert smooth(moved, np.full((8, 8, 3), 200, np.uint8)).mean() == pytest.approx(200, abs=1)
+
+
+def test_output_smoothing_does_not_ghost_on_fast_motion(
+    astronaut: np.ndarray, invert_engine, list_sink
+) -> None:
+    """A face moving 8 px a frame: the smoothed output matches the unsmoothed one, no trail."""
+    from fractions import Fraction
+
+    import cv2
+    from p2c.stream.frame import Frame
+    from p2c.stream.runner import VideoConfig, cartoonize
+
+    def moving(count: int) -> list[Frame]:
+        frames = []
+        for i in range(count):
+            shift = np.float32([[1, 0, 8 * i - 60], [0, 1, 4 * i - 30]])
+            image = cv2.warpAffine(astronaut, shift, (512, 512), borderMode=cv2.BORDER_REFLECT)
+            frames.append(Frame(index=i, pts=i, time_base=Fraction(1, 25), image=image))
+        return frames
+
+    outputs = {}
+    for weight in (0.5, 1.0):
+        sink = list_sink(512, 512)
+        cartoonize(moving(16), [sink], invert_engine(), VideoConfig(cartoon_weight=weight, batch_size=2))
+        outputs[weight] = [f.result.astype(int) for f in sink.frames]
+    trail = [np.abs(a - b).mean() for a, b in zip(outputs[0.5], outputs[1.0], strict=True)]
+    assert max(trail) < 1.0  # 0-255, whole frame: the smoothed face sits where the face is
+    assert np.abs(outputs[1.0][8] - moving(16)[8].image).mean() > 5  # and the face was changed
