@@ -16,6 +16,11 @@ then centre distance) and survive ``max_missed`` frames unseen, so a face that b
 a moment comes back under its id. Landmarks are smoothed per track with a One-Euro filter in
 face-size units, so the behaviour does not depend on the resolution.
 
+``detections`` counts the frames on which a detector ran, as far as we can see: ours, and the
+mesh's own when it picks up a new face. (While it tracks fewer faces than ``max_num_faces``,
+MediaPipe's mesh also runs its short-range detector on every frame; with ``--max-faces`` above
+the number of people in view that cost is real but invisible here.)
+
 The head mask: segmenting the 256x256 crop costs a few milliseconds, so it is done every frame,
 but blended with the track's previous mask (an EMA in crop coordinates, which move with the
 face, so nothing smears). Segmenting every N frames instead would save little and make the mask
@@ -224,6 +229,7 @@ class FaceTracker:
     # -- tracking -------------------------------------------------------------------------------
 
     def _needs_detection(self, lost: bool) -> bool:
+        """Whether our full-range detector runs on this frame (see the module docstring)."""
         config, index = self.config, self.frames
         if not self.tracks or lost:
             return True
@@ -235,7 +241,10 @@ class FaceTracker:
         """Track faces on RGB ``image`` taken at ``timestamp`` seconds; visible tracks, largest first."""
         image = np.ascontiguousarray(image)
         observed = [landmarks68_from_mesh(points) for points in self._mesh(image)]
+        known = self._next_id
         matched = self._associate(observed)
+        # A face the tracking mesh picked up by itself means its own detector ran: count it too.
+        mesh_detected = self._next_id > known
         # Tracks the full-frame mesh lost: look again in a crop around where they were.
         for track in self.tracks:
             if track.id not in matched and track.missed == 0:
@@ -245,8 +254,10 @@ class FaceTracker:
                     track.seen_by_mesh = False
         lost = any(track.id not in matched and track.missed == 0 for track in self.tracks)
         if self._needs_detection(lost):
-            self.detections += 1
             self._add_detected(image, matched)
+            self.detections += 1
+        elif mesh_detected:
+            self.detections += 1
         self._apply(matched, timestamp)
         visible = sorted((t for t in self.tracks if t.missed == 0), key=lambda t: -_box_size(t.box))
         self.frames += 1
