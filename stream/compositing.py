@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
-from p2c.stream.alignment import invert_transform
+from p2c.stream.alignment import CROP_SIZE, invert_transform, warp_to_crop
 
 if TYPE_CHECKING:
     from p2c.stream.faces import AlignedFace
@@ -28,9 +28,12 @@ __all__ = [
     "available_compositors",
     "cartoon_on_white",
     "create_compositor",
+    "edge_fade",
     "feather_mask",
+    "feather_parameters",
     "footprint_box",
     "paste_cartoons",
+    "resize_transform",
 ]
 
 # Feathering, as fractions of the crop side (so 256 crops get 3 / 4 / 12 pixels).
@@ -39,23 +42,29 @@ _BLUR_SIGMA_FRACTION = 0.016
 _EDGE_FADE_FRACTION = 0.047
 
 
+def feather_parameters(size: int) -> tuple[int, float, float]:
+    """Erosion radius, blur sigma and edge-fade width (pixels) for a ``size``-pixel crop; both
+    compositors use these, so they feather alike."""
+    erode = max(1, round(_ERODE_FRACTION * size))
+    return erode, max(0.5, _BLUR_SIGMA_FRACTION * size), max(2.0, _EDGE_FADE_FRACTION * size)
+
+
 def feather_mask(mask: np.ndarray) -> np.ndarray:
     """The blending weight of a crop: the head mask eroded, blurred and faded out at the edges.
 
     Float32 H x W in [0, 1]; exactly 0 on the crop's outermost pixel row and column.
     """
-    alpha = np.asarray(mask, dtype=np.float32)
+    alpha: np.ndarray = np.asarray(mask, dtype=np.float32)
     if alpha.ndim != 2:
         raise ValueError(f"expected a mask of shape (H, W), got {alpha.shape}")
-    size = min(alpha.shape)
-    erode = max(1, round(_ERODE_FRACTION * size))
+    erode, sigma, fade = feather_parameters(min(alpha.shape))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1))
     alpha = cv2.erode(alpha, kernel, borderType=cv2.BORDER_REPLICATE)
-    alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=max(0.5, _BLUR_SIGMA_FRACTION * size))
-    return alpha * _edge_fade(alpha.shape, max(2.0, _EDGE_FADE_FRACTION * size))
+    alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=sigma)
+    return alpha * edge_fade(alpha.shape, fade)
 
 
-def _edge_fade(shape: tuple[int, ...], width: float) -> np.ndarray:
+def edge_fade(shape: tuple[int, ...], width: float) -> np.ndarray:
     """1 inside, a smooth ramp to 0 over ``width`` pixels at each edge of the crop."""
     height, wide = shape[:2]
 
@@ -73,14 +82,14 @@ def cartoon_on_white(cartoon: np.ndarray, mask: np.ndarray) -> np.ndarray:
     A mask of another size than the cartoon (e.g. a 64x64 test generator) is resized to fit.
     """
     cartoon = np.asarray(cartoon)
-    alpha = np.asarray(mask, dtype=np.float32)
+    alpha: np.ndarray = np.asarray(mask, dtype=np.float32)
     if alpha.shape != cartoon.shape[:2]:
         alpha = cv2.resize(alpha, (cartoon.shape[1], cartoon.shape[0]), interpolation=cv2.INTER_AREA)
     blended = cartoon.astype(np.float32) * alpha[..., None] + 255.0 * (1.0 - alpha[..., None])
     return np.clip(blended, 0.0, 255.0).astype(np.uint8)
 
 
-def _cartoon_transform(transform: np.ndarray, crop_size: int, cartoon_size: int) -> np.ndarray:
+def resize_transform(transform: np.ndarray, crop_size: int, cartoon_size: int) -> np.ndarray:
     """The image -> cartoon matrix when the cartoon is ``cartoon_size`` square, the crop ``crop_size``."""
     factor = cartoon_size / crop_size
     matrix = np.asarray(transform, dtype=np.float64) * factor
@@ -112,11 +121,12 @@ def _paste_one(frame: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, ma
     size = cartoon.shape[0]
     if cartoon.shape[:2] != (size, size) or cartoon.ndim != 3 or cartoon.shape[2] != 3:
         raise ValueError(f"expected a square RGB cartoon of shape (S, S, 3), got {cartoon.shape}")
-    alpha = np.asarray(mask, dtype=np.float32)
+    # Feather at the crop's size (the mask's), then fit the cartoon: same look whatever its size.
+    alpha = feather_mask(mask)
     if alpha.shape != (size, size):
-        alpha = cv2.resize(alpha, (size, size), interpolation=cv2.INTER_LINEAR)
-    alpha = feather_mask(alpha)
-    matrix = _cartoon_transform(transform, mask.shape[0], size)
+        shrink = cv2.INTER_AREA if size < alpha.shape[0] else cv2.INTER_LINEAR
+        alpha = cv2.resize(alpha, (size, size), interpolation=shrink)
+    matrix = resize_transform(transform, mask.shape[0], size)
     box = footprint_box(matrix, size, frame.shape)
     if box is None:
         return
@@ -128,7 +138,7 @@ def _paste_one(frame: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, ma
         target = max(2, int(np.ceil(size / scale * 1.5)))
         cartoon = cv2.resize(cartoon, (target, target), interpolation=cv2.INTER_AREA)
         alpha = cv2.resize(alpha, (target, target), interpolation=cv2.INTER_AREA)
-        matrix = _cartoon_transform(matrix, size, target)
+        matrix = resize_transform(matrix, size, target)
     # Frame box pixel (u, v) is frame pixel (u + x0, v + y0): shift the matrix and warp backwards.
     shifted = matrix.copy()
     shifted[:, 2] += matrix[:, :2] @ np.array([x0, y0], dtype=np.float64)
@@ -136,7 +146,7 @@ def _paste_one(frame: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, ma
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(cartoon, shifted, box_size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
     weight = cv2.warpAffine(
-        alpha, shifted, box_size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        alpha, shifted, box_size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0,)
     )
     region = frame[y0:y1, x0:x1]
     base = region.astype(np.float32)
@@ -172,11 +182,17 @@ class Compositor(Protocol):
     """Blends cartoons into a frame; what the video pipeline calls once per frame.
 
     ``paste(frame, faces, cartoons)`` returns a new uint8 RGB frame of the same shape; pixels
-    outside every face's footprint are unchanged; ``faces`` may be empty. ``close()`` frees
-    device memory and is safe to call more than once.
+    outside every face's footprint are unchanged; ``faces`` may be empty. ``crops(frame,
+    transforms, size)`` returns N x size x size x 3 uint8 crops, white outside the frame (what
+    :func:`p2c.stream.alignment.warp_to_crop` makes). ``close()`` frees device memory and is safe
+    to call more than once.
     """
 
     name: str
+
+    def crops(
+        self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE
+    ) -> np.ndarray: ...
 
     def paste(
         self, frame: np.ndarray, faces: Sequence[AlignedFace], cartoons: Sequence[np.ndarray]
@@ -189,6 +205,11 @@ class CpuCompositor:
     """:func:`paste_cartoons` with OpenCV on the CPU."""
 
     name = "cpu"
+
+    def crops(self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE) -> np.ndarray:
+        if not transforms:
+            return np.empty((0, size, size, 3), dtype=np.uint8)
+        return np.stack([warp_to_crop(frame, matrix, size) for matrix in transforms])
 
     def paste(
         self, frame: np.ndarray, faces: Sequence[AlignedFace], cartoons: Sequence[np.ndarray]

@@ -59,6 +59,16 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"cannot convert an image of shape {image.shape} to RGB")
 
 
+def _decode_flags(data: np.ndarray) -> int:
+    """PNG and WebP may be transparent: decode them as they are, alpha included. Everything else
+    (JPEG above all) as colour, which also applies the EXIF orientation phone cameras record:
+    without it, portrait photos would arrive on their side and no face would be found."""
+    head = data[:12].tobytes()
+    if head.startswith(b"\x89PNG") or (head.startswith(b"RIFF") and head[8:12] == b"WEBP"):
+        return cv2.IMREAD_UNCHANGED
+    return cv2.IMREAD_COLOR
+
+
 def _read_builtin(name: str) -> np.ndarray:
     if name not in BUILTIN_IMAGES:
         names = ", ".join(BUILTIN_PREFIX + key for key in sorted(BUILTIN_IMAGES))
@@ -81,7 +91,7 @@ def read_image(path_or_builtin: str | os.PathLike[str]) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise InvalidInputError(f"cannot read {path}: {error.strerror or error}") from error
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    decoded = cv2.imdecode(data, _decode_flags(data)) if data.size else None
     if decoded is None:
         raise InvalidInputError(
             f"{path} is not an image OpenCV can decode; use a PNG, JPEG, WebP, BMP or TIFF file"

@@ -75,7 +75,7 @@ def _square_region(image: np.ndarray, centre: np.ndarray, side: float) -> tuple[
     native = max(int(np.ceil(side)), 8)
     x0, y0 = (np.round(centre - native / 2.0)).astype(int)
     height, width = image.shape[:2]
-    patch = np.zeros((native, native, 3), dtype=np.uint8)
+    patch: np.ndarray = np.zeros((native, native, 3), dtype=np.uint8)
     src_x0, src_y0 = max(x0, 0), max(y0, 0)
     src_x1, src_y1 = min(x0 + native, width), min(y0 + native, height)
     if src_x1 > src_x0 and src_y1 > src_y0:

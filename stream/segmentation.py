@@ -52,7 +52,7 @@ class HeadSegmenter:
         if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 crop of shape (H, W, 3), got {crop.dtype} {crop.shape}")
         result = self._segmenter.process(np.ascontiguousarray(crop))
-        mask = np.asarray(result.segmentation_mask, dtype=np.float32)
+        mask: np.ndarray = np.asarray(result.segmentation_mask, dtype=np.float32)
         if mask.shape != crop.shape[:2]:
             mask = cv2.resize(mask, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_LINEAR)
         return np.clip(mask, 0.0, 1.0)

@@ -25,8 +25,7 @@ from p2c.engine import (
     engine_config_from_args,
     images_to_batch,
 )
-from p2c.errors import NoFaceError, WeightsError
-from p2c.models.weights import default_weights_path
+from p2c.errors import NoFaceError
 from p2c.stream.compositing import cartoon_on_white, paste_cartoons
 from p2c.stream.faces import AlignedFace, AlignerConfig, FaceAligner
 from p2c.stream.image_io import check_output_path, read_image, write_image
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main", "quiet_native_stderr"]
 
 logger = logging.getLogger(__name__)
-
-_MODES = ("portrait", "composite", "crop")
 
 
 def _positive_int(text: str) -> int:
@@ -117,14 +114,6 @@ def _cartoonize(engine: Backend, faces: Sequence[AlignedFace]) -> list[np.ndarra
     return batch_to_images(engine.run(images_to_batch([face.crop for face in faces])))
 
 
-def _check_weights(weights: str | os.PathLike[str] | None) -> None:
-    if weights is None and default_weights_path() is None:
-        raise WeightsError(
-            "no default model ships with this version yet; pass --weights PATH "
-            "(photo2cartoon_weights.pt, a .safetensors or an .onnx generator)"
-        )
-
-
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     output = Path(args.output)
@@ -132,9 +121,8 @@ def _main(argv: Sequence[str] | None) -> int:
     image = read_image(args.input)
     engine: Backend | None = None
     if args.mode != "crop":
-        weights = getattr(args, "weights", None)
-        _check_weights(weights)
-        engine = create_engine(weights, engine_config_from_args(args))
+        # Before detection: no model, or a file that is not one, is reported at once.
+        engine = create_engine(args.weights, engine_config_from_args(args))
     try:
         max_faces = args.max_faces if args.mode == "composite" else 1
         with (

@@ -106,3 +106,33 @@ def test_outside_the_photo_is_white(detector: LandmarkDetector, astronaut: np.nd
     assert (face.crop[outside] == 255).all()
     assert (face.crop[~outside] < 250).any()
     assert face.mask.min() == 1.0
+
+
+def test_crops_frame_faces_like_the_cartoon_training_set(
+    detector: LandmarkDetector, shared_photos: Path, shared_cartoons: Path
+) -> None:
+    """The generator learnt from photo2cartoon's 256x256 framing: on average our crops must put
+    the eyes and the landmark box where the released cartoons (same framing, 512x512) have them."""
+
+    def statistics(paths: list[Path], in_crop: bool) -> np.ndarray:
+        rows = []
+        for path in paths:
+            image = read_image(path)
+            faces = detector.detect(image)
+            if not faces:
+                continue
+            landmarks = faces[0].landmarks
+            if in_crop:
+                landmarks = alignment.transform_points(alignment.crop_transform(landmarks), landmarks)
+            else:
+                landmarks = landmarks * alignment.CROP_SIZE / image.shape[0]
+            eyes = alignment.eye_centres(landmarks)
+            rows.append([eyes[:, 1].mean(), *np.ptp(landmarks, axis=0)])
+        assert len(rows) >= len(paths) // 2
+        return np.mean(rows, axis=0)
+
+    photos = statistics(sorted(shared_photos.iterdir())[:20], in_crop=True)
+    cartoons = statistics(sorted(shared_cartoons.iterdir())[:20], in_crop=False)
+    # eye height, eye distance, landmark box width and height, in crop pixels
+    print(photos, cartoons)
+    np.testing.assert_allclose(photos, cartoons, atol=8.0)
