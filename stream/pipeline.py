@@ -114,6 +114,7 @@ class Pipeline:
                 stack.enter_context(self.source)  # type: ignore[arg-type]
             for sink in self.sinks:
                 stack.enter_context(sink)
+            self._warm_up()
             threads = self._start_threads()
             try:
                 self._drain(on_frame)
@@ -128,6 +129,15 @@ class Pipeline:
         self._cancel.set()
 
     # -- threads ----------------------------------------------------------------------------
+
+    def _warm_up(self) -> None:
+        """Let stages load their models before the first frame (a live frame would wait for it)."""
+        for stage in self.stages:
+            warm_up = getattr(stage, "warm_up", None)
+            if warm_up is not None:
+                started = time.perf_counter()
+                warm_up()
+                logger.debug("warmed up %s in %.2f s", stage.name, time.perf_counter() - started)
 
     def _start_threads(self) -> list[threading.Thread]:
         size = self.config.queue_size

@@ -221,6 +221,13 @@ class FaceTracker:
 
         return roi_mesh
 
+    def warm_up(self) -> None:
+        """Load MediaPipe's models now (a blank image), so the first real frame is not late."""
+        blank = np.full((256, 256, 3), 127, np.uint8)
+        self._mesh(blank)
+        self._detect(blank)
+        self._roi_mesh(blank, np.array([64.0, 64.0, 192.0, 192.0]))
+
     def close(self) -> None:
         for graph in self._owned:
             graph.close()
@@ -414,6 +421,11 @@ class TrackingStage:
         else:
             mask = np.ones((size, size), np.float32)
         return FrameFace(track_id=track.id, landmarks=landmarks, transform=transform, crop=crop, mask=mask)
+
+    def warm_up(self) -> None:
+        self.tracker.warm_up()
+        if self.segment:
+            self.aligner.segment(np.full((self.tracker.config.crop_size,) * 2 + (3,), 255, np.uint8))
 
     def close(self) -> None:
         self.tracker.close()
