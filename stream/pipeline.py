@@ -10,9 +10,9 @@ Each stage runs in its own thread, so decoding, MediaPipe, the generator and enc
 want the main thread, and a ``KeyboardInterrupt`` lands there, so Ctrl-C stops the stages and
 the caller's ``with`` blocks still close (and finalise) every sink.
 
-Live runs put frames into the first queue with ``drop_oldest``: when any stage is slower than
-the camera, the oldest waiting frame is dropped (and counted), so latency stays bounded by the
-queue sizes instead of growing. File runs block instead: every frame comes out, in order, with
+Live runs use ``drop_oldest`` queues: when any stage is slower than the camera, the oldest
+waiting frame is dropped (and counted), so latency stays bounded by the queue sizes instead of
+growing. File runs block instead: every frame comes out, in order, with
 its timestamp. An exception in any thread stops every stage and is re-raised in the caller.
 """
 
@@ -141,8 +141,11 @@ class Pipeline:
 
     def _start_threads(self) -> list[threading.Thread]:
         size = self.config.queue_size
-        first = FrameQueue[Frame](size, "drop_oldest" if self.config.live else "block", name="source")
-        self.queues = [first] + [FrameQueue[Frame](size, "block", name=s.name) for s in self.stages]
+        # Live: every hop keeps only the newest frames, so a frame never waits behind a stale one
+        # (dropping only at the source would still leave one old frame parked before each stage).
+        policy = "drop_oldest" if self.config.live else "block"
+        names = ["source", *(stage.name for stage in self.stages)]
+        self.queues = [FrameQueue[Frame](size, policy, name=name) for name in names]
         threads = [threading.Thread(target=self._guard, args=("reader", self._read), daemon=True)]
         for stage, inbox, outbox in zip(self.stages, self.queues, self.queues[1:], strict=False):
             threads.append(
@@ -202,7 +205,8 @@ class Pipeline:
                 if len(done) != len(frames):
                     raise RuntimeError(f"stage {stage.name} returned {len(done)} frames for {len(frames)}")
                 for frame in done:
-                    outbox.put(frame, self._cancel)
+                    if outbox.put(frame, self._cancel) is not None:
+                        self.stats.add(dropped=1)
         finally:
             outbox.close()
             close = getattr(stage, "close", None)
