@@ -47,6 +47,8 @@ def _main(argv: Sequence[str] | None) -> int:
     check_weights(args)
     if not args.output.parent.is_dir():
         raise OutputError(f"output folder {args.output.parent} does not exist; create it first")
+    if args.output.resolve() == args.input.resolve():
+        raise OutputError(f"the output {args.output} is the input; write to another file")
     config = video_config_from_args(args)
 
     from p2c.stream.runner import cartoonize

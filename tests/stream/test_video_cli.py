@@ -187,6 +187,7 @@ class SettledFlicker(FlickerMeter):
         (lambda t, w: [str(t / "notes.mp4"), str(t / "o.mp4"), "--weights", w], "cannot read"),
         (lambda t, w: [str(t / "notes.mp4"), str(t / "no" / "o.mp4"), "--weights", w], "output folder"),
         (lambda t, w: [str(t / "notes.mp4"), str(t / "o.mp4")], "no default model"),
+        (lambda t, w: [str(t / "notes.mp4"), str(t / "notes.mp4"), "--weights", w], "is the input"),
     ],
 )
 def test_bad_input_is_one_line_and_a_nonzero_exit(
