@@ -183,3 +183,22 @@ def test_sink_registry() -> None:
         ValueError, match=r"unknown sink 'rtmp'; choose one of \['file', 'preview', 'virtualcam'\]"
     ):
         create_sink("rtmp")
+
+
+def test_preview_stops_on_q(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+    from p2c.stream.sinks import PreviewSink, StopStream
+
+    keys = iter([-1, ord("q")])
+    shown: list[np.ndarray] = []
+    monkeypatch.setattr(cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(cv2, "imshow", lambda _title, image: shown.append(image))
+    monkeypatch.setattr(cv2, "waitKey", lambda _ms: next(keys, -1))
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda *a: None)
+    frames = _frames(3)
+    with PreviewSink(64, 48) as sink:
+        sink.write(frames[0])
+        with pytest.raises(StopStream):
+            sink.write(frames[1])
+    assert len(shown) == 2 and np.array_equal(shown[0][..., ::-1], frames[0].image)  # shown as BGR
