@@ -1,9 +1,11 @@
 """Unpaired image folders (trainA photos, trainB cartoons) with photo2cartoon's augmentation.
 
-Randomness is a pure function of (seed, domain, epoch, position, rank): every sample's flip and
-crop come from its own seed, carried by the batch sampler. A run stopped at step k and resumed
-therefore sees exactly the batches an uninterrupted run sees, whatever the number of loader
-workers, with no data-loader state in the checkpoint.
+Randomness is a pure function of (seed, domain, epoch, position in the epoch's permutation):
+every sample's flip and crop come from its own seed, carried by the batch sampler. The position is
+global (rank r of w holds positions r, r + w, ...), so N processes with batch B see the same
+samples, identically augmented, as one process with batch N x B (when N divides the dataset size).
+A run stopped at step k and resumed sees exactly the batches an uninterrupted run sees, whatever
+the number of loader workers, with no data-loader state in the checkpoint.
 """
 
 from __future__ import annotations
@@ -136,14 +138,15 @@ class DomainBatchSampler(Sampler[list[tuple[int, int]]]):
             )
         self.batch_size = batch_size
         self.batches_per_epoch = per_rank // batch_size
-        self.seed, self.domain, self.rank = seed, domain, rank
+        self.seed, self.domain, self.rank, self.world_size = seed, domain, rank, world_size
         self.start_step = start_step
 
     def __len__(self) -> int:  # endless; DataLoader only uses this for progress estimates
         return 2**62
 
     def _sample_seed(self, epoch: int, position: int) -> int:
-        entropy = [self.seed, self.domain, epoch, position, self.rank]
+        """``position`` is this rank's; the seed uses the global one (DistributedSampler strides)."""
+        entropy = [self.seed, self.domain, epoch, position * self.world_size + self.rank]
         return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
