@@ -82,7 +82,7 @@ def train_data(prepared: dict) -> Path:
     return prepared["data"]
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="module")
 def _one_torch_thread():
     """One intra-op thread: on a shared 2-core CI box, two OpenMP threads per process thrash (10x slower)."""
     previous = torch.get_num_threads()
