@@ -15,7 +15,6 @@ from torch import nn
 PHOTOS_WITH_FACE = [f"photo_{i:04d}.jpg" for i in range(1, 7)]
 PHOTO_WITHOUT_FACE = "photo_0539.jpg"  # the only trainA photo where FaceAligner finds no face
 CARTOONS = [f"cartoon_{i:03d}.png" for i in range(6)]
-TINY = ["--img-size", "96", "--ch", "8", "--batch-size", "1", "--num-workers", "0"]
 
 
 class FaceIdStandIn(nn.Module):
@@ -35,6 +34,11 @@ class FaceIdStandIn(nn.Module):
         x = F.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False)
         x = F.adaptive_avg_pool2d(torch.relu(self.conv(x)), 4).flatten(1)
         return F.normalize(self.fc(x), dim=1)
+
+
+@pytest.fixture
+def photo_names() -> dict[str, object]:
+    return {"with_face": list(PHOTOS_WITH_FACE), "without_face": PHOTO_WITHOUT_FACE}
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import cv2
 import pytest
-from conftest import PHOTO_WITHOUT_FACE, PHOTOS_WITH_FACE
 from p2c.training.commands.prepare import main as prepare_main
 
 
@@ -31,13 +30,13 @@ def test_counts_skips_and_split(prepared: dict) -> None:
     assert prepared["B"].counts["written"] == 6 and prepared["B"].test == 2
 
 
-def test_manifest_names_every_source(prepared: dict) -> None:
+def test_manifest_names_every_source(prepared: dict, photo_names: dict) -> None:
     manifest = json.loads((prepared["data"] / "manifest_A.json").read_text())
     files = manifest["files"]
     assert files["broken.jpg"] == {"status": "unreadable", "output": None}
     assert files["blank.png"]["status"] == "no_face"
-    assert files[PHOTO_WITHOUT_FACE]["status"] == "no_face"
-    outputs = [files[name]["output"] for name in PHOTOS_WITH_FACE]
+    assert files[photo_names["without_face"]]["status"] == "no_face"
+    outputs = [files[name]["output"] for name in photo_names["with_face"]]
     assert all((prepared["data"] / output).is_file() for output in outputs)
     assert sum(output.startswith("testA/") for output in outputs) == 2
 
@@ -89,9 +88,11 @@ def test_refusals_are_one_line(case: str, raw_photos: Path, prepared: dict, tmp_
     assert _fingerprint(raw_photos) == before
 
 
-def test_several_faces_skipped_or_largest_kept(shared_photos: Path, tmp_path: Path) -> None:
-    left = cv2.imread(str(shared_photos / PHOTOS_WITH_FACE[0]))
-    right = cv2.imread(str(shared_photos / PHOTOS_WITH_FACE[1]))
+def test_several_faces_skipped_or_largest_kept(
+    shared_photos: Path, photo_names: dict, tmp_path: Path
+) -> None:
+    left = cv2.imread(str(shared_photos / photo_names["with_face"][0]))
+    right = cv2.imread(str(shared_photos / photo_names["with_face"][1]))
     height = min(left.shape[0], right.shape[0])
     pair = [cv2.resize(im, (round(im.shape[1] * height / im.shape[0]), height)) for im in (left, right)]
     raw = tmp_path / "raw"

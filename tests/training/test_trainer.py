@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
 from p2c.training.checkpoint import latest_checkpoint, list_checkpoints, read_checkpoint
 from p2c.training.commands.train import main as train_main
 from p2c.training.config import LossWeights, TrainConfig
@@ -16,6 +15,9 @@ from p2c.training.gan import NETWORK_KEYS, CartoonGan
 from p2c.training.trainer import Trainer, learning_rate
 
 pytestmark = pytest.mark.slow
+
+# p2c-train options for networks small enough for CPU tests.
+TINY = ["--img-size", "96", "--ch", "8", "--batch-size", "1", "--num-workers", "0"]
 
 
 def _tiny_config(data: Path, out: Path, **changes) -> TrainConfig:
