@@ -249,3 +249,34 @@ def test_eval_names_the_best_checkpoint(full_run: Path, train_data: Path, tmp_pa
     assert report["best"] in {r["weights"] for r in report["reports"]}
     assert all(r["identity_mean"] is not None for r in report["reports"])
     assert "best: " in capsys.readouterr().out
+
+
+def test_pretrained_through_the_command_line(train_data: Path, tmp_path: Path) -> None:
+    torch.manual_seed(321)
+    released = CartoonGan(ch=8, img_size=96)
+    path = tmp_path / "photo2cartoon_weights.pt"
+    torch.save(released.network_state_dicts(), path)
+    out = tmp_path / "run"
+    argv = [
+        "--data",
+        str(train_data),
+        "--out",
+        str(out),
+        "--pretrained",
+        str(path),
+        "--iterations",
+        "1",
+        "--faceid-weight",
+        "0",
+        "--sample-rows",
+        "0",
+        *TINY,
+    ]
+    assert train_main(argv) == 0
+    trained = read_checkpoint(out / "checkpoints" / "ckpt_00000001.pt")
+    for key in ("genA2B", "disGA"):
+        start = released.network(key).state_dict()
+        for name, tensor in trained[key].items():
+            if tensor.is_floating_point() and not name.endswith(("weight_u", "weight_v")):
+                # One Adam step moves each weight by at most about lr (1e-4) from where it started.
+                assert (tensor - start[name]).abs().max() < 5e-4, f"{key}.{name} did not start from the file"
