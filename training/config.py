@@ -57,6 +57,11 @@ class TrainConfig:
     faceid_weights: str | None = None  # None: the Face ID network's shipped default
     pretrained: str | None = None
     resume: bool = False
+    # A slice state (p2c.training.slice_state) to continue from on a fresh machine: networks, step
+    # and RNGs; both Adams restart, with the learning rate ramped up over warmup_steps.
+    resume_from: str | None = None
+    slice_state: str | None = None  # write a slice state here when the run (or slice) ends
+    warmup_steps: int = 200
     device: str = "auto"
     amp: str = "auto"  # auto: bf16 on CUDA GPUs that support it, none elsewhere
     compile: bool = False
@@ -76,7 +81,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("num_workers", "export_every", "seed", "sample_rows"):
+        for name in ("num_workers", "export_every", "seed", "sample_rows", "warmup_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
@@ -92,6 +97,10 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.resume and self.resume_from:
+            raise ValueError(
+                "resume and resume_from exclude each other: continue from a checkpoint or a slice state"
+            )
         if not self.data_dir or not self.out_dir:
             raise ValueError("data_dir and out_dir must be non-empty paths")
 

@@ -40,6 +40,7 @@ from p2c.training.gan import NETWORK_KEYS, CartoonGan
 from p2c.training.losses import GanNetworks, discriminator_loss, generator_loss
 from p2c.training.run_log import RunLog
 from p2c.training.samples import grid_image, write_png
+from p2c.training.slice_state import read_slice_state, write_slice_state
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -54,15 +55,24 @@ class TrainResult:
     run_dir: Path
     checkpoint: Path | None = None
     exported: Path | None = None
+    slice_state: Path | None = None
     losses: dict[str, float] = field(default_factory=dict)
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Constant, then (with ``lr_decay``) linear to 0 over the second half of ``iterations``."""
+def learning_rate(config: TrainConfig, step: int, warmup_start: int | None = None) -> float:
+    """Constant, then (with ``lr_decay``) linear to 0 over the second half of ``iterations``.
+
+    ``warmup_start``: the step a run restarted its optimisers at (resumed from a slice state); the
+    rate then ramps linearly from ``lr / warmup_steps`` to the schedule's over ``warmup_steps``.
+    """
     half = config.iterations // 2
     if not config.lr_decay or half == 0 or step <= half:
-        return config.lr
-    return max(0.0, config.lr * (1.0 - (step - half) / half))
+        rate = config.lr
+    else:
+        rate = max(0.0, config.lr * (1.0 - (step - half) / half))
+    if warmup_start is not None and config.warmup_steps > 0:
+        rate *= min(1.0, (step - warmup_start) / config.warmup_steps)
+    return rate
 
 
 def load_faceid_network(config: TrainConfig, device: torch.device) -> nn.Module | None:
@@ -130,6 +140,7 @@ class Trainer:
         self.g_scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.d_scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.step = 0
+        self.warmup_start: int | None = None
         self.log: RunLog | None = None
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -170,6 +181,9 @@ class Trainer:
             return
         if self.config.resume:
             logger.info("--resume: no checkpoint in %s yet, starting from step 0", folder)
+        if self.config.resume_from:
+            self._restore_slice(Path(self.config.resume_from))
+            return
         if self.config.pretrained:
             path = Path(self.config.pretrained)
             payload = ckpt.read_checkpoint(path)
@@ -186,7 +200,32 @@ class Trainer:
         self.g_scaler.load_state_dict(payload["scalers"]["G"])
         self.d_scaler.load_state_dict(payload["scalers"]["D"])
         self.step = int(payload["step"])
-        rng_states = payload.get("rng", [])
+        warmup_start = payload.get("warmup_start")
+        self.warmup_start = int(warmup_start) if warmup_start is not None else None
+        self._restore_rng(payload.get("rng", []))
+
+    def _restore_slice(self, path: Path) -> None:
+        """Networks, step and RNGs from a slice state; fresh optimisers, warmed up from this step."""
+        state = read_slice_state(path)
+        previous = state.get("config", {})
+        changed = [n for n in SHAPE_FIELDS if previous.get(n) != getattr(self.config, n)]
+        if changed:
+            raise InvalidInputError(
+                f"--resume-from {path} was trained with different {', '.join(changed)}; "
+                "use the same --img-size/--ch options"
+            )
+        self.gan.load_network_state_dicts(state, str(path))
+        self.step = int(state["step"])
+        self.warmup_start = self.step
+        self._restore_rng(state.get("rng", []))
+        logger.info(
+            "resumed from slice state %s at step %d: Adam restarts, lr warmed up over %d steps",
+            path,
+            self.step,
+            self.config.warmup_steps,
+        )
+
+    def _restore_rng(self, rng_states: list[Any]) -> None:
         if len(rng_states) == self.context.world_size:
             ckpt.restore_rng(rng_states[self.context.rank])
         else:
@@ -281,6 +320,7 @@ class Trainer:
             "optimizers": {"G": self.g_optim.state_dict(), "D": self.d_optim.state_dict()},
             "scalers": {"G": self.g_scaler.state_dict(), "D": self.d_scaler.state_dict()},
             "rng": rng_states,
+            "warmup_start": self.warmup_start,
         }
         return ckpt.compact(payload) if self.config.compact_checkpoints else payload
 
@@ -320,8 +360,12 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def run(self, stop_after: int | None = None) -> TrainResult:
-        """Train up to ``iterations`` (or ``stop_after``, to split a run across jobs); then checkpoint."""
+    def run(self, stop_after: int | None = None, time_limit: float | None = None) -> TrainResult:
+        """Train up to ``iterations`` (or ``stop_after``, to split a run across jobs); then checkpoint.
+
+        ``time_limit`` (minutes): stop after the first step that ends past it, with a checkpoint
+        (and a slice state with ``slice_state``), so a job fits a fixed time slot.
+        """
         config = self.config
         self._prepare_run_dir()
         barrier(self.context)
@@ -337,12 +381,13 @@ class Trainer:
         for module in self.gan.children():
             module.train()
         window_start, window_steps = time.perf_counter(), 0
+        deadline = time.monotonic() + 60.0 * time_limit if time_limit is not None else None
         saved_at = -1
         parts: dict[str, torch.Tensor] = {}
         logger.info("training %s from step %d to %d on %s", self.run_dir, self.step, last, self.device)
         while self.step < last:
             self.step += 1
-            lr = learning_rate(config, self.step)
+            lr = learning_rate(config, self.step, self.warmup_start)
             for optimizer in (self.g_optim, self.d_optim):
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -361,8 +406,13 @@ class Trainer:
                 saved_at = self.step
             if config.export_every and self.step % config.export_every == 0 and self.step < config.iterations:
                 self.export()
+            if deadline is not None and self._past(deadline):
+                logger.info("time limit of %.1f min reached at step %d", time_limit, self.step)
+                break
         if saved_at != self.step:
             result.checkpoint = self.save_checkpoint()
+        if config.slice_state:
+            result.slice_state = self.save_slice_state(Path(config.slice_state))
         if self.step >= config.iterations:
             self.write_samples()
             result.exported = self.export()
@@ -371,6 +421,21 @@ class Trainer:
         if self.log is not None:
             self.log.close()
         return result
+
+    def _past(self, deadline: float) -> bool:
+        """Whether the time is up; in a process group every rank stops at the same step (rank 0 decides)."""
+        late = time.monotonic() >= deadline
+        if self.context.distributed:
+            return bool(all_gather_objects(self.context, late)[0])
+        return late
+
+    def save_slice_state(self, path: Path) -> Path:
+        """Collective like :meth:`save_checkpoint`; rank 0 writes the compact state (<= 60 MB)."""
+        payload = self._payload()
+        if self.context.is_main:
+            write_slice_state(path, payload)
+        barrier(self.context)
+        return path
 
     def _log(self, parts: dict[str, torch.Tensor], lr: float, rate: float) -> None:
         values = {name: float(value.detach()) for name, value in parts.items()}
@@ -395,10 +460,15 @@ def list_images_safe(folder: Path) -> list[Path]:
     return list_images(folder) if folder.is_dir() else []
 
 
-def train(config: TrainConfig, faceid: nn.Module | None = None, stop_after: int | None = None) -> TrainResult:
+def train(
+    config: TrainConfig,
+    faceid: nn.Module | None = None,
+    stop_after: int | None = None,
+    time_limit: float | None = None,
+) -> TrainResult:
     """Build a :class:`Trainer`, run it, and leave the process group however it ends."""
     trainer = Trainer(config, faceid=faceid)
     try:
-        return trainer.run(stop_after=stop_after)
+        return trainer.run(stop_after=stop_after, time_limit=time_limit)
     finally:
         trainer.close()

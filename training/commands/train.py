@@ -36,6 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="total training steps (default %(default)s)",
     )
     add("--stop-after", type=int, default=None, help="stop (with a checkpoint) at this step; --resume later")
+    add(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="stop (with a checkpoint) after the first step that ends past MINUTES of training",
+    )
+    add(
+        "--slice-state",
+        default=None,
+        metavar="PATH",
+        help="when training stops, also write a compact resume state (<= 60 MB) to PATH",
+    )
+    add(
+        "--resume-from",
+        default=None,
+        metavar="STATE",
+        help="continue from a --slice-state file (fresh Adam, lr warmed up over --warmup-steps)",
+    )
+    add(
+        "--warmup-steps",
+        type=int,
+        default=_DEFAULT.warmup_steps,
+        help="learning-rate warm-up after --resume-from (default %(default)s)",
+    )
     add("--batch-size", type=int, default=_DEFAULT.batch_size, help="per process (default %(default)s)")
     add("--img-size", type=int, default=_DEFAULT.img_size, help="crop size, >= 96 (default %(default)s)")
     add(
@@ -86,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("CHECKPOINT", "OUT"),
         help="only export the A->B generator of CHECKPOINT to OUT(.safetensors + .json) and exit",
     )
+    add(
+        "--to-slice-state",
+        nargs=2,
+        metavar=("CHECKPOINT", "OUT"),
+        help="only convert a p2c-train checkpoint into a slice state (<= 60 MB) and exit",
+    )
     add("-v", "--verbose", action="store_true")
     return parser
 
@@ -114,6 +145,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             faceid_weights=args.faceid_weights,
             pretrained=str(Path(args.pretrained).resolve()) if args.pretrained else None,
             resume=args.resume,
+            resume_from=str(Path(args.resume_from).resolve()) if args.resume_from else None,
+            slice_state=str(Path(args.slice_state).resolve()) if args.slice_state else None,
+            warmup_steps=args.warmup_steps,
             device=args.device,
             amp=args.amp,
             compile=args.compile,
@@ -139,16 +173,31 @@ def _main(argv: Sequence[str] | None) -> int:
         target = export_checkpoint(Path(args.export[0]), Path(args.export[1]))
         print(f"exported {target}")
         return 0
+    if args.to_slice_state:
+        from p2c.training.checkpoint import read_checkpoint
+        from p2c.training.slice_state import write_slice_state
+
+        source, target = Path(args.to_slice_state[0]), Path(args.to_slice_state[1])
+        payload = read_checkpoint(source)
+        if "optimizers" not in payload:
+            raise InvalidInputError(f"{source} is not a p2c-train checkpoint (it has no training state)")
+        size = write_slice_state(target, payload)
+        print(f"slice state {target} ({size / 1e6:.1f} MB), step {payload['step']}")
+        return 0
     config = config_from_args(args)
     if args.stop_after is not None and args.stop_after < 1:
         raise InvalidInputError(f"--stop-after must be >= 1, got {args.stop_after}")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise InvalidInputError(f"--time-limit must be a positive number of minutes, got {args.time_limit}")
     if args.dry_run:
         print(config.to_json())
         return 0
     from p2c.training.trainer import train
 
-    result = train(config, stop_after=args.stop_after)
+    result = train(config, stop_after=args.stop_after, time_limit=args.time_limit)
     print(f"step {result.step}: run folder {result.run_dir}")
+    if result.slice_state is not None:
+        print(f"slice state: {result.slice_state}")
     if result.exported is not None:
         print(f"A->B generator: {result.exported}")
     return 0
