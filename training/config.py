@@ -61,6 +61,7 @@ class TrainConfig:
     # and RNGs; both Adams restart, with the learning rate ramped up over warmup_steps.
     resume_from: str | None = None
     slice_state: str | None = None  # write a slice state here when the run (or slice) ends
+    slice_generators: str = "fp32"  # or fp16: a smaller slice state (see p2c.training.slice_state)
     warmup_steps: int = 200
     device: str = "auto"
     amp: str = "auto"  # auto: bf16 on CUDA GPUs that support it, none elsewhere
@@ -95,6 +96,8 @@ class TrainConfig:
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.slice_generators not in ("fp32", "fp16"):
+            raise ValueError(f"slice_generators must be fp32 or fp16, got {self.slice_generators!r}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.resume and self.resume_from:

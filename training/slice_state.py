@@ -4,7 +4,8 @@ A full checkpoint at photo2cartoon's size is 431 MB (262 MB compact), too big to
 short-lived GPU machine to the next. A slice state keeps what a run cannot rebuild and drops the
 rest, within :data:`SLICE_LIMIT_BYTES` (60 MB):
 
-- both generators in FP32, exactly (2 x 3.83 M parameters, 30.6 MB): they are the product;
+- both generators in FP32, exactly (2 x 3.83 M parameters, 30.6 MB): they are the product
+  (or in FP16, 15.3 MB, with ``generators="fp16"``; see :data:`GENERATOR_PRECISIONS`);
 - the four discriminators with every weight matrix or convolution kernel in int8, one FP32 scale
   per output channel (symmetric), and the small tensors (biases, spectral-norm vectors) in FP16.
   They hold 28.3 M values (global 2 x 13.3 M, local 2 x 0.83 M): FP32 would be 113 MB, FP16
@@ -34,6 +35,7 @@ from p2c.errors import InputNotFoundError, OutputError, WeightsError
 from p2c.training.gan import DISCRIMINATOR_KEYS, GENERATOR_KEYS
 
 __all__ = [
+    "GENERATOR_PRECISIONS",
     "SLICE_FORMAT",
     "SLICE_LIMIT_BYTES",
     "dequantize_int8",
@@ -48,6 +50,11 @@ logger = logging.getLogger(__name__)
 
 SLICE_FORMAT = "p2c-slice/1"
 SLICE_LIMIT_BYTES = 60_000_000  # decimal megabytes: what the issue allows per slice
+# fp32: 59.4 MB at full size, exact. fp16: 44.1 MB, for when the state must travel in one 64 MiB
+# bundle with the training crops and the Face ID network (docs/default-model.md). Rounding a weight
+# to FP16 moves it by at most 2^-11 of its magnitude: less than one Adam step (about lr = 1e-4)
+# for every weight below 0.2 in magnitude, which is nearly all of them; done once per slice.
+GENERATOR_PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
 
 
 def quantize_int8(tensor: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -86,8 +93,14 @@ def _unpack_discriminator(packed: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return state
 
 
-def pack_slice_state(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The slice state of a full training payload (``Trainer._payload`` or a read checkpoint)."""
+def pack_slice_state(payload: Mapping[str, Any], generators: str = "fp32") -> dict[str, Any]:
+    """The slice state of a full training payload (``Trainer._payload`` or a read checkpoint).
+
+    ``generators``: ``fp32`` (exact) or ``fp16`` (see :data:`GENERATOR_PRECISIONS`).
+    """
+    if generators not in GENERATOR_PRECISIONS:
+        raise ValueError(f"generators must be one of {', '.join(GENERATOR_PRECISIONS)}, got {generators!r}")
+    dtype = GENERATOR_PRECISIONS[generators]
     state: dict[str, Any] = {
         "format": SLICE_FORMAT,
         "step": int(payload["step"]),
@@ -97,7 +110,10 @@ def pack_slice_state(payload: Mapping[str, Any]) -> dict[str, Any]:
         "warmup_start": payload.get("warmup_start"),
     }
     for key in GENERATOR_KEYS:
-        state[key] = {name: t.detach().float().cpu() for name, t in payload[key].items()}
+        state[key] = {
+            name: (t.detach().to(dtype) if t.is_floating_point() else t.detach()).cpu()
+            for name, t in payload[key].items()
+        }
     for key in DISCRIMINATOR_KEYS:
         state[key] = _pack_discriminator(payload[key])
     return state
@@ -111,17 +127,21 @@ def unpack_slice_state(state: Mapping[str, Any]) -> dict[str, Any]:
             "pass a file written by p2c-train --slice-state"
         )
     out = {key: value for key, value in state.items() if key not in DISCRIMINATOR_KEYS}
+    for key in GENERATOR_KEYS:
+        out[key] = {name: t.float() if t.is_floating_point() else t for name, t in state[key].items()}
     for key in DISCRIMINATOR_KEYS:
         out[key] = _unpack_discriminator(state[key])
     return out
 
 
-def write_slice_state(path: Path, payload: Mapping[str, Any], limit: int = SLICE_LIMIT_BYTES) -> int:
+def write_slice_state(
+    path: Path, payload: Mapping[str, Any], generators: str = "fp32", limit: int = SLICE_LIMIT_BYTES
+) -> int:
     """Pack ``payload`` and write it atomically to ``path``; returns its size in bytes.
 
     A state over ``limit`` is not written (an existing file at ``path`` is kept): OutputError.
     """
-    state = pack_slice_state(payload)
+    state = pack_slice_state(payload, generators)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)

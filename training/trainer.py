@@ -433,7 +433,7 @@ class Trainer:
         """Collective like :meth:`save_checkpoint`; rank 0 writes the compact state (<= 60 MB)."""
         payload = self._payload()
         if self.context.is_main:
-            write_slice_state(path, payload)
+            write_slice_state(path, payload, generators=self.config.slice_generators)
         barrier(self.context)
         return path
 
