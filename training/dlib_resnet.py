@@ -40,8 +40,11 @@ from torch import nn
 __all__ = [
     "DLIB_CHIP_SIZE",
     "DlibResNet",
+    "is_dlib_safetensors",
     "load_dlib_resnet",
+    "load_dlib_safetensors",
     "read_dlib_layers",
+    "save_dlib_resnet",
 ]
 
 logger = logging.getLogger(__name__)
@@ -408,4 +411,49 @@ def load_dlib_resnet(path: str | Path) -> DlibResNet:
             "dlib_face_recognition_resnet_model_v1.dat"
         ) from None
     logger.debug("loaded dlib face descriptor from %s", path)
+    return model.eval().requires_grad_(False)
+
+
+# -- a compact copy: the port's weights as FP16 safetensors (11 MB instead of the .dat's 22 MB) --------
+
+SAFETENSORS_FORMAT = "p2c-dlib-resnet/1"
+
+
+def save_dlib_resnet(model: DlibResNet, path: str | Path, dtype: torch.dtype = torch.float16) -> Path:
+    """Write the port's weights to ``path`` (.safetensors), to carry where no package can be installed.
+
+    FP16 moves the 128 descriptor values by about 1e-3 (cosine with the FP32 descriptor > 0.9999 on
+    real faces, see docs/default-model.md); the mean stays FP32.
+    """
+    from safetensors.torch import save_file
+
+    tensors = {
+        name: (t if name == "mean_rgb" else t.to(dtype)).detach().cpu().contiguous()
+        for name, t in model.state_dict().items()
+    }
+    target = Path(path)
+    save_file(tensors, str(target), metadata={"format": SAFETENSORS_FORMAT})
+    return target
+
+
+def is_dlib_safetensors(path: str | Path) -> bool:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return (handle.metadata() or {}).get("format") == SAFETENSORS_FORMAT
+    except Exception:  # any file safetensors cannot parse is simply not ours
+        return False
+
+
+def load_dlib_safetensors(path: str | Path) -> DlibResNet:
+    """Read :func:`save_dlib_resnet`'s file into a frozen FP32 DlibResNet."""
+    from safetensors.torch import load_file
+
+    state = {name: tensor.float() for name, tensor in load_file(str(path), device="cpu").items()}
+    model = DlibResNet()
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise WeightsError(f"{path} does not hold dlib's ResNet face descriptor; re-save it") from error
     return model.eval().requires_grad_(False)

@@ -27,7 +27,13 @@ import torch.nn.functional as F
 from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyError
 from torch import nn
 
-from .dlib_resnet import DLIB_CHIP_SIZE, DlibResNet, load_dlib_resnet
+from .dlib_resnet import (
+    DLIB_CHIP_SIZE,
+    DlibResNet,
+    is_dlib_safetensors,
+    load_dlib_resnet,
+    load_dlib_safetensors,
+)
 from .mobilefacenet import MOBILEFACENET_INPUT_SIZE, load_mobilefacenet
 
 __all__ = [
@@ -186,7 +192,8 @@ def load_faceid(path: str | Path | None = None, device: str | torch.device = "cp
     """Load a frozen :class:`FaceIdNetwork`.
 
     ``path`` None: dlib's descriptor from ``face_recognition_models``. Otherwise either
-    photo2cartoon's ``model_mobilefacenet.pth`` or a dlib ``.dat`` descriptor file.
+    photo2cartoon's ``model_mobilefacenet.pth``, a dlib ``.dat`` descriptor file, or the port's
+    compact copy (``p2c.training.dlib_resnet.save_dlib_resnet``).
     """
     if path is None:
         path = default_faceid_path()
@@ -195,6 +202,8 @@ def load_faceid(path: str | Path | None = None, device: str | torch.device = "cp
         raise InputNotFoundError(f"face-ID weights {path} do not exist: check --faceid-weights")
     if _is_dlib_file(path):
         network = FaceIdNetwork(load_dlib_resnet(path), DLIB_FACE_BOX, name="dlib")
+    elif is_dlib_safetensors(path):
+        network = FaceIdNetwork(load_dlib_safetensors(path), DLIB_FACE_BOX, name="dlib")
     else:
         network = FaceIdNetwork(load_mobilefacenet(path), MOBILEFACENET_FACE_BOX, name="mobilefacenet")
     logger.info("face-ID network: %s from %s", network.name, path)
