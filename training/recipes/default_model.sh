@@ -55,10 +55,19 @@ p2c_train() { "$PY" -m p2c.training.commands.train "$@"; }
 p2c_eval() { "$PY" -m p2c.training.commands.evaluate "$@"; }
 
 ensure_installed() {
-    # The GPU image has torch but not p2c: install the checkout itself, offline, without dependencies.
-    if ! "$PY" -c "import p2c.training" 2>/dev/null; then
-        "$PY" -m pip install -q --no-deps --no-build-isolation --no-index -e "$REPO" >&2
+    # The GPU image has torch, numpy, OpenCV and safetensors but not p2c. Rather than pip (offline,
+    # its setuptools version unknown), lay out the import package p2c as pyproject's package-dir
+    # maps it (core/ is p2c, models/ is p2c.models, ...) with links, and put it on PYTHONPATH.
+    if "$PY" -c "import p2c.training" 2>/dev/null; then
+        return
     fi
+    local shim=${TMPDIR:-/tmp}/p2c-shim
+    rm -rf "$shim"
+    mkdir -p "$shim/p2c"
+    for entry in "$REPO"/core/*; do ln -s "$entry" "$shim/p2c/"; done
+    for sub in models engine stream training; do ln -s "$REPO/$sub" "$shim/p2c/$sub"; done
+    export PYTHONPATH=$shim${PYTHONPATH:+:$PYTHONPATH}
+    "$PY" -c "import p2c.training.trainer" || { log "cannot import p2c on this machine"; exit 1; }
 }
 
 prepare() {
