@@ -115,6 +115,9 @@ EOF
     elif [[ -f $STATE ]]; then
         start=(--resume-from "$STATE")         # a fresh machine: the travelled slice state
     fi
+    if [[ -n ${P2C_STOP_AFTER:-} ]]; then
+        start+=(--stop-after "$P2C_STOP_AFTER")
+    fi
     log "slice of $SLICE_MINUTES min, batch $batch, start: ${start[*]:-from scratch}"
     p2c_train --data "$CARRY/data" --out "$RUN" --iterations "$ITERATIONS" --batch-size "$batch" \
         "${SIZE[@]}" "${COMPILE[@]}" "${SAVE[@]}" "${start[@]}" \
@@ -183,7 +186,7 @@ case ${1:-} in
         OUT=${OUT:-$(mktemp -d)}
         export OUT
         pack
-        slice "${2:-1}"
+        P2C_STOP_AFTER=2 slice "${2:-1}"
         rm -rf "$RUN" "$STATE"
         unpack "$OUT"
         returned=$(mktemp -d)
