@@ -406,7 +406,9 @@ class Trainer:
                 saved_at = self.step
             if config.export_every and self.step % config.export_every == 0 and self.step < config.iterations:
                 self.export()
-            if deadline is not None and self._past(deadline):
+            # In a process group the ranks agree on stopping through a collective: only at log steps.
+            check = not self.context.distributed or self.step % config.log_every == 0
+            if deadline is not None and check and self._past(deadline):
                 logger.info("time limit of %.1f min reached at step %d", time_limit, self.step)
                 break
         if saved_at != self.step:
