@@ -108,6 +108,7 @@ class OnnxRuntimeBackend:
             raise BackendUnavailableError(
                 "the onnxruntime backend runs fp32 or fp16, not bf16; use --backend torch"
             )
+        execution_providers(device, precision)  # fail before any export when this device cannot run
         trt_cache = cache_dir(config.cache_dir) / "ort-trt" if device.startswith("cuda") else None
         if trt_cache is not None:
             trt_cache.mkdir(exist_ok=True)
