@@ -23,7 +23,14 @@ from p2c.engine.cache import cache_dir, cache_key, file_digest
 from p2c.engine.tensors import check_batch, chunks
 from p2c.errors import BackendUnavailableError, MissingDependencyError
 
-__all__ = ["MAX_BATCH", "EngineCache", "TensorRTBackend", "engine_fields"]
+__all__ = [
+    "MAX_BATCH",
+    "EngineCache",
+    "TensorRTBackend",
+    "build_engine_file",
+    "compile_generator",
+    "engine_fields",
+]
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +170,73 @@ def _gpu(device: str) -> dict[str, str]:
     return {"name": properties.name, "capability": f"{properties.major}.{properties.minor}"}
 
 
+def _device_and_precision(weights: Path, config: EngineConfig) -> tuple[str, str]:
+    import torch
+    from p2c.models.weights import detect_format
+
+    device = resolve_device(config.device)
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        raise BackendUnavailableError("the tensorrt backend needs a CUDA GPU, and none is available here")
+    precision = resolve_precision(config.precision, device)
+    if precision not in ("fp16", "fp32"):
+        raise BackendUnavailableError(f"the tensorrt backend builds fp16 or fp32 engines, not {precision}")
+    if detect_format(weights) == "onnx":
+        raise BackendUnavailableError(
+            f"the tensorrt backend compiles .pt or .safetensors weights, and {weights} is an ONNX file; "
+            "use --backend onnxruntime (its TensorRT execution provider)"
+        )
+    return device, precision
+
+
+def _generator_and_example(weights: Path, device: str, precision: str) -> tuple[Any, Any]:
+    import torch
+    from p2c.models.weights import load_generator
+
+    generator = load_generator(weights)
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    size = generator.config.img_size
+    generator = generator.to(device=device, dtype=dtype)
+    return generator, torch.zeros((OPT_BATCH, 3, size, size), dtype=dtype, device=device)
+
+
+def compile_generator(generator: Any, example: Any) -> Any:
+    """Compile the generator's image output with Torch-TensorRT for batches MIN_BATCH..MAX_BATCH."""
+    torch_tensorrt = _torch_tensorrt()
+    from p2c.models.generator import CartoonOnly
+
+    size = example.shape[-1]
+    spec = torch_tensorrt.Input(
+        min_shape=(MIN_BATCH, 3, size, size),
+        opt_shape=(OPT_BATCH, 3, size, size),
+        max_shape=(MAX_BATCH, 3, size, size),
+        dtype=example.dtype,
+    )
+    module = CartoonOnly(generator).eval()
+    return torch_tensorrt.compile(module, ir="dynamo", inputs=[spec], enabled_precisions={example.dtype})
+
+
+def save_engine(module: Any, path: Path, example: Any) -> None:
+    """Serialise a compiled module as an ExportedProgram (loadable with ``torch.export.load``)."""
+    _torch_tensorrt().save(module, str(path), output_format="exported_program", inputs=[example])
+
+
+def load_engine(path: Path) -> Any:
+    import torch
+
+    return torch.export.load(str(path)).module()
+
+
+def build_engine_file(weights: Path, out: Path, precision: str, device: str = "auto") -> Path:
+    """Compile ``weights`` and write the engine to ``out`` (what ``p2c-export --format tensorrt`` does)."""
+    _torch_tensorrt()
+    config = EngineConfig(backend="tensorrt", precision=precision, device=device)
+    device, precision = _device_and_precision(weights, config)
+    generator, example = _generator_and_example(weights, device, precision)
+    engine = compile_generator(generator, example)
+    _write_atomically(out, lambda temp: save_engine(engine, temp, example))
+    return out
+
+
 class TensorRTBackend:
     """Runs a Torch-TensorRT-compiled generator; batches of 1 to 32 at once (``max_batch`` at most 32)."""
 
@@ -182,48 +256,18 @@ class TensorRTBackend:
     @classmethod
     def from_weights(cls, weights: Path, config: EngineConfig) -> TensorRTBackend:
         torch_tensorrt = _torch_tensorrt()
-        import torch
-        from p2c.models.weights import detect_format, load_generator
-
-        device = resolve_device(config.device)
-        if not device.startswith("cuda") or not torch.cuda.is_available():
-            raise BackendUnavailableError("the tensorrt backend needs a CUDA GPU, and none is available here")
-        precision = resolve_precision(config.precision, device)
-        if precision not in ("fp16", "fp32"):
-            raise BackendUnavailableError(
-                f"the tensorrt backend builds fp16 or fp32 engines, not {precision}"
-            )
-        if detect_format(weights) == "onnx":
-            raise BackendUnavailableError(
-                f"the tensorrt backend compiles .pt or .safetensors weights, and {weights} is an ONNX file; "
-                "use --backend onnxruntime (its TensorRT execution provider)"
-            )
-        generator = load_generator(weights)
+        device, precision = _device_and_precision(weights, config)
+        generator, example = _generator_and_example(weights, device, precision)
         size = generator.config.img_size
         fields = engine_fields(file_digest(weights), size, precision, _versions(torch_tensorrt), _gpu(device))
-        dtype = torch.float16 if precision == "fp16" else torch.float32
-        example = torch.zeros((OPT_BATCH, 3, size, size), dtype=dtype, device=device)
-
-        def build() -> Any:
-            from p2c.models.generator import CartoonOnly
-
-            module = CartoonOnly(generator).eval().to(device=device, dtype=dtype)
-            spec = torch_tensorrt.Input(
-                min_shape=(MIN_BATCH, 3, size, size),
-                opt_shape=(OPT_BATCH, 3, size, size),
-                max_shape=(MAX_BATCH, 3, size, size),
-                dtype=dtype,
-            )
-            return torch_tensorrt.compile(module, ir="dynamo", inputs=[spec], enabled_precisions={dtype})
-
-        def save(module: Any, path: Path) -> None:
-            torch_tensorrt.save(module, str(path), output_format="exported_program", inputs=[example])
-
-        def load(path: Path) -> Any:
-            return torch.export.load(str(path)).module()
-
         cache = EngineCache(cache_dir(config.cache_dir) / "tensorrt")
-        module = cache.get_or_build(f"{Path(weights).stem}-{precision}", fields, build, save, load)
+        module = cache.get_or_build(
+            f"{Path(weights).stem}-{precision}",
+            fields,
+            build=lambda: compile_generator(generator, example),
+            save=lambda engine, path: save_engine(engine, path, example),
+            load=load_engine,
+        )
         return cls(module, device=device, precision=precision, max_batch=config.max_batch, img_size=size)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
