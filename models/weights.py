@@ -66,7 +66,7 @@ def sidecar_path(path: str | Path) -> Path:
 def _existing_file(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
-        raise InputNotFoundError(f"weights file {path} does not exist; pass --weights with {_EXPECTED}")
+        raise InputNotFoundError(f"weights file {path} does not exist; give the path of {_EXPECTED}")
     if not path.is_file():
         raise WeightsError(f"weights path {path} is a folder, expected a file: {_EXPECTED}")
     return path
