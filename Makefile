@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
+	mkdir -p $(dir $(DEMO_OUT))
 	$(VENV)/bin/p2c-image builtin:astronaut $(DEMO_OUT) --composite
 
 test: install

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GeneratorConfig", "GeneratorOutput", "ResnetGenerator", "CartoonOnly"]
+__all__ = ["CartoonOnly", "GeneratorConfig", "GeneratorOutput", "ResnetGenerator"]
 
 
 @dataclass(frozen=True)
@@ -153,8 +153,12 @@ class HourGlassBlock(nn.Module):
         self.ConvBlock9 = ConvBlock(dim_out, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        downs = ((self.ConvBlock1_1, self.ConvBlock1_2), (self.ConvBlock2_1, self.ConvBlock2_2),
-                 (self.ConvBlock3_1, self.ConvBlock3_2), (self.ConvBlock4_1, self.ConvBlock4_2))
+        downs = (
+            (self.ConvBlock1_1, self.ConvBlock1_2),
+            (self.ConvBlock2_1, self.ConvBlock2_2),
+            (self.ConvBlock3_1, self.ConvBlock3_2),
+            (self.ConvBlock4_1, self.ConvBlock4_2),
+        )
         skips = []
         for skip_block, down_block in downs:
             skips.append(skip_block(x))
@@ -196,9 +200,12 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, kernel_size=3, bias=False),
-            nn.InstanceNorm2d(dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, kernel_size=3, bias=False),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, bias=False),
+            nn.InstanceNorm2d(dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, bias=False),
             nn.InstanceNorm2d(dim),
         )
 
@@ -225,16 +232,20 @@ class ResnetSoftAdaLINBlock(nn.Module):
 
 def _down_block(dim_in: int, dim_out: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.ReflectionPad2d(1), nn.Conv2d(dim_in, dim_out, kernel_size=3, stride=2, bias=False),
-        nn.InstanceNorm2d(dim_out), nn.ReLU(True),
+        nn.ReflectionPad2d(1),
+        nn.Conv2d(dim_in, dim_out, kernel_size=3, stride=2, bias=False),
+        nn.InstanceNorm2d(dim_out),
+        nn.ReLU(True),
     )
 
 
 def _up_block(dim_in: int, dim_out: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Upsample(scale_factor=2.0, mode="nearest"),
-        nn.ReflectionPad2d(1), nn.Conv2d(dim_in, dim_out, kernel_size=3, bias=False),
-        LIN(dim_out), nn.ReLU(True),
+        nn.ReflectionPad2d(1),
+        nn.Conv2d(dim_in, dim_out, kernel_size=3, bias=False),
+        LIN(dim_out),
+        nn.ReLU(True),
     )
 
 
@@ -250,8 +261,10 @@ class ResnetGenerator(nn.Module):
         self.config = GeneratorConfig(ngf=ngf, img_size=img_size, light=light)
         width = ngf * 4
         self.ConvBlock1 = nn.Sequential(
-            nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, kernel_size=7, bias=False),
-            nn.InstanceNorm2d(ngf), nn.ReLU(True),
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(3, ngf, kernel_size=7, bias=False),
+            nn.InstanceNorm2d(ngf),
+            nn.ReLU(True),
         )
         self.HourGlass1 = HourGlass(ngf, ngf)
         self.HourGlass2 = HourGlass(ngf, ngf)
@@ -266,7 +279,9 @@ class ResnetGenerator(nn.Module):
         self.conv1x1 = nn.Conv2d(width * 2, width, kernel_size=1, stride=1)
         self.relu = nn.ReLU(True)
         fc_in = width if light else (img_size // 4) ** 2 * width
-        self.FC = nn.Sequential(nn.Linear(fc_in, width), nn.ReLU(True), nn.Linear(width, width), nn.ReLU(True))
+        self.FC = nn.Sequential(
+            nn.Linear(fc_in, width), nn.ReLU(True), nn.Linear(width, width), nn.ReLU(True)
+        )
         self.DecodeBlock1 = ResnetSoftAdaLINBlock(width)
         self.DecodeBlock2 = ResnetSoftAdaLINBlock(width)
         self.DecodeBlock3 = ResnetSoftAdaLINBlock(width)
@@ -275,7 +290,9 @@ class ResnetGenerator(nn.Module):
         self.UpBlock2 = _up_block(ngf * 2, ngf)
         self.HourGlass3 = HourGlass(ngf, ngf)
         self.HourGlass4 = HourGlass(ngf, ngf, use_res=False)
-        self.ConvBlock2 = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(3, 3, kernel_size=7, bias=False), nn.Tanh())
+        self.ConvBlock2 = nn.Sequential(
+            nn.ReflectionPad2d(3), nn.Conv2d(3, 3, kernel_size=7, bias=False), nn.Tanh()
+        )
 
     @classmethod
     def from_config(cls, config: GeneratorConfig) -> ResnetGenerator:
