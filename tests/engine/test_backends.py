@@ -189,3 +189,18 @@ def test_cli_options_build_the_engine_config() -> None:
     assert engine_config_from_args(args) == EngineConfig(backend="torch", precision="bf16", max_batch=4)
     with pytest.raises(SystemExit):
         parser.parse_args(["--batch-size", "0"])
+
+
+def test_onnx_cache_tells_apart_light_models_of_other_sizes(tmp_path: Path) -> None:
+    # A light generator's weights are the same bytes at any image size; only the sidecar differs.
+    from p2c.engine.cache import cached_onnx
+    from p2c.models.generator import ResnetGenerator
+    from p2c.models.weights import save_generator
+
+    torch.manual_seed(0)
+    small = save_generator(ResnetGenerator(ngf=8, img_size=64), tmp_path / "a", dtype=torch.float32)
+    torch.manual_seed(0)
+    large = save_generator(ResnetGenerator(ngf=8, img_size=128), tmp_path / "b", dtype=torch.float32)
+    assert small.read_bytes() == large.read_bytes()
+    assert onnx_signature(cached_onnx(small, "fp32")).size == 64
+    assert onnx_signature(cached_onnx(large, "fp32")).size == 128

@@ -1,0 +1,443 @@
+"""Generator throughput per backend, precision and batch size, beside photo2cartoon's own inference path.
+
+Every installed backend is timed at each precision it supports and each batch size: faces per second
+and milliseconds per batch (p50, p95), after warm-up, with ``torch.cuda.synchronize()`` around each
+timed call on CUDA. In the same run the reference path runs too: PyTorch FP32, one face at a time, no
+compilation (what photo2cartoon's ``test.py`` does), so each speed-up is a ratio measured side by side.
+Accuracy is measured against PyTorch FP32 on real face crops (max abs error; PSNR for FP16/BF16).
+
+    python benchmarks/generator_throughput.py --out out/bench            # full model, all batch sizes
+    python benchmarks/generator_throughput.py --tiny --out out/bench     # ngf 8, 64 px, batch 1 and 2
+
+Writes ``generator_throughput.json``, ``.png`` and ``.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+from p2c.engine import EngineConfig, available_backends, create_engine, images_to_batch
+from p2c.engine.base import Backend, resolve_device
+from p2c.models.generator import ResnetGenerator
+from p2c.models.weights import load_generator, save_generator
+
+log = logging.getLogger("p2c.benchmarks.generator_throughput")
+
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+TINY_BATCH_SIZES = (1, 2)
+PRECISIONS = {
+    "torch": ("fp32", "fp16", "bf16"),
+    "onnxruntime": ("fp32", "fp16"),
+    "tensorrt": ("fp16", "fp32"),
+}
+SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photo2cartoon" / "trainA"
+NAME = "generator_throughput"
+
+
+@dataclass
+class Timing:
+    """One backend x precision x batch size."""
+
+    backend: str
+    precision: str
+    device: str
+    batch: int
+    iterations: int
+    faces_per_s: float
+    ms_per_batch_p50: float
+    ms_per_batch_p95: float
+    speedup_vs_reference: float = 0.0
+
+
+@dataclass
+class Accuracy:
+    backend: str
+    precision: str
+    max_abs_error: float
+    psnr_db: float
+
+
+@dataclass
+class Report:
+    machine: dict[str, object]
+    settings: dict[str, object]
+    reference: dict[str, object] = field(default_factory=dict)
+    results: list[Timing] = field(default_factory=list)
+    accuracy: list[Accuracy] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+# --- machine --------------------------------------------------------------------------------------
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu_info() -> dict[str, str]:
+    if not torch.cuda.is_available():
+        return {}
+    info = {"name": torch.cuda.get_device_name(0), "cuda": str(torch.version.cuda)}
+    try:
+        query = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+        info["driver"] = subprocess.run(query, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        info["driver"] = "unknown"
+    return info
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("torch", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "torch-tensorrt", "tensorrt"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def machine_info() -> dict[str, object]:
+    import os
+
+    return {
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": _gpu_info() or None,
+        "platform": platform.platform(),
+        "versions": _versions(),
+    }
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def _center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return cv2.resize(image[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA)
+
+
+def real_faces(count: int, size: int, photos: Path = SHARED_PHOTOS) -> tuple[np.ndarray, str]:
+    """``count`` face crops from the shared photos (aligned by p2c's FaceAligner, else a centre crop)."""
+    import cv2
+
+    files = sorted(p for p in photos.glob("*") if p.is_file())[: count * 3] if photos.is_dir() else []
+    images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in files]
+    images = [cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in images if i is not None]
+    if not images:
+        rng = np.random.default_rng(0)
+        noise = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(count)]
+        return images_to_batch(noise), "random pixels (no photos found at ../shared)"
+    crops, how = _aligned_crops(images, count, size)
+    if len(crops) < count:
+        crops += [_center_crop(image, size) for image in images[: count - len(crops)]]
+        how = how or "fixed centre crops"
+    return images_to_batch(crops[:count]), f"{how} of {photos}"
+
+
+def _aligned_crops(images: list[np.ndarray], count: int, size: int) -> tuple[list[np.ndarray], str]:
+    import cv2
+
+    try:
+        from p2c.stream.faces import FaceAligner
+    except ImportError:
+        return [], ""
+    crops = []
+    with FaceAligner() as aligner:
+        for image in images:
+            faces = aligner.align(image, max_faces=1)
+            if faces:
+                crops.append(cv2.resize(faces[0].crop, (size, size), interpolation=cv2.INTER_AREA))
+            if len(crops) == count:
+                break
+    return crops, "FaceAligner crops"
+
+
+# --- timing ---------------------------------------------------------------------------------------
+
+
+def _sync(cuda: bool) -> None:
+    if cuda:
+        torch.cuda.synchronize()
+
+
+def time_calls(
+    call: Callable[[], object], warmup: int, iterations: int, budget_s: float, cuda: bool
+) -> list[float]:
+    """Seconds per call after ``warmup`` calls; warm-up and timing each stop early past ``budget_s``."""
+    started = time.perf_counter()
+    for _ in range(warmup):
+        call()
+        if time.perf_counter() - started > budget_s:
+            break
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < iterations:
+        _sync(cuda)
+        begin = time.perf_counter()
+        call()
+        _sync(cuda)
+        times.append(time.perf_counter() - begin)
+        if time.perf_counter() - started > budget_s:
+            break
+    return times
+
+
+def reference_timings(weights: Path, faces: np.ndarray, args: argparse.Namespace) -> list[float]:
+    """photo2cartoon's way: the PyTorch FP32 module, one face at a time, no_grad, result to numpy."""
+    device = resolve_device(args.device)
+    generator = load_generator(weights).to(device)
+    face = torch.from_numpy(faces[:1])
+
+    def one_face() -> np.ndarray:
+        with torch.no_grad():
+            return generator(face.to(device))[0].cpu().numpy()
+
+    return time_calls(one_face, args.warmup, args.iterations, args.budget_s, device.startswith("cuda"))
+
+
+def reference_summary(times: list[float], device: str) -> dict[str, object]:
+    p50, p95 = np.percentile(times, [50, 95]) * 1000
+    return {
+        "description": "PyTorch FP32, one face at a time, no compilation (photo2cartoon's test.py); "
+        "timed before and after the backends, pooled, so load drift affects both sides",
+        "device": device,
+        "iterations": len(times),
+        "faces_per_s": 1.0 / float(np.mean(times)),
+        "ms_per_face_p50": float(p50),
+        "ms_per_face_p95": float(p95),
+    }
+
+
+def _psnr(reference: np.ndarray, other: np.ndarray) -> float:
+    mse = float(np.mean((reference.astype(np.float64) - other) ** 2))
+    return 99.0 if mse == 0 else float(10 * np.log10(4.0 / mse))
+
+
+def bench_backend(
+    name: str,
+    precision: str,
+    weights: Path,
+    faces: np.ndarray,
+    reference_out: np.ndarray,
+    args: argparse.Namespace,
+    report: Report,
+) -> None:
+    """Time one backend at one precision over the batch sizes; record its accuracy."""
+    config = EngineConfig(
+        backend=name, precision=precision, device=args.device, max_batch=max(args.batch_sizes)
+    )
+    try:
+        engine: Backend = create_engine(weights, config)
+    except Exception as error:
+        report.skipped.append({"backend": name, "precision": precision, "reason": str(error)})
+        log.warning("skipping %s %s: %s", name, precision, error)
+        return
+    try:
+        output = engine.run(faces)
+        report.accuracy.append(
+            Accuracy(
+                name, precision, float(np.abs(output - reference_out).max()), _psnr(reference_out, output)
+            )
+        )
+        cuda = engine.device.startswith("cuda")
+        for batch_size in args.batch_sizes:
+            batch = np.ascontiguousarray(np.resize(faces, (batch_size, *faces.shape[1:])))
+            times = time_calls(
+                lambda batch=batch: engine.run(batch), args.warmup, args.iterations, args.budget_s, cuda
+            )
+            p50, p95 = np.percentile(times, [50, 95]) * 1000
+            timing = Timing(
+                name,
+                precision,
+                engine.device,
+                batch_size,
+                len(times),
+                batch_size / float(np.mean(times)),
+                float(p50),
+                float(p95),
+            )
+            report.results.append(timing)
+            log.info(
+                "%-12s %-5s batch %2d: %8.2f faces/s, p50 %8.1f ms",
+                name,
+                precision,
+                batch_size,
+                timing.faces_per_s,
+                p50,
+            )
+            if float(np.mean(times)) > args.budget_s:  # larger batches would only take longer
+                report.skipped.append(
+                    {
+                        "backend": name,
+                        "precision": precision,
+                        "reason": f"batch sizes above {batch_size} skipped: over the time budget",
+                    }
+                )
+                break
+    finally:
+        engine.close()
+
+
+# --- outputs --------------------------------------------------------------------------------------
+
+
+def write_markdown(report: Report, path: Path) -> None:
+    machine = report.machine
+    gpu = machine["gpu"] or "none"
+    lines = [
+        f"Machine: {machine['cpu']} ({machine['cpu_count']} logical CPUs), GPU: {gpu}; "
+        f"torch {machine['versions'].get('torch')}, onnxruntime {machine['versions'].get('onnxruntime')}.",  # type: ignore[union-attr]
+        "",
+        f"Reference path: {report.reference['description']}: "
+        f"{report.reference['faces_per_s']:.2f} faces/s, "
+        f"{report.reference['ms_per_face_p50']:.1f} ms per face (p50).",
+        "",
+        "| backend | precision | device | batch | faces/s | ms/batch p50 | ms/batch p95 | vs reference |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in report.results:
+        lines.append(
+            f"| {r.backend} | {r.precision} | {r.device} | {r.batch} | {r.faces_per_s:.2f} "
+            f"| {r.ms_per_batch_p50:.1f} | {r.ms_per_batch_p95:.1f} | {r.speedup_vs_reference:.2f}x |"
+        )
+    lines += [
+        "",
+        "| backend | precision | max abs error vs torch FP32 | PSNR (dB) |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    lines += [
+        f"| {a.backend} | {a.precision} | {a.max_abs_error:.2e} | {a.psnr_db:.1f} |" for a in report.accuracy
+    ]
+    if report.skipped:
+        lines += [
+            "",
+            "Skipped:",
+            *[f"- {s['backend']} {s['precision']}: {s['reason']}" for s in report.skipped],
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_plot(report: Report, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    series: dict[str, list[Timing]] = {}
+    for timing in report.results:
+        series.setdefault(f"{timing.backend} {timing.precision}", []).append(timing)
+    for label, timings in series.items():
+        axes.plot([t.batch for t in timings], [t.faces_per_s for t in timings], marker="o", label=label)
+    axes.axhline(
+        report.reference["faces_per_s"], color="black", linestyle="--", label="reference (torch FP32, 1 face)"
+    )
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("batch size")
+    axes.set_ylabel("faces / s")
+    axes.set_title(f"Generator throughput: {report.machine['cpu']}"[:70])
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", type=Path, help="generator weights (default: random full-size weights)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="tiny generator (ngf 8, 64 px), batch 1 and 2: a smoke test"
+    )
+    parser.add_argument("--out", type=Path, default=Path("out/benchmarks"), help="output folder")
+    parser.add_argument("--backends", nargs="+", help="backends to time (default: every installed one)")
+    parser.add_argument("--precisions", nargs="+", help="precisions to time (default: each backend's)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, help="default: 1 2 4 8 16 32 (tiny: 1 2)")
+    parser.add_argument("--iterations", type=int, default=10, help="timed calls per case (default: 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default: 2)")
+    parser.add_argument(
+        "--budget-s", type=float, default=30.0, help="stop timing a case after this (default: 30)"
+    )
+    parser.add_argument(
+        "--faces", type=int, default=4, help="real face crops for the accuracy check (default: 4)"
+    )
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    args = parser.parse_args(argv)
+    args.batch_sizes = args.batch_sizes or list(TINY_BATCH_SIZES if args.tiny else BATCH_SIZES)
+    return args
+
+
+def _weights(args: argparse.Namespace, folder: Path) -> tuple[Path, int]:
+    if args.weights is not None:
+        return args.weights, load_generator(args.weights).config.img_size
+    torch.manual_seed(0)  # same bytes every run, so the ONNX export cache is reused
+    generator = ResnetGenerator(ngf=8, img_size=64) if args.tiny else ResnetGenerator(ngf=32, img_size=256)
+    return save_generator(
+        generator, folder / ("tiny" if args.tiny else "random_full"), dtype=torch.float32
+    ), (generator.config.img_size)
+
+
+def run(args: argparse.Namespace) -> Report:
+    report = Report(machine_info(), {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()})
+    with tempfile.TemporaryDirectory() as folder:
+        weights, size = _weights(args, Path(folder))
+        faces, source = real_faces(args.faces, size)
+        report.settings.update(
+            img_size=size, faces=source, weights=str(args.weights or "random weights (seed 0)")
+        )
+        log.info("reference path: torch FP32, one face at a time")
+        reference_times = reference_timings(weights, faces, args)
+        reference_out = create_engine(
+            weights, EngineConfig(backend="torch", precision="fp32", device="cpu")
+        ).run(faces)
+        for name in args.backends or available_backends():
+            for precision in PRECISIONS.get(name, ("fp32",)):
+                if args.precisions is None or precision in args.precisions:
+                    bench_backend(name, precision, weights, faces, reference_out, args, report)
+        reference_times += reference_timings(weights, faces, args)
+        report.reference = reference_summary(reference_times, resolve_device(args.device))
+    for timing in report.results:
+        timing.speedup_vs_reference = timing.faces_per_s / float(report.reference["faces_per_s"])
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = _parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = run(args)
+    (args.out / f"{NAME}.json").write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
+    write_markdown(report, args.out / f"{NAME}.md")
+    write_plot(report, args.out / f"{NAME}.png")
+    print(f"wrote {args.out / NAME}.json, .md and .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
