@@ -197,10 +197,12 @@ def test_onnx_cache_tells_apart_light_models_of_other_sizes(tmp_path: Path) -> N
     from p2c.models.generator import ResnetGenerator
     from p2c.models.weights import save_generator
 
+    (tmp_path / "small").mkdir()
+    (tmp_path / "large").mkdir()
     torch.manual_seed(0)
-    small = save_generator(ResnetGenerator(ngf=8, img_size=64), tmp_path / "a", dtype=torch.float32)
+    small = save_generator(ResnetGenerator(ngf=8, img_size=64), tmp_path / "small" / "g", dtype=torch.float32)
     torch.manual_seed(0)
-    large = save_generator(ResnetGenerator(ngf=8, img_size=128), tmp_path / "b", dtype=torch.float32)
+    large = save_generator(ResnetGenerator(ngf=8, img_size=128), tmp_path / "large" / "g", dtype=torch.float32)
     assert small.read_bytes() == large.read_bytes()
     assert onnx_signature(cached_onnx(small, "fp32")).size == 64
     assert onnx_signature(cached_onnx(large, "fp32")).size == 128
