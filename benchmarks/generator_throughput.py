@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -122,14 +123,14 @@ def _versions() -> dict[str, str]:
 
 
 def machine_info() -> dict[str, object]:
-    import os
-
     return {
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": _gpu_info() or None,
         "platform": platform.platform(),
+        # Other processes share the CPU on a busy machine; the load says how much (1, 5, 15 min averages).
+        "load_average_at_start": list(os.getloadavg()),
         "versions": _versions(),
     }
 
@@ -355,7 +356,9 @@ def write_markdown(report: Report, path: Path) -> None:
     gpu = machine["gpu"] or "none"
     lines = [
         f"Machine: {machine['cpu']} ({machine['cpu_count']} logical CPUs), GPU: {gpu}; "
-        f"torch {machine['versions'].get('torch')}, onnxruntime {machine['versions'].get('onnxruntime')}.",  # type: ignore[union-attr]
+        f"torch {machine['versions'].get('torch')}, onnxruntime {machine['versions'].get('onnxruntime')}; "  # type: ignore[union-attr]
+        f"load average {machine.get('load_average_at_start')} at start, "
+        f"{machine.get('load_average_at_end')} at end.",
         "",
         f"Reference path: {report.reference['description']}: "
         f"{report.reference['faces_per_s']:.2f} faces/s, "
@@ -514,6 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     report = run(args)
+    report.machine["load_average_at_end"] = list(os.getloadavg())
     (args.out / f"{NAME}.json").write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
     write_markdown(report, args.out / f"{NAME}.md")
     write_plot(report, args.out / f"{NAME}.png")
