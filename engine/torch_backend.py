@@ -163,6 +163,9 @@ class TorchBackend:
         with torch.inference_mode():
             if self._cuda:
                 return self._run_cuda(chunk)
+            # Denormal floats make x86 FP32 arithmetic many times slower (measured 3x-30x on this
+            # generator); flushing them to zero changes no pixel. The flag is per thread, so set it per call.
+            torch.set_flush_denormal(True)
             inputs = torch.from_numpy(chunk).to(self._dtype).contiguous(memory_format=self._memory_format)
             return self._forward(inputs).float().numpy()
 
