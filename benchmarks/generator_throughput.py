@@ -232,11 +232,12 @@ def reference_call(
     face = torch.from_numpy(faces[:1])
 
     def one_face() -> np.ndarray:
-        torch.set_flush_denormal(
-            flush_denormal
-        )  # per thread, and our torch backend sets it: set it each call
-        with torch.no_grad():
-            return generator(face.to(device))[0].cpu().numpy()
+        torch.set_flush_denormal(flush_denormal)
+        try:
+            with torch.no_grad():
+                return generator(face.to(device))[0].cpu().numpy()
+        finally:
+            torch.set_flush_denormal(False)
 
     return one_face
 
