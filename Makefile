@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= out/astronaut_cartoon.png
+DEMO_ARGS ?=
 
 .PHONY: install demo test lint format clean
 
@@ -18,7 +19,7 @@ install: $(VENV)/.installed
 
 demo: install
 	mkdir -p $(dir $(DEMO_OUT))
-	$(VENV)/bin/p2c-image builtin:astronaut $(DEMO_OUT) --composite
+	$(VENV)/bin/p2c-image builtin:astronaut $(DEMO_OUT) --composite $(DEMO_ARGS)
 
 test: install
 	$(PY) -m pytest -q

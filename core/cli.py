@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from p2c.errors import P2CError
 
@@ -24,6 +26,34 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced(enabled: bool) -> Iterator[None]:
+    """Send what native libraries (MediaPipe, TFLite, FFmpeg) write to file descriptor 2 to
+    /dev/null, while Python's ``sys.stderr`` (our messages, progress bars, tracebacks) keeps
+    writing to the real stderr through a duplicate of it.
+
+    Only done when ``sys.stderr`` is the process's own: a test harness that captures it keeps it.
+    """
+    if not enabled or sys.stderr is not sys.__stderr__:
+        yield
+        return
+    sys.stderr.flush()
+    real_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(real_stderr), "w", buffering=1, encoding=python_stderr.encoding)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        os.dup2(real_stderr, 2)
+        os.close(real_stderr)
+        os.close(devnull)
+        sys.stderr = python_stderr
+
+
 def run_command(
     main: Callable[[Sequence[str] | None], int | None],
     argv: Sequence[str] | None = None,
@@ -31,15 +61,18 @@ def run_command(
 ) -> int:
     """Run ``main(argv)``; turn a :class:`P2CError` into one line on stderr and exit code 2.
 
-    Anything that is not a ``P2CError`` is a bug: it keeps its traceback.
+    Anything that is not a ``P2CError`` is a bug: it keeps its traceback. Unless ``-v`` is
+    given, native libraries' own log lines are hidden, so a user sees only ours.
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    _configure_logging(verbose="-v" in args or "--verbose" in args)
-    try:
-        return int(main(args) or 0)
-    except P2CError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    verbose = "-v" in args or "--verbose" in args
+    with _native_stderr_silenced(not verbose):
+        _configure_logging(verbose)
+        try:
+            return int(main(args) or 0)
+        except P2CError as error:
+            print(f"{prog}: error: {error}", file=sys.stderr)
+            return EXIT_ERROR
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED

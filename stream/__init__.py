@@ -8,19 +8,42 @@ from p2c.stream.compositing import (
     paste_cartoons,
 )
 from p2c.stream.faces import AlignedFace, AlignerConfig, FaceAligner
+from p2c.stream.flicker import FlickerMeter
+from p2c.stream.frame import Frame, FrameFace
 from p2c.stream.image_io import read_image, write_image
 from p2c.stream.landmarks import LandmarkDetector, detect_landmarks
+from p2c.stream.pipeline import Pipeline, PipelineConfig
+from p2c.stream.runner import VideoConfig, cartoonize
+from p2c.stream.sources import ClipCameraSource, VideoFileSource, VideoInfo, WebcamSource, open_camera
+from p2c.stream.stats import PipelineStats, StatsSnapshot
+from p2c.stream.tracking import FaceTracker, TrackerConfig
 
 __all__ = [
     "AlignedFace",
     "AlignerConfig",
+    "ClipCameraSource",
     "Compositor",
     "FaceAligner",
+    "FaceTracker",
+    "FlickerMeter",
+    "Frame",
+    "FrameFace",
     "LandmarkDetector",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineStats",
+    "StatsSnapshot",
+    "TrackerConfig",
+    "VideoConfig",
+    "VideoFileSource",
+    "VideoInfo",
+    "WebcamSource",
     "available_compositors",
     "cartoon_on_white",
+    "cartoonize",
     "create_compositor",
     "detect_landmarks",
+    "open_camera",
     "paste_cartoons",
     "read_image",
     "write_image",

@@ -8,11 +8,9 @@ Default: the cartoon of the largest face on white, 256x256, as photo2cartoon's `
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +31,7 @@ from p2c.stream.image_io import check_output_path, read_image, write_image
 if TYPE_CHECKING:
     from p2c.engine import Backend
 
-__all__ = ["build_parser", "main", "quiet_native_stderr"]
+__all__ = ["build_parser", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,29 +84,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def quiet_native_stderr(enabled: bool = True) -> Iterator[None]:
-    """Send what native libraries (MediaPipe, TFLite) write straight to file descriptor 2 to
-    /dev/null for the duration, so a user sees our one-line messages and not their warnings.
-
-    Python's own ``sys.stderr`` writes made inside the block are lost too, so keep the block tight.
-    """
-    if not enabled:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _cartoonize(engine: Backend, faces: Sequence[AlignedFace]) -> list[np.ndarray]:
     """Every face's cartoon from one batch through the engine."""
     return batch_to_images(engine.run(images_to_batch([face.crop for face in faces])))
@@ -125,10 +100,7 @@ def _main(argv: Sequence[str] | None) -> int:
         engine = create_engine(args.weights, engine_config_from_args(args))
     try:
         max_faces = args.max_faces if args.mode == "composite" else 1
-        with (
-            quiet_native_stderr(not args.verbose),
-            FaceAligner(AlignerConfig(max_faces=max_faces)) as aligner,
-        ):
+        with FaceAligner(AlignerConfig(max_faces=max_faces)) as aligner:
             faces = aligner.align(image)
         if not faces:
             raise NoFaceError(f"no face found in {args.input}; use a photo where a face is clearly visible")

@@ -1,0 +1,135 @@
+"""``p2c-stream --camera SRC``: cartoonize a camera live, into a virtual camera, a window or a file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from p2c.cli import run_command
+from p2c.errors import InputNotFoundError, InvalidInputError, OutputError
+from p2c.stream.commands.video_options import (
+    add_video_arguments,
+    check_weights,
+    open_engine,
+    positive_float,
+    positive_int,
+    video_config_from_args,
+)
+
+__all__ = ["build_parser", "main"]
+
+_STATUS_EVERY_S = 0.5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="p2c-stream",
+        description="Cartoonize a camera live. Frames are dropped, not queued, when the machine falls "
+        "behind, so the delay stays short.",
+    )
+    parser.add_argument(
+        "--camera",
+        required=True,
+        metavar="SRC",
+        help="camera index (0), device path (/dev/video2), or a video file played at its own rate",
+    )
+    parser.add_argument("--virtualcam", action="store_true", help="send the result to a virtual camera")
+    parser.add_argument(
+        "--preview", action="store_true", help="show the result in a window ('q' or Esc stops)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, metavar="FILE", help="also record to a video file"
+    )
+    parser.add_argument("--width", type=positive_int, default=None, help="requested camera width")
+    parser.add_argument("--height", type=positive_int, default=None, help="requested camera height")
+    parser.add_argument("--fps", type=positive_float, default=None, help="requested camera frame rate")
+    parser.add_argument("--mirror", action="store_true", help="flip the camera left-right (selfie view)")
+    parser.add_argument("--frames", type=positive_int, default=None, metavar="N", help="stop after N frames")
+    add_video_arguments(parser)
+    return parser
+
+
+class StatusLine:
+    """One line on stderr, rewritten in place: fps, latency, faces, drops."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream
+        self._last = 0.0
+
+    def __call__(self, frame: Any, stats: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < _STATUS_EVERY_S:
+            return
+        self._last = now
+        snap = stats.snapshot()
+        out = self.stream or sys.stderr
+        out.write(
+            f"\r{snap.fps:5.1f} fps | latency p50 {snap.latency_p50_ms:4.0f} ms"
+            f" p95 {snap.latency_p95_ms:4.0f} ms | faces {len(frame.faces)} | dropped {snap.dropped} "
+        )
+        out.flush()
+
+
+def _sinks(args: argparse.Namespace, info: Any, width: int) -> list[Any]:
+    from p2c.stream.sinks import PreviewSink, VideoFileSink, VirtualCameraSink
+
+    sinks: list[Any] = []
+    if args.output is not None:
+        sinks.append(VideoFileSink(args.output, width, info.height, info.fps, info.time_base))
+    if args.virtualcam:
+        sinks.append(VirtualCameraSink(width, info.height, info.fps))
+    if args.preview:
+        sinks.append(PreviewSink(width, info.height, title="p2c-stream"))
+    return sinks
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if not (args.virtualcam or args.preview or args.output):
+        raise InvalidInputError(
+            "nothing to send the cartoon to: pass --virtualcam, --preview or --output FILE"
+        )
+    check_weights(args)
+    if args.output is not None and not args.output.parent.is_dir():
+        raise OutputError(f"output folder {args.output.parent} does not exist; create it first")
+    config = video_config_from_args(args)
+
+    from p2c.stream.runner import cartoonize
+    from p2c.stream.sources import open_camera
+
+    source = open_camera(args.camera, args.width, args.height, args.fps, args.mirror)
+    with source:
+        info = source.info
+        width = info.width * (2 if config.side_by_side else 1)
+        sinks = _sinks(args, info, width)
+        engine = open_engine(args)
+        try:
+            stats = cartoonize(source, sinks, engine, config, max_frames=args.frames, on_frame=StatusLine())
+        finally:
+            engine.close()
+            sys.stderr.write("\n")
+    print(
+        f"p2c-stream: {stats.frames_out} frames at {stats.fps:.1f} fps, "
+        f"latency p50 {stats.latency_p50_ms:.0f} ms p95 {stats.latency_p95_ms:.0f} ms, "
+        f"{stats.faces} faces, {stats.detections} detections, "
+        f"{stats.dropped} dropped, {stats.late} late",
+        file=sys.stderr,
+    )
+    if getattr(source, "disconnected", False):
+        raise InputNotFoundError(
+            f"camera {args.camera} disconnected after {stats.frames_in} frames; "
+            "the outputs were closed cleanly"
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(_main, argv, prog="p2c-stream")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

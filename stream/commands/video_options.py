@@ -1,0 +1,104 @@
+"""Options and set-up shared by ``p2c-video`` and ``p2c-stream``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from p2c.errors import WeightsError
+
+__all__ = [
+    "add_video_arguments",
+    "check_weights",
+    "non_negative_float",
+    "open_engine",
+    "positive_float",
+    "positive_int",
+    "video_config_from_args",
+]
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--max-faces --side-by-side --detect-every --no-smoothing`` and the engine's options."""
+    from p2c.engine import add_engine_arguments
+
+    group = parser.add_argument_group("faces")
+    group.add_argument(
+        "--max-faces", type=positive_int, default=1, metavar="N", help="faces per frame (default: 1)"
+    )
+    group.add_argument(
+        "--detect-every",
+        type=positive_int,
+        default=15,
+        metavar="K",
+        help="frames between searches for new faces while fewer than --max-faces are tracked (default: 15)",
+    )
+    group.add_argument(
+        "--no-smoothing",
+        action="store_true",
+        help="turn off the cartoon's temporal smoothing (landmarks stay smoothed)",
+    )
+    group.add_argument(
+        "--side-by-side", action="store_true", help="write original | cartoon, twice the width"
+    )
+    add_engine_arguments(parser)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
+
+
+def video_config_from_args(args: argparse.Namespace) -> Any:
+    from p2c.stream.runner import VideoConfig
+
+    return VideoConfig(
+        max_faces=args.max_faces,
+        batch_size=args.batch_size,
+        side_by_side=args.side_by_side,
+        detect_every=args.detect_every,
+        cartoon_weight=1.0 if args.no_smoothing else 0.5,
+    )
+
+
+def check_weights(args: argparse.Namespace) -> None:
+    """Fail in one line, before anything heavy opens, when there is no model to run."""
+    from p2c.models.weights import default_weights_path
+
+    if args.weights is None and default_weights_path() is None:
+        raise WeightsError(
+            "no default model ships with this version yet; pass --weights PATH "
+            "(photo2cartoon's .pt or .onnx, or a p2c .safetensors)"
+        )
+
+
+def open_engine(args: argparse.Namespace) -> Any:
+    from p2c.engine import create_engine, engine_config_from_args
+
+    return create_engine(args.weights, engine_config_from_args(args))

@@ -1,0 +1,67 @@
+"""The shared command-line runner: one-line errors, exit codes, native log lines hidden."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from p2c.cli import EXIT_ERROR, run_command
+from p2c.errors import InputNotFoundError
+
+
+def test_p2c_error_becomes_one_line_and_exit_code_2(capsys) -> None:
+    def main(argv):
+        raise InputNotFoundError("input clip.mp4 does not exist; check the path")
+
+    assert run_command(main, [], prog="p2c-test") == EXIT_ERROR
+    assert capsys.readouterr().err == "p2c-test: error: input clip.mp4 does not exist; check the path\n"
+
+
+def _run_script(body: str, *args: str) -> subprocess.CompletedProcess[str]:
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from p2c.cli import run_command
+        from p2c.errors import WeightsError
+
+        def main(argv):
+            os.write(2, b"W0000 native library chatter\\n")  # what MediaPipe's C++ logging does
+            print("progress", file=sys.stderr)
+        """
+    ) + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_native_log_lines_are_hidden_but_ours_are_kept() -> None:
+    result = _run_script(
+        """
+            raise WeightsError("w.pt is not a generator checkpoint")
+        sys.exit(run_command(main, sys.argv[1:], prog="p2c-test"))
+        """
+    )
+    assert result.returncode == EXIT_ERROR
+    assert "native library chatter" not in result.stderr
+    assert result.stderr.splitlines() == ["progress", "p2c-test: error: w.pt is not a generator checkpoint"]
+
+
+def test_verbose_keeps_native_log_lines() -> None:
+    result = _run_script(
+        """
+        sys.exit(run_command(main, sys.argv[1:], prog="p2c-test"))
+        """,
+        "--verbose",
+    )
+    assert result.returncode == 0
+    assert "native library chatter" in result.stderr
+
+
+def test_a_bug_keeps_its_traceback() -> None:
+    result = _run_script(
+        """
+            raise RuntimeError("a bug")
+        sys.exit(run_command(main, sys.argv[1:], prog="p2c-test"))
+        """
+    )
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "RuntimeError: a bug" in result.stderr

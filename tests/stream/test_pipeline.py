@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from p2c.stream.batching import BatchPolicy
+from p2c.stream.frame import Frame
+from p2c.stream.pipeline import Pipeline, PipelineConfig
+from p2c.stream.queues import FrameQueue
+from p2c.stream.sinks.base import StopStream
+
+
+class Mark:
+    """A fast stage that stamps its name into every frame."""
+
+    def __init__(self, name: str, delay: float = 0.0, fail_at: int | None = None) -> None:
+        self.name = name
+        self.delay = delay
+        self.fail_at = fail_at
+        self.closed = False
+        self.calls: list[int] = []
+
+    def process(self, frames: list[Frame]) -> list[Frame]:
+        self.calls.append(len(frames))
+        for frame in frames:
+            if frame.index == self.fail_at:
+                raise RuntimeError(f"{self.name} broke on frame {frame.index}")
+            frame.output = frame.image.copy()
+            frame.output[0, 1, 0] = 7
+        if self.delay:
+            time.sleep(self.delay)
+        return frames
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_file_mode_keeps_every_frame_in_order_with_timestamps(synthetic_source, list_sink) -> None:
+    source, sink = synthetic_source(60), list_sink(32, 32)
+    stats = Pipeline(source, [Mark("a"), Mark("b")], [sink], PipelineConfig(queue_size=2)).run()
+    assert [f.index for f in sink.frames] == list(range(60))
+    assert [f.pts for f in sink.frames] == [i * 512 for i in range(60)]
+    assert stats.frames_in == stats.frames_out == 60 and stats.dropped == 0
+    assert sink.closed_calls == 1 and source.exited
+    assert all(f.result[0, 1, 0] == 7 for f in sink.frames)
+
+
+def test_batched_stage_gets_several_frames_per_call(synthetic_source, list_sink) -> None:
+    batcher = Mark("engine")
+    batcher.batch_policy = BatchPolicy(max_frames=8, max_wait_s=None)  # type: ignore[attr-defined]
+    sink = list_sink(32, 32)
+    Pipeline(synthetic_source(40), [batcher], [sink], PipelineConfig(queue_size=8)).run()
+    assert sum(batcher.calls) == 40 and max(batcher.calls) > 1
+    assert [f.index for f in sink.frames] == list(range(40))
+
+
+def test_live_mode_drops_oldest_and_keeps_latency_bounded(synthetic_source, list_sink) -> None:
+    source, sink = synthetic_source(300, live=True), list_sink(32, 32)
+    slow = Mark("slow-engine", delay=0.01)
+    stats = Pipeline(source, [slow], [sink], PipelineConfig(live=True, queue_size=1)).run()
+    assert stats.dropped > 0
+    assert stats.frames_out + stats.dropped == stats.frames_in == 300
+    indexes = [f.index for f in sink.frames]
+    assert indexes == sorted(indexes)
+    # Blocking instead of dropping would have queued ~300 x 10 ms = 3 s behind the slow stage.
+    assert stats.latency_p95_ms < 1000
+
+
+def test_stage_error_stops_everything_and_reraises_in_caller(synthetic_source, list_sink) -> None:
+    source, sink = synthetic_source(500), list_sink(32, 32)
+    a, b = Mark("a"), Mark("b", fail_at=20)
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="b broke on frame 20"):
+        Pipeline(source, [a, b], [sink], PipelineConfig(queue_size=2)).run()
+    assert sink.closed_calls == 1 and source.exited
+    assert a.closed and b.closed
+    assert len(sink.frames) < 500
+    assert threading.active_count() == before
+
+
+def test_keyboard_interrupt_stops_stages_and_closes_sink(synthetic_source, list_sink) -> None:
+    sink = list_sink(32, 32)
+    before = threading.active_count()
+
+    def interrupt(frame: Frame, _stats: object) -> None:
+        if frame.index == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(synthetic_source(10_000), [Mark("a")], [sink]).run(on_frame=interrupt)
+    assert sink.closed_calls == 1 and len(sink.frames) == 6
+    assert threading.active_count() == before
+
+
+def test_a_sink_can_stop_the_run_normally(synthetic_source, list_sink) -> None:
+    class QuitAfterThree(list_sink):  # type: ignore[misc, valid-type]
+        def _write(self, frame: Frame, image: np.ndarray) -> None:
+            if frame.index == 3:
+                raise StopStream
+            super()._write(frame, image)
+
+    sink = QuitAfterThree(32, 32)
+    stats = Pipeline(synthetic_source(1000), [Mark("a")], [sink]).run()
+    assert len(sink.frames) == 3 and sink.closed_calls == 1 and stats.frames_out == 3
+
+
+def test_max_frames_stops_the_source(synthetic_source, list_sink) -> None:
+    sink = list_sink(32, 32)
+    stats = Pipeline(synthetic_source(1000), [], [sink], PipelineConfig(max_frames=7)).run()
+    assert stats.frames_out == 7
+
+
+def test_sink_rejects_a_wrong_shape_showing_both(synthetic_source, list_sink) -> None:
+    with pytest.raises(ValueError, match=r"expected frame shape \(16, 32, 3\) uint8, got \(32, 32, 3\)"):
+        Pipeline(synthetic_source(3), [], [list_sink(32, 16)]).run()
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    pytest.skip("no /proc/self/status on this system")
+
+
+def test_memory_stays_flat_over_thousands_of_frames(synthetic_source, list_sink) -> None:
+    class CountingSink(list_sink):  # type: ignore[misc, valid-type]
+        def _write(self, frame: Frame, image: np.ndarray) -> None:
+            self.count = getattr(self, "count", 0) + 1  # keep nothing
+
+    warm = CountingSink(64, 64)
+    Pipeline(synthetic_source(200, size=64), [Mark("a"), Mark("b")], [warm]).run()
+    before = _rss_mib()
+    sink = CountingSink(64, 64)
+    pipeline = Pipeline(
+        synthetic_source(5000, size=64), [Mark("a"), Mark("b")], [sink], PipelineConfig(queue_size=4)
+    )
+    stats = pipeline.run()
+    assert stats.frames_out == 5000
+    assert all(q.high_water <= 4 for q in pipeline.queues)
+    assert _rss_mib() - before < 30  # 5000 frames of 12 KiB kept would be 60 MiB
+
+
+def test_queue_policies() -> None:
+    queue: FrameQueue[int] = FrameQueue(2, "drop_oldest")
+    for item in range(5):
+        queue.put(item)
+    assert queue.dropped == 3 and queue.get() == 3 and queue.get() == 4
+    with pytest.raises(ValueError, match="policy"):
+        FrameQueue(2, "newest")  # type: ignore[arg-type]
+    with pytest.raises(TimeoutError):
+        queue.get(timeout=0.01)

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from p2c.stream.alignment import LANDMARKS68_FROM_MESH
+from p2c.stream.sources import VideoFileSource
+from p2c.stream.tracking import FaceTracker, TrackerConfig, box_iou
+
+
+def _mesh_at(x: float, y: float, size: float = 40.0) -> np.ndarray:
+    """A fake 468-point mesh whose 68-point subset spans a ``size`` box at (x, y)."""
+    mesh = np.zeros((468, 2))
+    ring = np.linspace(0, 2 * np.pi, len(LANDMARKS68_FROM_MESH), endpoint=False)
+    mesh[list(LANDMARKS68_FROM_MESH)] = np.stack(
+        [x + size / 2 * np.cos(ring), y + size / 2 * np.sin(ring)], 1
+    )
+    return mesh
+
+
+class Script:
+    """Scripted MediaPipe: ``meshes[i]`` is what the tracking mesh sees on frame i."""
+
+    def __init__(
+        self, meshes: list[list[np.ndarray]], detections: list[list[np.ndarray]] | None = None
+    ) -> None:
+        self.meshes = meshes
+        self.detections = detections or [[] for _ in meshes]
+        self.frame = -1
+        self.detect_calls: list[int] = []
+
+    def mesh(self, _image: np.ndarray) -> list[np.ndarray]:
+        self.frame += 1
+        return self.meshes[self.frame]
+
+    def detect(self, _image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        self.detect_calls.append(self.frame)
+        return [(box, 0.9) for box in self.detections[self.frame]]
+
+    def roi_mesh(self, _image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        for mesh in self.meshes[self.frame] + [
+            _mesh_at(*(b[:2] + b[2:]) / 2) for b in self.detections[self.frame]
+        ]:
+            points = mesh[list(LANDMARKS68_FROM_MESH)]
+            found = np.array([*points.min(0), *points.max(0)])
+            if box_iou(found, box) > 0.3:
+                return mesh
+        return None
+
+
+def _tracker(script: Script, **config: object) -> FaceTracker:
+    return FaceTracker(
+        TrackerConfig(**config), mesh=script.mesh, detect=script.detect, roi_mesh=script.roi_mesh
+    )  # type: ignore[arg-type]
+
+
+IMAGE = np.zeros((200, 300, 3), np.uint8)
+
+
+def test_two_faces_keep_their_ids_whatever_order_the_mesh_reports() -> None:
+    frames = []
+    for i in range(20):
+        a, b = _mesh_at(60 + 2 * i, 100), _mesh_at(220 - 2 * i, 100)
+        frames.append([a, b] if i % 2 else [b, a])
+    tracker = _tracker(Script(frames), max_faces=2)
+    ids_left = set()
+    for i in range(20):
+        tracks = tracker.update(IMAGE, i / 25)
+        left = min(tracks, key=lambda t: t.box[0])
+        ids_left.add(left.id)
+    assert ids_left == {0} or ids_left == {1}
+    assert len({t.id for t in tracker.tracks}) == 2
+
+
+def test_a_face_lost_mid_clip_triggers_detection_and_is_picked_up_again() -> None:
+    face = _mesh_at(100, 100)
+    meshes = [[face]] * 5 + [[]] * 3 + [[face]] * 5
+    script = Script(meshes)
+    tracker = _tracker(script, max_faces=1)
+    visible = [len(tracker.update(IMAGE, i / 25)) for i in range(13)]
+    assert visible == [1] * 5 + [0] * 3 + [1] * 5
+    assert 5 in script.detect_calls  # lost on frame 5: full detection ran
+    assert tracker.tracks[0].id == 0  # back within max_missed frames: same identity
+
+
+def test_detector_finds_a_face_the_mesh_misses() -> None:
+    box = np.array([180.0, 80.0, 220.0, 120.0])
+    script = Script([[_mesh_at(60, 100)]] * 3, detections=[[box]] * 3)
+    tracker = _tracker(script, max_faces=2, detect_every=1)
+    tracks = tracker.update(IMAGE, 0.0)
+    assert len(tracks) == 2
+
+
+def test_detection_runs_on_far_fewer_frames_than_tracking(talking_clip: Path) -> None:
+    tracker = FaceTracker(TrackerConfig(max_faces=2, detect_every=15))
+    try:
+        with VideoFileSource(talking_clip, duration=2.0) as source:
+            for frame in source:
+                tracker.update(frame.image, frame.timestamp)
+    finally:
+        tracker.close()
+    assert tracker.tracked_frames == tracker.frames == 50
+    assert tracker.detections <= tracker.frames / 10  # one every 15 frames, plus a lost face or two
+    assert {t.id for t in tracker.tracks} == {0}
+
+
+def test_no_face_gives_no_tracks() -> None:
+    tracker = FaceTracker(TrackerConfig())
+    try:
+        assert tracker.update(np.full((240, 320, 3), 127, np.uint8), 0.0) == []
+        assert tracker.detections == 1
+    finally:
+        tracker.close()
+
+
+def test_landmarks_of_a_still_face_do_not_jitter(astronaut: np.ndarray, rng: np.random.Generator) -> None:
+    tracker = FaceTracker(TrackerConfig())
+    landmarks = []
+    try:
+        for i in range(25):
+            noise = rng.integers(-3, 4, astronaut.shape)
+            tracks = tracker.update(np.clip(astronaut + noise, 0, 255).astype(np.uint8), i / 25)
+            landmarks.append(tracks[0].landmarks)
+    finally:
+        tracker.close()
+    assert np.abs(np.diff(np.array(landmarks[5:]), axis=0)).mean() < 0.05  # pixels per frame
+
+
+def test_fast_motion_does_not_lag(astronaut: np.ndarray) -> None:
+    tracker = FaceTracker(TrackerConfig())
+    xs = []
+    try:
+        for i in range(20):
+            shift = np.float32([[1, 0, 8 * i - 80], [0, 1, 0]])
+            moved = cv2.warpAffine(astronaut, shift, (512, 512), borderMode=cv2.BORDER_REFLECT)
+            xs.append(tracker.update(moved, i / 25)[0].landmarks[:, 0].mean())
+    finally:
+        tracker.close()
+    lag = 8 * np.arange(20) - (np.array(xs) - xs[0])
+    assert np.abs(lag[8:]).max() < 5  # pixels, at 8 px per frame
+
+
+def test_tracker_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="detect_every"):
+        TrackerConfig(detect_every=0)

@@ -1,0 +1,95 @@
+"""Training fixtures: a Face ID stand-in, raw folders from ../shared, crops prepared once per session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PHOTOS_WITH_FACE = [f"photo_{i:04d}.jpg" for i in range(1, 7)]
+PHOTO_WITHOUT_FACE = "photo_0539.jpg"  # the only trainA photo where FaceAligner finds no face
+CARTOONS = [f"cartoon_{i:03d}.png" for i in range(6)]
+
+
+class FaceIdStandIn(nn.Module):
+    """The FaceIdNetwork interface (RGB [-1, 1] any size -> unit embeddings), tiny and frozen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(7)
+        self.conv = nn.Conv2d(3, 8, kernel_size=4, stride=4)
+        self.fc = nn.Linear(8 * 4 * 4, 16)
+        with torch.no_grad():
+            for parameter in self.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
+        self.eval().requires_grad_(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False)
+        x = F.adaptive_avg_pool2d(torch.relu(self.conv(x)), 4).flatten(1)
+        return F.normalize(self.fc(x), dim=1)
+
+
+@pytest.fixture
+def photo_names() -> dict[str, object]:
+    return {"with_face": list(PHOTOS_WITH_FACE), "without_face": PHOTO_WITHOUT_FACE}
+
+
+@pytest.fixture
+def faceid_standin() -> FaceIdStandIn:
+    return FaceIdStandIn()
+
+
+@pytest.fixture(scope="session")
+def raw_photos(shared_photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six photos with a face, one without, a blank image and a file that is not an image."""
+    folder = tmp_path_factory.mktemp("raw_photos")
+    for name in [*PHOTOS_WITH_FACE, PHOTO_WITHOUT_FACE]:
+        shutil.copy2(shared_photos / name, folder / name)
+    cv2.imwrite(str(folder / "blank.png"), np.full((240, 320, 3), 255, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"this is not a JPEG")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def raw_cartoons(shared_cartoons: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("raw_cartoons")
+    for name in CARTOONS:
+        shutil.copy2(shared_cartoons / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def prepared(raw_photos: Path, raw_cartoons: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """trainA/testA from the photos (2 held out), trainB/testB from the cartoons (2 held out)."""
+    pytest.importorskip(
+        "p2c.stream.faces", reason="the FaceAligner (p2c.stream.faces) is not in this checkout"
+    )
+    from p2c.training.preparation import PrepareConfig, prepare_dataset
+
+    data = tmp_path_factory.mktemp("prepared") / "data"
+    report_a = prepare_dataset(PrepareConfig(str(raw_photos), str(data), "A", workers=1, split_test=2), False)
+    report_b = prepare_dataset(
+        PrepareConfig(str(raw_cartoons), str(data), "B", workers=2, split_test=2), False
+    )
+    return {"data": data, "A": report_a, "B": report_b}
+
+
+@pytest.fixture(scope="session")
+def train_data(prepared: dict) -> Path:
+    return prepared["data"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One intra-op thread: on a shared 2-core CI box, two OpenMP threads per process thrash (10x slower)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -1,0 +1,101 @@
+"""p2c-eval and its metrics: KID on fixed features, a report and a grid, picking the best checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from p2c.training.commands.evaluate import main as eval_main
+from p2c.training.evaluation import EvalReport, pick_best
+from p2c.training.metrics import StyleFeatures, kernel_inception_distance
+
+
+def test_kid_separates_different_sets_and_is_near_zero_for_one_distribution() -> None:
+    generator = torch.Generator().manual_seed(0)
+    features = StyleFeatures()
+    noise_a = torch.rand(12, 3, 64, 64, generator=generator) * 2 - 1
+    noise_b = torch.rand(12, 3, 64, 64, generator=generator) * 2 - 1
+    flat = torch.rand(12, 3, 1, 1, generator=generator).expand(12, 3, 64, 64) * 2 - 1
+    same = kernel_inception_distance(features(noise_a), features(noise_b))
+    different = kernel_inception_distance(features(noise_a), features(flat))
+    assert abs(same) < 0.2 * different
+
+
+def test_pick_best_ranks_kid_and_identity() -> None:
+    reports = [
+        EvalReport("a", 4, 4, kid=0.5, identity_mean=0.9),
+        EvalReport("b", 4, 4, kid=0.1, identity_mean=0.8),
+        EvalReport("c", 4, 4, kid=0.9, identity_mean=0.1),
+    ]
+    assert pick_best(reports).weights == "b"
+
+
+@pytest.fixture
+def tiny_weights(tiny_generator, tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.pt"
+    torch.save({"genA2B": tiny_generator.state_dict()}, path)
+    return path
+
+
+def test_eval_writes_report_and_grid(tiny_weights: Path, prepared: dict, tmp_path: Path) -> None:
+    data = prepared["data"]
+    out = tmp_path / "eval"
+    argv = [
+        "--weights",
+        str(tiny_weights),
+        "--photos",
+        str(data / "testA"),
+        "--cartoons",
+        str(data / "trainB"),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
+    assert eval_main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    (entry,) = report["reports"]
+    assert entry["photos"] == 2 and entry["cartoons"] == 4
+    assert isinstance(entry["kid"], float)
+    assert report["best"] == str(tiny_weights)
+    assert (out / "grid_tiny.png").is_file()
+
+
+def test_eval_aligns_raw_photos_on_the_fly(
+    tiny_weights: Path, raw_photos: Path, prepared: dict, tmp_path
+) -> None:
+    out = tmp_path / "eval"
+    argv = [
+        "--weights",
+        str(tiny_weights),
+        "--photos",
+        str(raw_photos),
+        "--cartoons",
+        str(prepared["data"] / "trainB"),
+        "--out",
+        str(out),
+        "--max-photos",
+        "4",
+        "--device",
+        "cpu",
+    ]
+    assert eval_main(argv) == 0
+    (entry,) = json.loads((out / "report.json").read_text())["reports"]
+    assert entry["photos"] + len(entry["skipped_photos"]) == 4
+
+
+def test_eval_of_missing_weights_is_one_line(prepared: dict, tmp_path: Path, capsys) -> None:
+    data = prepared["data"]
+    argv = [
+        "--weights",
+        str(tmp_path / "none.pt"),
+        "--photos",
+        str(data / "testA"),
+        "--cartoons",
+        str(data / "trainB"),
+    ]
+    assert eval_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("p2c-eval: error: ") and len(err.strip().splitlines()) == 1
