@@ -25,8 +25,10 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,14 +86,14 @@ class Accuracy:
 
 @dataclass
 class Report:
-    machine: dict[str, object]
-    settings: dict[str, object]
-    reference: dict[str, object] = field(default_factory=dict)
-    reference_ftz: dict[str, object] = field(default_factory=dict)
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    reference: dict[str, Any] = field(default_factory=dict)
+    reference_ftz: dict[str, Any] = field(default_factory=dict)
     results: list[Timing] = field(default_factory=list)
     accuracy: list[Accuracy] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
-    head_to_head: dict[str, object] = field(default_factory=dict)
+    head_to_head: dict[str, Any] = field(default_factory=dict)
 
 
 # --- machine --------------------------------------------------------------------------------------
@@ -287,7 +289,7 @@ def head_to_head(weights: Path, faces: np.ndarray, args: argparse.Namespace) -> 
     }
 
 
-def reference_summary(times: list[float], device: str, description: str) -> dict[str, object]:
+def reference_summary(times: list[float], device: str, description: str) -> dict[str, Any]:
     p50, p95 = np.percentile(times, [50, 95]) * 1000
     return {
         "description": description,
@@ -333,9 +335,7 @@ def bench_backend(
         cuda = engine.device.startswith("cuda")
         for batch_size in args.batch_sizes:
             batch = np.ascontiguousarray(np.resize(faces, (batch_size, *faces.shape[1:])))
-            times = time_calls(
-                lambda batch=batch: engine.run(batch), args.warmup, args.iterations, args.budget_s, cuda
-            )
+            times = time_calls(partial(engine.run, batch), args.warmup, args.iterations, args.budget_s, cuda)
             p50, p95 = np.percentile(times, [50, 95]) * 1000
             timing = Timing(
                 name,
@@ -377,7 +377,7 @@ def write_markdown(report: Report, path: Path) -> None:
     gpu = machine["gpu"] or "none"
     lines = [
         f"Machine: {machine['cpu']} ({machine['cpu_count']} logical CPUs), GPU: {gpu}; "
-        f"torch {machine['versions'].get('torch')}, onnxruntime {machine['versions'].get('onnxruntime')}; "  # type: ignore[union-attr]
+        f"torch {machine['versions'].get('torch')}, onnxruntime {machine['versions'].get('onnxruntime')}; "
         f"load average {machine.get('load_average_at_start')} at start, "
         f"{machine.get('load_average_at_end')} at end.",
         "",

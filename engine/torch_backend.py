@@ -7,6 +7,7 @@ and the result cast back to float32 on the way out, so callers only ever see FP3
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def _bucket(count: int, max_batch: int) -> int:
 class _CapturedGraph:
     """One CUDA graph replaying the generator on a fixed-size static input buffer."""
 
-    def __init__(self, forward: torch.nn.Module, inputs: torch.Tensor) -> None:
+    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> None:
         self.inputs = inputs
         side_stream = torch.cuda.Stream(device=inputs.device)
         side_stream.wait_stream(torch.cuda.current_stream(inputs.device))

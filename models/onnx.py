@@ -13,6 +13,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from p2c.errors import WeightsError
@@ -175,7 +176,7 @@ class _Fp16Rewriter:
     FP32; otherwise in FP16. Casts are inserted where a tensor crosses between the two.
     """
 
-    def __init__(self, model: object) -> None:
+    def __init__(self, model: Any) -> None:
         from onnx import TensorProto, numpy_helper, shape_inference
 
         self.tp, self.numpy_helper = TensorProto, numpy_helper

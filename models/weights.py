@@ -259,7 +259,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], GeneratorCon
     return state, config
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file in the same folder, then rename: readers never see half a file."""
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)

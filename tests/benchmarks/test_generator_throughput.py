@@ -52,7 +52,9 @@ def test_tiny_run_reports_every_backend_against_the_reference(
         assert result["speedup_vs_reference_ftz"] == pytest.approx(ftz_ratio)
     duel = report["head_to_head"]
     assert duel["rounds"] >= 3 and duel["speedup_per_face"] > 0
-    assert duel["speedup_per_face"] == pytest.approx(duel["reference_ms_per_face_p50"] / duel["ms_per_face_p50"])
+    assert duel["speedup_per_face"] == pytest.approx(
+        duel["reference_ms_per_face_p50"] / duel["ms_per_face_p50"]
+    )
     assert duel["speedup_per_face_vs_reference_ftz"] > 0
     accuracy = {(a["backend"], a["precision"]): a for a in report["accuracy"]}
     assert accuracy[("onnxruntime", "fp32")]["max_abs_error"] <= 1e-3

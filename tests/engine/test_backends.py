@@ -202,7 +202,9 @@ def test_onnx_cache_tells_apart_light_models_of_other_sizes(tmp_path: Path) -> N
     torch.manual_seed(0)
     small = save_generator(ResnetGenerator(ngf=8, img_size=64), tmp_path / "small" / "g", dtype=torch.float32)
     torch.manual_seed(0)
-    large = save_generator(ResnetGenerator(ngf=8, img_size=128), tmp_path / "large" / "g", dtype=torch.float32)
+    large = save_generator(
+        ResnetGenerator(ngf=8, img_size=128), tmp_path / "large" / "g", dtype=torch.float32
+    )
     assert small.read_bytes() == large.read_bytes()
     assert onnx_signature(cached_onnx(small, "fp32")).size == 64
     assert onnx_signature(cached_onnx(large, "fp32")).size == 128
