@@ -51,9 +51,15 @@ def cached_onnx(weights: Path, precision: str, override: Path | None = None) -> 
     """An ONNX export of the generator in ``weights`` (``fp32`` or ``fp16``), exported once and reused."""
     import torch
     from p2c.models.onnx import export_onnx
-    from p2c.models.weights import load_generator
+    from p2c.models.weights import load_generator, sidecar_path
 
-    key = cache_key({"weights": file_digest(weights), "precision": precision, "torch": torch.__version__})
+    # The sidecar holds the image size, which a light generator's weights do not determine.
+    sidecar = sidecar_path(weights)
+    config_digest = (
+        file_digest(sidecar) if Path(weights).suffix == ".safetensors" and sidecar.is_file() else None
+    )
+    fields = {"weights": file_digest(weights), "config": config_digest, "precision": precision}
+    key = cache_key({**fields, "torch": torch.__version__})
     folder = cache_dir(override) / "onnx"
     folder.mkdir(exist_ok=True)
     path = folder / f"{Path(weights).stem}-{precision}-{key}.onnx"

@@ -23,7 +23,7 @@ def _positive_int(text: str) -> int:
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``--weights --backend --precision --device --batch-size`` (and ``--compile``) to ``parser``."""
+    """Add ``--weights --backend --precision --device --batch-size --compile --cuda-graphs`` to ``parser``."""
     group = parser.add_argument_group("inference engine")
     group.add_argument(
         "--weights",
@@ -53,6 +53,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         help="largest batch run at once (default: 8)",
     )
     group.add_argument("--compile", action="store_true", help="torch backend: torch.compile the generator")
+    group.add_argument(
+        "--cuda-graphs", action="store_true", help="torch backend on CUDA: replay captured CUDA graphs"
+    )
     return parser
 
 
@@ -65,6 +68,7 @@ def engine_config_from_args(args: argparse.Namespace) -> EngineConfig:
             device=args.device,
             max_batch=args.batch_size,
             compile=getattr(args, "compile", False),
+            cuda_graphs=getattr(args, "cuda_graphs", False),
         )
     except ValueError as error:
         raise InvalidInputError(f"invalid engine option: {error}") from error

@@ -110,6 +110,12 @@ def create_engine(weights: str | Path | None, config: EngineConfig | None = None
             continue
         if reasons:
             log.warning("using the %s backend because %s", name, "; ".join(reasons))
-        log.info("inference backend: %s on %s at %s", backend.name, backend.device, backend.precision)
+        log.info(
+            "inference backend: %s on %s at %s (auto: the fastest that works here, in the order %s)",
+            backend.name,
+            backend.device,
+            backend.precision,
+            " > ".join(auto_order(weights_format, device)),
+        )
         return backend
     raise BackendUnavailableError("no inference backend can run here: " + "; ".join(reasons))

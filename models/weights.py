@@ -66,7 +66,7 @@ def sidecar_path(path: str | Path) -> Path:
 def _existing_file(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
-        raise InputNotFoundError(f"weights file {path} does not exist; pass --weights with {_EXPECTED}")
+        raise InputNotFoundError(f"weights file {path} does not exist; give the path of {_EXPECTED}")
     if not path.is_file():
         raise WeightsError(f"weights path {path} is a folder, expected a file: {_EXPECTED}")
     return path
@@ -259,7 +259,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], GeneratorCon
     return state, config
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file in the same folder, then rename: readers never see half a file."""
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)

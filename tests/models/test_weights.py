@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -114,7 +115,9 @@ def _write_case(case: str, folder: Path, generator: ResnetGenerator) -> Path:
     elif case == "non-generator onnx":
         path = folder / "classifier.onnx"
         model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
-        torch.onnx.export(model, (torch.zeros(1, 3, 2, 2),), str(path), dynamo=False)
+        with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (torch.zeros(1, 3, 2, 2),), str(path), dynamo=False)
     else:
         raise AssertionError(case)
     return path

@@ -1,0 +1,560 @@
+"""Generator throughput per backend, precision and batch size, beside photo2cartoon's own inference path.
+
+Every installed backend is timed at each precision it supports and each batch size: faces per second
+and milliseconds per batch (p50, p95), after warm-up, with ``torch.cuda.synchronize()`` around each
+timed call on CUDA. In the same run the reference path runs too: PyTorch FP32, one face at a time, no
+compilation (what photo2cartoon's ``test.py`` does), so each speed-up is a ratio measured side by side.
+Accuracy is measured against PyTorch FP32 on real face crops (max abs error; PSNR for FP16/BF16).
+
+    python benchmarks/generator_throughput.py --out out/bench            # full model, all batch sizes
+    python benchmarks/generator_throughput.py --tiny --out out/bench     # ngf 8, 64 px, batch 1 and 2
+
+Writes ``generator_throughput.json``, ``.png`` and ``.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from p2c.engine import EngineConfig, available_backends, create_engine, images_to_batch
+from p2c.engine.base import Backend, resolve_device
+from p2c.models.generator import ResnetGenerator
+from p2c.models.weights import load_generator, save_generator
+
+log = logging.getLogger("p2c.benchmarks.generator_throughput")
+
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+TINY_BATCH_SIZES = (1, 2)
+PRECISIONS = {
+    "torch": ("fp32", "fp16", "bf16"),
+    "onnxruntime": ("fp32", "fp16"),
+    "tensorrt": ("fp16", "fp32"),
+}
+# PyTorch has no fast FP16 convolutions on x86 CPUs: one full-size face takes minutes, so the CPU run
+# leaves this case out unless asked for with --cases (it ran at 0.7x the reference in the --tiny run).
+CPU_SKIPS = {
+    ("torch", "fp16"): "PyTorch FP16 on x86 CPUs has no fast kernels (minutes per face); ask with --cases"
+}
+SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photo2cartoon" / "trainA"
+NAME = "generator_throughput"
+REFERENCE = (
+    "PyTorch FP32, one face at a time, no compilation, as photo2cartoon's test.py runs it; "
+    "timed before and after the backends, pooled"
+)
+REFERENCE_FTZ = "the same reference path with denormal floats flushed to zero (torch.set_flush_denormal)"
+
+
+@dataclass
+class Timing:
+    """One backend x precision x batch size."""
+
+    backend: str
+    precision: str
+    device: str
+    batch: int
+    iterations: int
+    faces_per_s: float
+    ms_per_batch_p50: float
+    ms_per_batch_p95: float
+    speedup_vs_reference: float = 0.0
+    speedup_vs_reference_ftz: float = 0.0
+
+
+@dataclass
+class Accuracy:
+    backend: str
+    precision: str
+    max_abs_error: float
+    psnr_db: float
+
+
+@dataclass
+class Report:
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    reference: dict[str, Any] = field(default_factory=dict)
+    reference_ftz: dict[str, Any] = field(default_factory=dict)
+    results: list[Timing] = field(default_factory=list)
+    accuracy: list[Accuracy] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    head_to_head: dict[str, Any] = field(default_factory=dict)
+
+
+# --- machine --------------------------------------------------------------------------------------
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu_info() -> dict[str, str]:
+    if not torch.cuda.is_available():
+        return {}
+    info = {"name": torch.cuda.get_device_name(0), "cuda": str(torch.version.cuda)}
+    try:
+        query = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+        info["driver"] = subprocess.run(query, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        info["driver"] = "unknown"
+    return info
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("torch", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "torch-tensorrt", "tensorrt"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def machine_info() -> dict[str, object]:
+    return {
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": _gpu_info() or None,
+        "platform": platform.platform(),
+        # Other processes share the CPU on a busy machine; the load says how much (1, 5, 15 min averages).
+        "load_average_at_start": list(os.getloadavg()),
+        "versions": _versions(),
+    }
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def _center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return cv2.resize(image[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA)
+
+
+def real_faces(count: int, size: int, photos: Path = SHARED_PHOTOS) -> tuple[np.ndarray, str]:
+    """``count`` face crops from the shared photos (aligned by p2c's FaceAligner, else a centre crop)."""
+    import cv2
+
+    files = sorted(p for p in photos.glob("*") if p.is_file())[: count * 3] if photos.is_dir() else []
+    images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in files]
+    images = [cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in images if i is not None]
+    if not images:
+        rng = np.random.default_rng(0)
+        noise = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(count)]
+        return images_to_batch(noise), "random pixels (no photos found at ../shared)"
+    crops, how = _aligned_crops(images, count, size)
+    if len(crops) < count:
+        crops += [_center_crop(image, size) for image in images[: count - len(crops)]]
+        how = how or "fixed centre crops"
+    return images_to_batch(crops[:count]), f"{how} of {photos}"
+
+
+def _aligned_crops(images: list[np.ndarray], count: int, size: int) -> tuple[list[np.ndarray], str]:
+    import cv2
+
+    try:
+        from p2c.stream.faces import FaceAligner
+    except ImportError:
+        return [], ""
+    crops = []
+    with FaceAligner() as aligner:
+        for image in images:
+            faces = aligner.align(image, max_faces=1)
+            if faces:
+                crops.append(cv2.resize(faces[0].crop, (size, size), interpolation=cv2.INTER_AREA))
+            if len(crops) == count:
+                break
+    return crops, "FaceAligner crops"
+
+
+# --- timing ---------------------------------------------------------------------------------------
+
+
+def _sync(cuda: bool) -> None:
+    if cuda:
+        torch.cuda.synchronize()
+
+
+def time_calls(
+    call: Callable[[], object], warmup: int, iterations: int, budget_s: float, cuda: bool
+) -> list[float]:
+    """Seconds per call after ``warmup`` calls; warm-up and timing each stop early past ``budget_s``."""
+    started = time.perf_counter()
+    for _ in range(warmup):
+        call()
+        if time.perf_counter() - started > budget_s:
+            break
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < iterations:
+        _sync(cuda)
+        begin = time.perf_counter()
+        call()
+        _sync(cuda)
+        times.append(time.perf_counter() - begin)
+        if time.perf_counter() - started > budget_s:
+            break
+    return times
+
+
+def reference_call(
+    weights: Path, faces: np.ndarray, device: str, flush_denormal: bool = False
+) -> Callable[[], np.ndarray]:
+    """photo2cartoon's way: the PyTorch FP32 module, one face at a time, no_grad, result to numpy.
+
+    photo2cartoon leaves denormal floats on (a fresh process's default); ``flush_denormal=True`` is the
+    same path with them flushed, the conservative baseline that isolates what the backends add.
+    """
+    generator = load_generator(weights).to(device)
+    face = torch.from_numpy(faces[:1])
+
+    def one_face() -> np.ndarray:
+        torch.set_flush_denormal(flush_denormal)
+        try:
+            with torch.no_grad():
+                return generator(face.to(device))[0].cpu().numpy()
+        finally:
+            torch.set_flush_denormal(False)
+
+    return one_face
+
+
+def reference_timings(
+    weights: Path, faces: np.ndarray, args: argparse.Namespace, flush_denormal: bool = False
+) -> list[float]:
+    device = resolve_device(args.device)
+    call = reference_call(weights, faces, device, flush_denormal)
+    return time_calls(call, args.warmup, args.iterations, args.budget_s, device.startswith("cuda"))
+
+
+def head_to_head(weights: Path, faces: np.ndarray, args: argparse.Namespace) -> dict[str, object]:
+    """What ``auto`` picks here and the reference path, timed alternately (ABC ABC ...) so that a busy
+    machine slows all of them alike; batch ``--duel-batch``."""
+    device = resolve_device(args.device)
+    cuda = device.startswith("cuda")
+    reference = reference_call(weights, faces, device)
+    reference_ftz = reference_call(weights, faces, device, flush_denormal=True)
+    engine = create_engine(weights, EngineConfig(device=args.device, max_batch=args.duel_batch))
+    best = Timing(engine.name, engine.precision, engine.device, args.duel_batch, 0, 0.0, 0.0, 0.0)
+    batch = np.ascontiguousarray(np.resize(faces, (best.batch, *faces.shape[1:])))
+    try:
+        engine.run(batch)  # warm-up
+        reference_times: list[float] = []
+        reference_ftz_times: list[float] = []
+        best_times: list[float] = []
+        for _ in range(max(3, args.iterations)):
+            reference_times += time_calls(reference, 0, 1, args.budget_s, cuda)
+            reference_ftz_times += time_calls(reference_ftz, 0, 1, args.budget_s, cuda)
+            best_times += time_calls(lambda: engine.run(batch), 0, 1, args.budget_s, cuda)
+    finally:
+        engine.close()
+    reference_ms = float(np.median(reference_times)) * 1000
+    reference_ftz_ms = float(np.median(reference_ftz_times)) * 1000
+    best_ms_per_face = float(np.median(best_times)) * 1000 / best.batch
+    return {
+        "backend": best.backend,
+        "precision": best.precision,
+        "batch": best.batch,
+        "rounds": len(best_times),
+        "reference_ms_per_face_p50": reference_ms,
+        "ms_per_face_p50": best_ms_per_face,
+        "speedup_per_face": reference_ms / best_ms_per_face,
+        "reference_ftz_ms_per_face_p50": reference_ftz_ms,
+        "speedup_per_face_vs_reference_ftz": reference_ftz_ms / best_ms_per_face,
+    }
+
+
+def reference_summary(times: list[float], device: str, description: str) -> dict[str, Any]:
+    p50, p95 = np.percentile(times, [50, 95]) * 1000
+    return {
+        "description": description,
+        "device": device,
+        "iterations": len(times),
+        "faces_per_s": 1.0 / float(np.median(times)),
+        "ms_per_face_p50": float(p50),
+        "ms_per_face_p95": float(p95),
+    }
+
+
+def _psnr(reference: np.ndarray, other: np.ndarray) -> float:
+    mse = float(np.mean((reference.astype(np.float64) - other) ** 2))
+    return 99.0 if mse == 0 else float(10 * np.log10(4.0 / mse))
+
+
+def bench_backend(
+    name: str,
+    precision: str,
+    weights: Path,
+    faces: np.ndarray,
+    reference_out: np.ndarray,
+    args: argparse.Namespace,
+    report: Report,
+) -> None:
+    """Time one backend at one precision over the batch sizes; record its accuracy."""
+    config = EngineConfig(
+        backend=name, precision=precision, device=args.device, max_batch=max(args.batch_sizes)
+    )
+    try:
+        engine: Backend = create_engine(weights, config)
+    except Exception as error:
+        report.skipped.append({"backend": name, "precision": precision, "reason": str(error)})
+        log.warning("skipping %s %s: %s", name, precision, error)
+        return
+    try:
+        output = engine.run(faces)
+        report.accuracy.append(
+            Accuracy(
+                name, precision, float(np.abs(output - reference_out).max()), _psnr(reference_out, output)
+            )
+        )
+        cuda = engine.device.startswith("cuda")
+        for batch_size in args.batch_sizes:
+            batch = np.ascontiguousarray(np.resize(faces, (batch_size, *faces.shape[1:])))
+            times = time_calls(partial(engine.run, batch), args.warmup, args.iterations, args.budget_s, cuda)
+            p50, p95 = np.percentile(times, [50, 95]) * 1000
+            timing = Timing(
+                name,
+                precision,
+                engine.device,
+                batch_size,
+                len(times),
+                batch_size / float(np.median(times)),
+                float(p50),
+                float(p95),
+            )
+            report.results.append(timing)
+            log.info(
+                "%-12s %-5s batch %2d: %8.2f faces/s, p50 %8.1f ms",
+                name,
+                precision,
+                batch_size,
+                timing.faces_per_s,
+                p50,
+            )
+            if float(np.mean(times)) > args.budget_s:  # larger batches would only take longer
+                report.skipped.append(
+                    {
+                        "backend": name,
+                        "precision": precision,
+                        "reason": f"batch sizes above {batch_size} skipped: over the time budget",
+                    }
+                )
+                break
+    finally:
+        engine.close()
+
+
+# --- outputs --------------------------------------------------------------------------------------
+
+
+def write_markdown(report: Report, path: Path) -> None:
+    machine = report.machine
+    gpu = machine["gpu"] or "none"
+    lines = [
+        f"Machine: {machine['cpu']} ({machine['cpu_count']} logical CPUs), GPU: {gpu}; "
+        f"torch {machine['versions'].get('torch')}, onnxruntime {machine['versions'].get('onnxruntime')}; "
+        f"load average {machine.get('load_average_at_start')} at start, "
+        f"{machine.get('load_average_at_end')} at end.",
+        "",
+        f"Reference path: {report.reference['description']}: "
+        f"{report.reference['faces_per_s']:.2f} faces/s, "
+        f"{report.reference['ms_per_face_p50']:.1f} ms per face (p50).",
+        "",
+        f"Reference + FTZ: {report.reference_ftz['description']}: "
+        f"{report.reference_ftz['faces_per_s']:.2f} faces/s, "
+        f"{report.reference_ftz['ms_per_face_p50']:.1f} ms per face (p50).",
+        "",
+        "| backend | precision | device | batch | faces/s | ms/batch p50 | ms/batch p95 | vs reference "
+        "| vs reference + FTZ |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in report.results:
+        lines.append(
+            f"| {r.backend} | {r.precision} | {r.device} | {r.batch} | {r.faces_per_s:.2f} "
+            f"| {r.ms_per_batch_p50:.1f} | {r.ms_per_batch_p95:.1f} | {r.speedup_vs_reference:.2f}x "
+            f"| {r.speedup_vs_reference_ftz:.2f}x |"
+        )
+    if report.head_to_head:
+        h = report.head_to_head
+        lines += [
+            "",
+            f"Head to head (alternating calls, {h['rounds']} rounds): auto = {h['backend']} {h['precision']} "
+            f"batch {h['batch']} {h['ms_per_face_p50']:.1f} ms per face vs the reference path "
+            f"{h['reference_ms_per_face_p50']:.1f} ms: **{h['speedup_per_face']:.2f}x** per face; "
+            f"vs the reference + FTZ {h['reference_ftz_ms_per_face_p50']:.1f} ms: "
+            f"**{h['speedup_per_face_vs_reference_ftz']:.2f}x** per face.",
+        ]
+    lines += [
+        "",
+        "| backend | precision | max abs error vs torch FP32 | PSNR (dB) |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    lines += [
+        f"| {a.backend} | {a.precision} | {a.max_abs_error:.2e} | {a.psnr_db:.1f} |" for a in report.accuracy
+    ]
+    if report.skipped:
+        lines += [
+            "",
+            "Skipped:",
+            *[f"- {s['backend']} {s['precision']}: {s['reason']}" for s in report.skipped],
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_plot(report: Report, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    series: dict[str, list[Timing]] = {}
+    for timing in report.results:
+        series.setdefault(f"{timing.backend} {timing.precision}", []).append(timing)
+    for label, timings in series.items():
+        axes.plot([t.batch for t in timings], [t.faces_per_s for t in timings], marker="o", label=label)
+    axes.axhline(
+        report.reference["faces_per_s"], color="black", linestyle="--", label="reference (torch FP32, 1 face)"
+    )
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("batch size")
+    axes.set_ylabel("faces / s")
+    axes.set_title(f"Generator throughput: {report.machine['cpu']}"[:70])
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", type=Path, help="generator weights (default: random full-size weights)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="tiny generator (ngf 8, 64 px), batch 1 and 2: a smoke test"
+    )
+    parser.add_argument("--out", type=Path, default=Path("out/benchmarks"), help="output folder")
+    parser.add_argument("--backends", nargs="+", help="backends to time (default: every installed one)")
+    parser.add_argument("--precisions", nargs="+", help="precisions to time (default: each backend's)")
+    parser.add_argument(
+        "--cases", nargs="+", metavar="BACKEND:PRECISION", help="exactly these cases, e.g. torch:fp16"
+    )
+    parser.add_argument("--batch-sizes", nargs="+", type=int, help="default: 1 2 4 8 16 32 (tiny: 1 2)")
+    parser.add_argument("--iterations", type=int, default=10, help="timed calls per case (default: 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default: 2)")
+    parser.add_argument(
+        "--budget-s", type=float, default=30.0, help="stop timing a case after this (default: 30)"
+    )
+    parser.add_argument(
+        "--faces", type=int, default=4, help="real face crops for the accuracy check (default: 4)"
+    )
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument(
+        "--duel-batch", type=int, default=1, help="batch for the auto-vs-reference alternating run (0: skip)"
+    )
+    args = parser.parse_args(argv)
+    args.batch_sizes = args.batch_sizes or list(TINY_BATCH_SIZES if args.tiny else BATCH_SIZES)
+    return args
+
+
+def _weights(args: argparse.Namespace, folder: Path) -> tuple[Path, int]:
+    if args.weights is not None:
+        return args.weights, load_generator(args.weights).config.img_size
+    torch.manual_seed(0)  # same bytes every run, so the ONNX export cache is reused
+    generator = ResnetGenerator(ngf=8, img_size=64) if args.tiny else ResnetGenerator(ngf=32, img_size=256)
+    return save_generator(
+        generator, folder / ("tiny" if args.tiny else "random_full"), dtype=torch.float32
+    ), (generator.config.img_size)
+
+
+def _cases(args: argparse.Namespace, report: Report) -> list[tuple[str, str]]:
+    """(backend, precision) pairs to time: --cases, else every installed backend x its precisions."""
+    if args.cases:
+        return [tuple(case.split(":", 1)) for case in args.cases]  # type: ignore[misc]
+    cases = []
+    on_cpu = resolve_device(args.device) == "cpu"
+    for name in args.backends or available_backends():
+        for precision in PRECISIONS.get(name, ("fp32",)):
+            if args.precisions is not None and precision not in args.precisions:
+                continue
+            if on_cpu and not args.tiny and (name, precision) in CPU_SKIPS:
+                report.skipped.append(
+                    {"backend": name, "precision": precision, "reason": CPU_SKIPS[name, precision]}
+                )
+                continue
+            cases.append((name, precision))
+    return cases
+
+
+def run(args: argparse.Namespace) -> Report:
+    report = Report(machine_info(), {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()})
+    with tempfile.TemporaryDirectory() as folder:
+        weights, size = _weights(args, Path(folder))
+        faces, source = real_faces(args.faces, size)
+        report.settings.update(
+            img_size=size, faces=source, weights=str(args.weights or "random weights (seed 0)")
+        )
+        log.info("reference path: torch FP32, one face at a time")
+        reference_times = reference_timings(weights, faces, args)
+        reference_ftz_times = reference_timings(weights, faces, args, flush_denormal=True)
+        reference_out = create_engine(
+            weights, EngineConfig(backend="torch", precision="fp32", device="cpu")
+        ).run(faces)
+        for name, precision in _cases(args, report):
+            bench_backend(name, precision, weights, faces, reference_out, args, report)
+        reference_times += reference_timings(weights, faces, args)
+        reference_ftz_times += reference_timings(weights, faces, args, flush_denormal=True)
+        device = resolve_device(args.device)
+        report.reference = reference_summary(reference_times, device, REFERENCE)
+        report.reference_ftz = reference_summary(reference_ftz_times, device, REFERENCE_FTZ)
+        for timing in report.results:
+            timing.speedup_vs_reference = timing.faces_per_s / float(report.reference["faces_per_s"])
+            timing.speedup_vs_reference_ftz = timing.faces_per_s / float(report.reference_ftz["faces_per_s"])
+        if args.duel_batch:
+            log.info("head to head: the auto backend at batch %d against the reference path", args.duel_batch)
+            report.head_to_head = head_to_head(weights, faces, args)
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = _parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = run(args)
+    report.machine["load_average_at_end"] = list(os.getloadavg())
+    (args.out / f"{NAME}.json").write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
+    write_markdown(report, args.out / f"{NAME}.md")
+    write_plot(report, args.out / f"{NAME}.png")
+    print(f"wrote {args.out / NAME}.json, .md and .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
