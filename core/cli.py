@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -10,7 +11,14 @@ from collections.abc import Callable, Iterator, Sequence
 
 from p2c.errors import P2CError
 
-__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "run_command"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "non_negative_float",
+    "positive_float",
+    "positive_int",
+    "run_command",
+]
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -76,3 +84,40 @@ def run_command(
         except KeyboardInterrupt:
             print(f"{prog}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+
+
+# argparse types shared by the commands: a bad value is argparse's own one-line usage error.
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    """A number > 0 (seconds, frames per second)."""
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A number >= 0 (a start time in seconds)."""
+    value = _number(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value

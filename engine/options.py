@@ -5,21 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from p2c.cli import positive_int
 from p2c.engine.base import PRECISIONS, EngineConfig
 from p2c.engine.registry import backend_names
 from p2c.errors import InvalidInputError
 
 __all__ = ["add_engine_arguments", "engine_config_from_args"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -47,7 +38,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     group.add_argument("--device", default="auto", help="cpu, cuda or cuda:N (default: auto)")
     group.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=8,
         metavar="N",
         help="largest batch run at once (default: 8)",

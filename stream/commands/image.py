@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from p2c.cli import run_command
+from p2c.cli import positive_int, run_command
 from p2c.engine import (
     add_engine_arguments,
     batch_to_images,
@@ -34,16 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 logger = logging.getLogger(__name__)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(mode="portrait")
     parser.add_argument(
         "--max-faces",
-        type=_positive_int,
+        type=positive_int,
         default=AlignerConfig().max_faces,
         metavar="N",
         help="with --composite, cartoonize at most the N largest faces (default %(default)s)",

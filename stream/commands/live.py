@@ -9,14 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from p2c.cli import run_command
+from p2c.cli import positive_float, positive_int, run_command
 from p2c.errors import InputNotFoundError, InvalidInputError, OutputError
 from p2c.stream.commands.video_options import (
     add_video_arguments,
     check_weights,
     open_engine,
-    positive_float,
-    positive_int,
     video_config_from_args,
 )
 

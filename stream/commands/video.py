@@ -8,14 +8,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from p2c.cli import run_command
+from p2c.cli import non_negative_float, positive_float, run_command
 from p2c.errors import OutputError
 from p2c.stream.commands.video_options import (
     add_video_arguments,
     check_weights,
-    non_negative_float,
     open_engine,
-    positive_float,
     video_config_from_args,
 )
 

@@ -5,47 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from p2c.cli import positive_int
 from p2c.errors import WeightsError
 
 __all__ = [
     "add_video_arguments",
     "check_weights",
-    "non_negative_float",
     "open_engine",
-    "positive_float",
-    "positive_int",
     "video_config_from_args",
 ]
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
 
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:

@@ -65,3 +65,22 @@ def test_a_bug_keeps_its_traceback() -> None:
     )
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "RuntimeError: a bug" in result.stderr
+
+
+def test_option_types_refuse_out_of_range_values() -> None:
+    import argparse
+
+    import pytest
+    from p2c.cli import non_negative_float, positive_float, positive_int
+
+    assert positive_int("3") == 3 and positive_float("29.97") == 29.97 and non_negative_float("0") == 0.0
+    for parse, bad in (
+        (positive_int, "0"),
+        (positive_int, "2.5"),
+        (positive_float, "0"),
+        (non_negative_float, "-1"),
+    ):
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(bad)):
+            parse(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a number"):
+        positive_float("fast")
