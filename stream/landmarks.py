@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from p2c.stream.alignment import landmarks68_from_mesh
 
-__all__ = ["DetectedFace", "LandmarkDetector", "detect_landmarks"]
+__all__ = ["DetectedFace", "FaceBoxFinder", "LandmarkDetector", "detect_landmarks"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,42 @@ def _deduplicate(faces: list[DetectedFace]) -> list[DetectedFace]:
     return kept
 
 
+class FaceBoxFinder:
+    """Face boxes from MediaPipe's two detectors, merged: full range (faces up to 5 m away) and short
+    range (close-ups within 2 m, which the full-range model alone misses when a face fills the image).
+    """
+
+    def __init__(self, min_detection_confidence: float = 0.5) -> None:
+        import mediapipe as mp  # heavy: load only when a finder is built
+
+        self._detectors: list[Any] = [
+            mp.solutions.face_detection.FaceDetection(
+                model_selection=selection, min_detection_confidence=min_detection_confidence
+            )
+            for selection in (1, 0)
+        ]
+
+    def close(self) -> None:
+        for detector in self._detectors:
+            detector.close()
+
+    def find(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Boxes in pixels ``(x0, y0, x1, y1)`` with scores; a box overlapping an earlier one is dropped."""
+        height, width = image.shape[:2]
+        found: list[tuple[np.ndarray, float]] = []
+        for detector in self._detectors:
+            for detection in detector.process(image).detections or []:
+                rel = detection.location_data.relative_bounding_box
+                box = np.array([rel.xmin, rel.ymin, rel.xmin + rel.width, rel.ymin + rel.height])
+                box *= (width, height, width, height)
+                score = float(detection.score[0]) if detection.score else 0.0
+                if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+                    continue
+                if all(_box_iou(box, other) < _DUPLICATE_IOU for other, _ in found):
+                    found.append((box, score))
+        return found
+
+
 class LandmarkDetector:
     """MediaPipe's full-range face detector plus the static face mesh; one per thread.
 
@@ -114,13 +150,7 @@ class LandmarkDetector:
         import mediapipe as mp  # heavy: load only when a detector is built
 
         self.max_faces = max_faces
-        # Full range (faces up to 5 m away) first, then short range (close-ups, within 2 m).
-        self._detectors: list[Any] = [
-            mp.solutions.face_detection.FaceDetection(
-                model_selection=selection, min_detection_confidence=min_detection_confidence
-            )
-            for selection in (1, 0)
-        ]
+        self._boxes = FaceBoxFinder(min_detection_confidence)
         # Two meshes per region: a neighbour's face may also be in it, and we keep the one nearest the
         # detection's centre.
         self._mesh: Any = mp.solutions.face_mesh.FaceMesh(
@@ -143,8 +173,7 @@ class LandmarkDetector:
         """Release MediaPipe's graphs; safe to call more than once."""
         if not self._closed:
             self._closed = True
-            for detector in self._detectors:
-                detector.close()
+            self._boxes.close()
             self._mesh.close()
 
     def detect(self, image_rgb: np.ndarray, max_faces: int | None = None) -> list[DetectedFace]:
@@ -153,34 +182,12 @@ class LandmarkDetector:
             raise RuntimeError("this LandmarkDetector is closed")
         image = _check_image(image_rgb)
         limit = self.max_faces if max_faces is None else max_faces
-        boxes = self._detection_boxes(image)
+        boxes = self._boxes.find(image)
         faces = [face for box, score in boxes if (face := self._mesh_in_box(image, box, score)) is not None]
         faces = _deduplicate(faces)
         faces.sort(key=lambda f: f.area, reverse=True)
         logger.debug("%d detections, %d faces with landmarks", len(boxes), len(faces))
         return faces[:limit]
-
-    def _detection_boxes(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """Detection boxes in pixels ``(x0, y0, x1, y1)`` with scores, overlapping ones merged."""
-        detections = [d for detector in self._detectors for d in detector.process(image).detections or []]
-        height, width = image.shape[:2]
-        found: list[tuple[np.ndarray, float]] = []
-        for detection in detections:
-            rel = detection.location_data.relative_bounding_box
-            box = np.array(
-                [
-                    rel.xmin * width,
-                    rel.ymin * height,
-                    (rel.xmin + rel.width) * width,
-                    (rel.ymin + rel.height) * height,
-                ]
-            )
-            score = float(detection.score[0]) if detection.score else 0.0
-            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
-                continue
-            if all(_box_iou(box, other) < _DUPLICATE_IOU for other, _ in found):
-                found.append((box, score))
-        return found
 
     def _mesh_in_box(self, image: np.ndarray, box: np.ndarray, score: float) -> DetectedFace | None:
         """Run the face mesh on a square around ``box``; the mesh nearest its centre, or None."""

@@ -169,30 +169,11 @@ class FaceTracker:
         return lambda image: _mesh_points(mesh.process(image), image.shape)
 
     def _mediapipe_detector(self) -> DetectFn:
-        import mediapipe as mp
+        from p2c.stream.landmarks import FaceBoxFinder
 
-        detector = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=self.config.min_detection_confidence
-        )
-        self._owned.append(detector)
-
-        def detect(image: np.ndarray) -> list[tuple[Box, float]]:
-            height, width = image.shape[:2]
-            found = []
-            for detection in detector.process(image).detections or []:
-                rel = detection.location_data.relative_bounding_box
-                box = np.array(
-                    [
-                        rel.xmin * width,
-                        rel.ymin * height,
-                        (rel.xmin + rel.width) * width,
-                        (rel.ymin + rel.height) * height,
-                    ]
-                )
-                found.append((box, float(detection.score[0])))
-            return found
-
-        return detect
+        finder = FaceBoxFinder(self.config.min_detection_confidence)
+        self._owned.append(finder)
+        return finder.find
 
     def _mediapipe_roi_mesh(self) -> RoiMeshFn:
         import mediapipe as mp
