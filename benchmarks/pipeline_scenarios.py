@@ -98,10 +98,8 @@ def _tile(image: np.ndarray, scenario: Scenario) -> np.ndarray:
 def write_scenario_clip(clip: Path, scenario: Scenario, frames: int, path: Path) -> Path:
     """The first ``frames`` frames of ``clip``, resized or tiled for ``scenario``, as H.264 in ``path``."""
     import av
-    from p2c.errors import InputNotFoundError, InvalidInputError
+    from p2c.errors import InvalidInputError
 
-    if not clip.is_file():
-        raise InputNotFoundError(f"clip {clip} not found; pass a video file with a face as CLIP")
     with av.open(str(clip)) as source, av.open(str(path), mode="w") as target:
         stream = source.streams.video[0]
         rate = stream.average_rate or 30
@@ -186,9 +184,12 @@ def _weights_note(args: argparse.Namespace) -> str:
 def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
     """Make the four clips, time ours and the reference on each; write JSON, Markdown and PNG."""
     from p2c.engine import EngineConfig, create_engine, engine_config_from_args
+    from p2c.errors import InputNotFoundError
     from p2c.stream.faces import AlignerConfig, FaceAligner
 
     require_video_libraries()
+    if not args.clip.is_file():
+        raise InputNotFoundError(f"clip {args.clip} not found; pass a video file with a face as CLIP")
     args.out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch_name:
