@@ -9,7 +9,9 @@ they add up to more than the wall time), p50/p95 latency from decode to encode, 
 figure (:mod:`p2c.stream.flicker`: output change over input change inside the faces). ``--tiny``
 runs a random ``ngf=8`` generator so CI measures the pipeline without the real weights; with
 ``--camera`` the clip plays at its own rate as a live source (drops and latency as with a webcam).
-The engine is warmed up on one batch first.
+The engine is warmed up on one batch first. Needs PyAV and MediaPipe (one clear line if missing).
+``benchmarks/pipeline_scenarios.py`` reuses these functions for 720p/1080p x 1/4 faces beside
+photo2cartoon's own way.
 """
 
 from __future__ import annotations
