@@ -42,13 +42,13 @@ def _native_stderr_silenced(enabled: bool) -> Iterator[None]:
 
     Only done when ``sys.stderr`` is the process's own: a test harness that captures it keeps it.
     """
-    if not enabled or sys.stderr is not sys.__stderr__:
+    python_stderr = sys.__stderr__
+    if not enabled or python_stderr is None or sys.stderr is not python_stderr:
         yield
         return
-    sys.stderr.flush()
+    python_stderr.flush()
     real_stderr = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
-    python_stderr = sys.stderr
     sys.stderr = os.fdopen(os.dup(real_stderr), "w", buffering=1, encoding=python_stderr.encoding)
     os.dup2(devnull, 2)
     try:

@@ -304,8 +304,8 @@ class ResnetGenerator(nn.Module):
 
         # Encoder statistics after each block feed the decoder blocks in reverse order.
         content = []
-        for block in (self.EncodeBlock1, self.EncodeBlock2, self.EncodeBlock3, self.EncodeBlock4):
-            x = block(x)
+        for encoder in (self.EncodeBlock1, self.EncodeBlock2, self.EncodeBlock3, self.EncodeBlock4):
+            x = encoder(x)
             content.append(_global_avg(x))
 
         # CAM: the auxiliary classifiers' weights re-weight the feature channels.
@@ -319,8 +319,8 @@ class ResnetGenerator(nn.Module):
 
         style = self.FC(_global_avg(x) if self.config.light else x.flatten(1))
         decoders = (self.DecodeBlock1, self.DecodeBlock2, self.DecodeBlock3, self.DecodeBlock4)
-        for block, content_features in zip(decoders, reversed(content), strict=True):
-            x = block(x, content_features, style)
+        for decoder, content_features in zip(decoders, reversed(content), strict=True):
+            x = decoder(x, content_features, style)
 
         x = self.UpBlock2(self.UpBlock1(x))
         x = self.HourGlass4(self.HourGlass3(x))

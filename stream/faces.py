@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
 import numpy as np
+from p2c.resources import Closeable
 from p2c.stream.alignment import CROP_SIZE, crop_transform, warp_to_crop, whiten_background
 from p2c.stream.landmarks import LandmarkDetector
 from p2c.stream.segmentation import HeadSegmenter
@@ -56,7 +56,7 @@ class AlignerConfig:
             )
 
 
-class FaceAligner:
+class FaceAligner(Closeable):
     """Detects, aligns and segments faces; holds MediaPipe graphs, so one per thread.
 
     Use it as a context manager (or call :meth:`close`).
@@ -68,14 +68,6 @@ class FaceAligner:
         self._detector: LandmarkDetector | None = None
         self._segmenter: HeadSegmenter | None = None
         self._closed = False
-
-    def __enter__(self) -> FaceAligner:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Release MediaPipe's graphs; safe to call more than once."""

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import cv2
 import numpy as np
+from p2c.resources import Closeable
 from p2c.stream.alignment import landmarks68_from_mesh
 
 __all__ = ["DetectedFace", "FaceBoxFinder", "LandmarkDetector", "detect_landmarks"]
@@ -136,7 +136,7 @@ class FaceBoxFinder:
         return found
 
 
-class LandmarkDetector:
+class LandmarkDetector(Closeable):
     """MediaPipe's full-range face detector plus the static face mesh; one per thread.
 
     Use it as a context manager (or call :meth:`close`) so MediaPipe's graphs are released.
@@ -160,14 +160,6 @@ class LandmarkDetector:
             min_detection_confidence=min_detection_confidence,
         )
         self._closed = False
-
-    def __enter__(self) -> LandmarkDetector:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Release MediaPipe's graphs; safe to call more than once."""

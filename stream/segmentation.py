@@ -7,11 +7,11 @@ MediaPipe's general selfie model takes 256x256 input, exactly our crop, and runs
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
 import cv2
 import numpy as np
+from p2c.resources import Closeable
 
 __all__ = ["HeadSegmenter"]
 
@@ -19,7 +19,7 @@ __all__ = ["HeadSegmenter"]
 _MODEL_SELECTION = 0
 
 
-class HeadSegmenter:
+class HeadSegmenter(Closeable):
     """Soft person mask (float32 in [0, 1]) of an RGB crop; one per thread; a context manager."""
 
     def __init__(self) -> None:
@@ -29,14 +29,6 @@ class HeadSegmenter:
             model_selection=_MODEL_SELECTION
         )
         self._closed = False
-
-    def __enter__(self) -> HeadSegmenter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Release MediaPipe's graph; safe to call more than once."""

@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyError
+from p2c.resources import Closeable
 from p2c.stream.frame import MICROSECONDS, Frame
 
 __all__ = [
@@ -105,7 +106,7 @@ def _stream_rotation(stream: Any) -> int:
         return 0
 
 
-class VideoFileSource:
+class VideoFileSource(Closeable):
     """Decode a video file with PyAV (any container FFmpeg reads); never drops a frame.
 
     Rotation metadata (display matrix or ``rotate`` tag) is applied so frames come out upright.
@@ -137,15 +138,6 @@ class VideoFileSource:
         self._rotation = 0
 
     # -- opening --------------------------------------------------------------------------------
-
-    def __enter__(self) -> VideoFileSource:
-        self.open()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def open(self) -> None:
         """Open the file and decode its first frame (so ``info`` is exact); opening twice is a no-op."""
@@ -317,7 +309,7 @@ class ClipCameraSource(VideoFileSource):
             self.open()
 
 
-class WebcamSource:
+class WebcamSource(Closeable):
     """An OpenCV camera (an index such as 0, or a device path such as /dev/video2).
 
     ``width``/``height``/``fps`` are requests: the camera picks the nearest mode it has, and
@@ -343,15 +335,6 @@ class WebcamSource:
         self.disconnected = False
         self.info: VideoInfo
         self._capture: Any = None
-
-    def __enter__(self) -> WebcamSource:
-        self.open()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def open(self) -> None:
         """Open the camera and read one frame (so ``info`` is exact); opening twice is a no-op."""

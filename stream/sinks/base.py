@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from p2c.resources import Closeable
 from p2c.stream.frame import Frame
 
 __all__ = ["FrameSink", "Sink", "StopStream", "check_frame_shape"]
@@ -52,7 +53,7 @@ def check_frame_shape(image: np.ndarray, expected: tuple[int, int, int], sink: s
         )
 
 
-class FrameSink:
+class FrameSink(Closeable):
     """Shared plumbing: context manager methods, a shape check, close-once."""
 
     name = "sink"
@@ -68,15 +69,6 @@ class FrameSink:
     @property
     def expected_shape(self) -> tuple[int, int, int]:
         return (self.height, self.width, 3)
-
-    def __enter__(self) -> FrameSink:
-        self.open()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def open(self) -> None:
         """Acquire the device or file (override)."""

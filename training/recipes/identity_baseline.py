@@ -33,7 +33,9 @@ PERCENTILES = (0, 1, 5, 50, 95, 99, 100)
 
 
 def _shift(image: np.ndarray) -> np.ndarray:
-    return cv2.warpAffine(image, np.float32([[1, 0, 4], [0, 1, 4]]), (256, 256), borderValue=(255, 255, 255))
+    return cv2.warpAffine(
+        image, np.array([[1, 0, 4], [0, 1, 4]], dtype=np.float32), (256, 256), borderValue=(255, 255, 255)
+    )
 
 
 def _scale(image: np.ndarray) -> np.ndarray:
@@ -57,7 +59,9 @@ def stylise(image: np.ndarray) -> np.ndarray:
     pixels = smooth.reshape(-1, 3).astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0)
     cv2.setRNGSeed(0)
-    _, labels, centres = cv2.kmeans(pixels, 8, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    _, labels, centres = cv2.kmeans(  # type: ignore[call-overload]  # OpenCV's stubs reject None labels
+        pixels, 8, None, criteria, 2, cv2.KMEANS_PP_CENTERS
+    )
     flat = centres.astype(np.uint8)[labels.ravel()].reshape(image.shape)
     grey = cv2.medianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), 5)
     edges = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 4)
