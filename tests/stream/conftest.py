@@ -174,3 +174,35 @@ def decode():
 def clip_writer():
     """``clip_writer(path, frames, fps=25, audio=False)`` -> path of the encoded clip."""
     return write_clip
+
+
+@pytest.fixture
+def flaky_camera(monkeypatch: pytest.MonkeyPatch):
+    """Install a fake ``cv2.VideoCapture`` that gives ``frames`` images then fails, like an
+    unplugged webcam; returns nothing (the camera is used through OpenCV as p2c does)."""
+    import cv2
+
+    def install(frames: int, shape: tuple[int, int, int], value: int = 0) -> None:
+        class FlakyCapture:
+            def __init__(self, *_: object) -> None:
+                self.reads = 0
+
+            def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+                return True
+
+            def set(self, *_: object) -> bool:
+                return True
+
+            def get(self, _prop: int) -> float:
+                return 30.0
+
+            def read(self) -> tuple[bool, np.ndarray | None]:
+                self.reads += 1
+                return (True, np.full(shape, value, np.uint8)) if self.reads <= frames else (False, None)
+
+            def release(self) -> None:
+                pass
+
+        monkeypatch.setattr(cv2, "VideoCapture", FlakyCapture)
+
+    return install

@@ -108,31 +108,9 @@ def test_no_virtual_camera_device_says_how_to_create_one(
 
 
 def test_a_camera_that_disconnects_stops_cleanly_and_says_so(
-    tmp_path: Path, tiny_weights: Path, fake_engine, monkeypatch: pytest.MonkeyPatch, capsys
+    tmp_path: Path, tiny_weights: Path, fake_engine, flaky_camera, capsys
 ) -> None:
-    import cv2
-
-    class FlakyCapture:
-        def __init__(self, *_: object) -> None:
-            self.reads = 0
-
-        def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
-            return True
-
-        def set(self, *_: object) -> bool:
-            return True
-
-        def get(self, _prop: int) -> float:
-            return 30.0
-
-        def read(self) -> tuple[bool, np.ndarray | None]:
-            self.reads += 1
-            return (True, np.full((48, 64, 3), 90, np.uint8)) if self.reads <= 12 else (False, None)
-
-        def release(self) -> None:
-            pass
-
-    monkeypatch.setattr(cv2, "VideoCapture", FlakyCapture)
+    flaky_camera(frames=12, shape=(48, 64, 3), value=90)
     out = tmp_path / "rec.mp4"
     assert live.main(["--camera", "0", "--output", str(out), "--weights", str(tiny_weights)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -117,30 +117,8 @@ def test_a_camera_that_cannot_be_opened_is_one_clear_error() -> None:
         WebcamSource(97).open()
 
 
-def test_webcam_that_disconnects_ends_the_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    import cv2
-
-    class FlakyCapture:
-        def __init__(self, *_: object) -> None:
-            self.reads = 0
-
-        def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
-            return True
-
-        def set(self, *_: object) -> bool:
-            return True
-
-        def get(self, _prop: int) -> float:
-            return 30.0
-
-        def read(self) -> tuple[bool, np.ndarray | None]:
-            self.reads += 1
-            return (True, np.zeros((24, 32, 3), np.uint8)) if self.reads <= 5 else (False, None)
-
-        def release(self) -> None:
-            pass
-
-    monkeypatch.setattr(cv2, "VideoCapture", FlakyCapture)
+def test_webcam_that_disconnects_ends_the_stream(monkeypatch: pytest.MonkeyPatch, flaky_camera) -> None:
+    flaky_camera(frames=5, shape=(24, 32, 3))
     monkeypatch.setattr("p2c.stream.sources.time.sleep", lambda _s: None)
     with WebcamSource(0, mirror=True) as source:
         frames = list(source)

@@ -93,3 +93,29 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def tiny_train_config():
+    """A factory of tiny, fast ``TrainConfig``s (96 px, ch 8, batch 1); keyword arguments override."""
+    from dataclasses import replace
+
+    from p2c.training.config import TrainConfig
+
+    def make(data: Path, out: Path, **changes: object) -> TrainConfig:
+        config = TrainConfig(
+            data_dir=str(data),
+            out_dir=str(out),
+            iterations=4,
+            batch_size=1,
+            img_size=96,
+            ch=8,
+            num_workers=0,
+            log_every=1,
+            sample_every=100,
+            save_every=100,
+            sample_rows=2,
+        )
+        return replace(config, **changes)  # type: ignore[arg-type]
+
+    return make

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from p2c.training.checkpoint import list_checkpoints, read_checkpoint
-from p2c.training.config import LossWeights, TrainConfig
+from p2c.training.config import LossWeights
 from p2c.training.gan import NETWORK_KEYS, CartoonGan
 from p2c.training.trainer import Trainer
 
@@ -41,7 +41,7 @@ WORKER = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes_agree(train_data: Path, tmp_path: Path) -> None:
+def test_torchrun_two_cpu_processes_agree(train_data: Path, tmp_path: Path, tiny_train_config) -> None:
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     out, dumps = tmp_path / "run", tmp_path / "dumps"
@@ -77,17 +77,11 @@ def test_torchrun_two_cpu_processes_agree(train_data: Path, tmp_path: Path) -> N
     assert len((out / "metrics.csv").read_text().splitlines()) == 3  # header + 2 steps, written once
 
     # Gradients are averaged over ranks: two processes with batch 1 = one process with batch 2.
-    config = TrainConfig(
-        data_dir=str(train_data),
-        out_dir=str(tmp_path / "single"),
+    config = tiny_train_config(
+        train_data,
+        tmp_path / "single",
         iterations=2,
         batch_size=2,
-        img_size=96,
-        ch=8,
-        num_workers=0,
-        log_every=1,
-        sample_every=100,
-        save_every=100,
         sample_rows=1,
         weights=LossWeights(faceid=0.0),
     )

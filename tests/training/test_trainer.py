@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,23 +17,6 @@ pytestmark = pytest.mark.slow
 
 # p2c-train options for networks small enough for CPU tests.
 TINY = ["--img-size", "96", "--ch", "8", "--batch-size", "1", "--num-workers", "0"]
-
-
-def _tiny_config(data: Path, out: Path, **changes) -> TrainConfig:
-    config = TrainConfig(
-        data_dir=str(data),
-        out_dir=str(out),
-        iterations=4,
-        batch_size=1,
-        img_size=96,
-        ch=8,
-        num_workers=0,
-        log_every=1,
-        sample_every=100,
-        save_every=100,
-        sample_rows=2,
-    )
-    return replace(config, **changes)
 
 
 def _assert_same_networks(a: dict, b: dict, atol: float = 1e-6) -> None:
@@ -70,8 +52,10 @@ def full_run(train_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return out
 
 
-def test_one_step_with_face_id_loss(train_data: Path, tmp_path: Path, faceid_standin) -> None:
-    config = _tiny_config(train_data, tmp_path / "run", iterations=1, weights=LossWeights(faceid=1.0))
+def test_one_step_with_face_id_loss(
+    train_data: Path, tmp_path: Path, faceid_standin, tiny_train_config
+) -> None:
+    config = tiny_train_config(train_data, tmp_path / "run", iterations=1, weights=LossWeights(faceid=1.0))
     trainer = Trainer(config, faceid=faceid_standin)
     before = {k: v.clone() for k, v in trainer.gan.genA2B.state_dict().items()}
     with torch.no_grad():  # push the mixing weights out of range: the step must clip them back
@@ -143,12 +127,14 @@ def test_learning_rate_decays_linearly_over_the_second_half() -> None:
     assert rates[5:] == pytest.approx([8e-5, 6e-5, 4e-5, 2e-5, 0.0])
 
 
-def test_pretrained_released_six_network_file_loads(train_data: Path, tmp_path: Path) -> None:
+def test_pretrained_released_six_network_file_loads(
+    train_data: Path, tmp_path: Path, tiny_train_config
+) -> None:
     torch.manual_seed(123)
     released = CartoonGan(ch=32, img_size=256)  # photo2cartoon's shapes
     path = tmp_path / "photo2cartoon_weights.pt"
     torch.save(released.network_state_dicts(), path)
-    config = _tiny_config(
+    config = tiny_train_config(
         train_data,
         tmp_path / "run",
         ch=32,
