@@ -27,7 +27,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy core models engine stream training benchmarks
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff format .

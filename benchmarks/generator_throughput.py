@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from p2c.engine import EngineConfig, available_backends, create_engine, images_to_batch
 from p2c.engine.base import Backend, resolve_device
 from p2c.models.generator import ResnetGenerator

@@ -66,6 +66,7 @@ def require_video_libraries() -> None:
 def random_weights(folder: Path, ngf: int = 8) -> Path:
     """A random generator saved as FP32 safetensors (seed 0): speed figures need no trained weights."""
     import torch
+
     from p2c.models.generator import ResnetGenerator
     from p2c.models.weights import save_generator
 
@@ -121,6 +122,7 @@ def time_pipeline(
     is the fair figure for short runs. Model loading and the engine's warm-up stay outside both.
     """
     import numpy as np
+
     from p2c.stream.flicker import FlickerMeter
     from p2c.stream.runner import VideoConfig, cartoonize
     from p2c.stream.sinks import VideoFileSink

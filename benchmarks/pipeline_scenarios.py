@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from generator_throughput import machine_info
 from pipeline_fps import random_weights, require_video_libraries, time_pipeline, warm_up
 
@@ -98,6 +99,7 @@ def _tile(image: np.ndarray, scenario: Scenario) -> np.ndarray:
 def write_scenario_clip(clip: Path, scenario: Scenario, frames: int, path: Path) -> Path:
     """The first ``frames`` frames of ``clip``, resized or tiled for ``scenario``, as H.264 in ``path``."""
     import av
+
     from p2c.errors import InvalidInputError
 
     with av.open(str(clip)) as source, av.open(str(path), mode="w") as target:

@@ -71,6 +71,7 @@ def test_option_types_refuse_out_of_range_values() -> None:
     import argparse
 
     import pytest
+
     from p2c.cli import non_negative_float, positive_float, positive_int
 
     assert positive_int("3") == 3 and positive_float("29.97") == 29.97 and non_negative_float("0") == 0.0

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from p2c.models.generator import ResnetGenerator
 
 
@@ -50,6 +51,7 @@ def full_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _face_batch(image: np.ndarray, size: int, count: int) -> np.ndarray:
     import cv2
+
     from p2c.engine import images_to_batch
 
     crops = []

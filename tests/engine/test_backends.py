@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from p2c.engine import (
     EngineConfig,
     add_engine_arguments,

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from p2c.engine.export import main
 from p2c.engine.onnx_runtime import OnnxRuntimeBackend
 from p2c.engine.torch_backend import TorchBackend

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from p2c.engine import EngineConfig, create_engine
 from p2c.engine.tensorrt import EngineCache, engine_fields
 from p2c.errors import MissingDependencyError

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from p2c.engine.torch_backend import TorchBackend, _bucket
 from p2c.errors import BackendUnavailableError
 from p2c.models.weights import load_generator

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from p2c.models.generator import ResnetGenerator
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from p2c.models import weights as weights_module
 from p2c.models.weights import default_weights_path, load_generator
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from p2c.models.generator import GeneratorConfig, ResnetGenerator
 from p2c.models.weights import load_generator
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
+
 from p2c.errors import InputNotFoundError, WeightsError
 from p2c.models.generator import ResnetGenerator
 from p2c.models.onnx import export_onnx
 from p2c.models.weights import FORMAT_TAG, default_weights_path, detect_format, load_generator, save_generator
-from safetensors import safe_open
 
 
 def _outputs(generator: ResnetGenerator, seed: int = 0) -> torch.Tensor:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from p2c.stream.frame import Frame
 from p2c.stream.sinks.base import FrameSink
 
@@ -148,6 +149,7 @@ def invert_engine() -> type[InvertEngine]:
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random ngf=8 generator at 256x256 (the crop size), saved as p2c safetensors."""
     import torch
+
     from p2c.models.generator import ResnetGenerator
     from p2c.models.weights import save_generator
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from p2c.stream import alignment
 from p2c.stream.faces import AlignerConfig, FaceAligner
 from p2c.stream.image_io import read_image

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from p2c.stream.alignment import CROP_SIZE
 from p2c.stream.compositing import (
     available_compositors,

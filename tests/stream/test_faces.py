@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from p2c.stream.faces import AlignedFace, AlignerConfig, FaceAligner
 from p2c.stream.image_io import read_image
 from p2c.stream.landmarks import detect_landmarks

@@ -2,6 +2,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+
 from p2c.stream.frame import Frame
 
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+
 from p2c.stream.alignment import warp_to_crop
 from p2c.stream.compositing import create_compositor, feather_mask, paste_cartoons
 from p2c.stream.faces import AlignedFace

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+
 from p2c.errors import InputNotFoundError, InvalidInputError, OutputError
 from p2c.stream.commands import image as image_command
 from p2c.stream.image_io import read_image, write_image

@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from p2c.stream.commands import live
 from p2c.stream.frame import Frame
 from p2c.stream.runner import VideoConfig, cartoonize

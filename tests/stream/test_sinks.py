@@ -8,6 +8,7 @@ from typing import ClassVar
 import av
 import numpy as np
 import pytest
+
 from p2c.errors import OutputError
 from p2c.stream.frame import Frame
 from p2c.stream.pipeline import Pipeline
@@ -187,6 +188,7 @@ def test_sink_registry() -> None:
 
 def test_preview_stops_on_q(monkeypatch: pytest.MonkeyPatch) -> None:
     import cv2
+
     from p2c.stream.sinks import PreviewSink, StopStream
 
     keys = iter([-1, ord("q")])

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from p2c.stream.smoothing import CartoonSmoother, MaskSmoother, OneEuroConfig, OneEuroFilter
 
 
@@ -48,6 +49,7 @@ def test_output_smoothing_does_not_ghost_on_fast_motion(
     from fractions import Fraction
 
     import cv2
+
     from p2c.stream.frame import Frame
     from p2c.stream.runner import VideoConfig, cartoonize
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from p2c.errors import InputNotFoundError, InvalidInputError
 from p2c.stream.sources import ClipCameraSource, VideoFileSource, WebcamSource, create_source, open_camera
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from p2c.stream.alignment import LANDMARKS68_FROM_MESH
 from p2c.stream.sources import VideoFileSource
 from p2c.stream.tracking import FaceTracker, TrackerConfig, box_iou

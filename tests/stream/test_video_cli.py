@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from p2c.stream.alignment import crop_transform
 from p2c.stream.commands import video
 from p2c.stream.compositing import footprint_box

@@ -1,4 +1,4 @@
-"""training/recipes/default_model.sh end to end at a tiny size on CPU: pack, two slices, unpack, ship."""
+"""recipes/default_model.sh end to end at a tiny size on CPU: pack, two slices, unpack, ship."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from p2c.training.slice_state import read_slice_state
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "training" / "recipes" / "default_model.sh"
+RECIPE = REPO / "recipes" / "default_model.sh"
 
 
 @pytest.fixture

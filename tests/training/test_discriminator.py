@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 import torch
+
 from p2c.errors import WeightsError
 from p2c.training.discriminator import Discriminator, clip_generator_
 from p2c.training.gan import NETWORK_KEYS, CartoonGan

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from p2c.training.checkpoint import list_checkpoints, read_checkpoint
 from p2c.training.config import LossWeights
 from p2c.training.gan import NETWORK_KEYS, CartoonGan

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from p2c.training.commands.evaluate import main as eval_main
 from p2c.training.evaluation import EvalReport, pick_best
 from p2c.training.metrics import StyleFeatures, kernel_inception_distance

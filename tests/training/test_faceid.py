@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyError, WeightsError
 from p2c.training.dlib_resnet import _Reader
 from p2c.training.faceid import (
@@ -142,6 +143,7 @@ def dlib_faceid() -> FaceIdNetwork:
 def _aligned_crop(image: np.ndarray) -> np.ndarray:
     """Our 256 aligned crop from MediaPipe FaceMesh landmarks (FaceAligner without segmentation)."""
     import mediapipe as mp
+
     from p2c.stream.alignment import crop_transform, landmarks68_from_mesh, warp_to_crop
 
     height, width = image.shape[:2]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from p2c.training.dataset import to_tensor
 
 
@@ -16,6 +17,7 @@ def test_fp16_copy_gives_the_same_descriptors_at_half_the_size(tmp_path: Path, a
         "face_recognition_models", reason="dlib's descriptor comes with face_recognition_models"
     )
     import cv2
+
     from p2c.training.dlib_resnet import save_dlib_resnet
     from p2c.training.faceid import default_faceid_path, load_faceid
 
@@ -31,8 +33,9 @@ def test_fp16_copy_gives_the_same_descriptors_at_half_the_size(tmp_path: Path, a
 
 
 def test_a_safetensors_file_of_something_else_is_not_taken_for_the_port(tmp_path: Path) -> None:
-    from p2c.training.dlib_resnet import is_dlib_safetensors
     from safetensors.torch import save_file
+
+    from p2c.training.dlib_resnet import is_dlib_safetensors
 
     save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     (tmp_path / "text.safetensors").write_text("not a tensor file")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from p2c.errors import MissingDependencyError
 from p2c.training.dlib_resnet import DLIB_CHIP_SIZE, DlibResNet, load_dlib_resnet
 from p2c.training.faceid import DLIB_FACE_BOX, default_faceid_path
@@ -72,6 +73,7 @@ def test_fixed_box_of_our_aligned_crop_stands_in_for_dlibs_chip(
     port: DlibResNet, faces, dlib_descriptors
 ) -> None:
     import mediapipe as mp
+
     from p2c.stream.alignment import crop_transform, landmarks68_from_mesh, warp_to_crop
 
     crops = []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+
 from p2c.training.commands.prepare import main as prepare_main
 
 

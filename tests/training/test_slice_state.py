@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from p2c.errors import InvalidInputError, OutputError
 from p2c.training.checkpoint import capture_rng, latest_checkpoint, read_checkpoint
 from p2c.training.commands.train import main as train_main

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from p2c.training.checkpoint import latest_checkpoint, list_checkpoints, read_checkpoint
 from p2c.training.commands.train import main as train_main
 from p2c.training.config import LossWeights, TrainConfig

@@ -1,0 +1,305 @@
+"""Generator weights on disk: photo2cartoon's released ``.pt``, our ``.safetensors`` + JSON, ONNX exports.
+
+Formats, told apart by their bytes rather than by their names:
+
+- ``pt``: a ``torch.save`` file, either photo2cartoon's checkpoint ``{"genA2B": state_dict, "genB2A": ...,
+  "disGA": ...}``, one of our training checkpoints holding ``"genA2B"``, or a bare generator state dict.
+  Always read with ``weights_only=True``: a checkpoint is data, never code.
+- ``safetensors``: what p2c writes (FP16 by default) with ``X.json`` beside ``X.safetensors`` holding the
+  :class:`GeneratorConfig` and a format tag. Loading casts back to FP32.
+- ``onnx``: an export with one image input and one image output (ours or the released one); it runs on
+  the onnxruntime backend and cannot be loaded as a PyTorch module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import pickle
+import struct
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from p2c.errors import InputNotFoundError, WeightsError
+from p2c.models.generator import CartoonOnly, GeneratorConfig, ResnetGenerator
+
+__all__ = [
+    "FORMAT_TAG",
+    "WeightsFormat",
+    "config_from_state_dict",
+    "default_weights_path",
+    "detect_format",
+    "load_generator",
+    "read_state_dict",
+    "save_generator",
+    "sidecar_path",
+]
+
+log = logging.getLogger(__name__)
+
+WeightsFormat = Literal["pt", "safetensors", "onnx"]
+FORMAT_TAG = "p2c-generator/1"
+DEFAULT_KEY = "genA2B"
+_EXPECTED = "a photo2cartoon .pt checkpoint, a p2c .safetensors file (with its .json) or an .onnx export"
+# A key every generator state dict holds; used to tell a generator from a discriminator or anything else.
+_PROBE_KEY = "ConvBlock1.1.weight"
+_DEFAULT_DIR = Path(__file__).resolve().parent / "default"
+
+
+def default_weights_path() -> Path | None:
+    """The model that ships inside the package, or None while none ships."""
+    path = _DEFAULT_DIR / "p2c_default.safetensors"
+    return path if path.is_file() else None
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """``X.json`` beside ``X.safetensors``: where the model config lives."""
+    return Path(path).with_suffix(".json")
+
+
+def _existing_file(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputNotFoundError(f"weights file {path} does not exist; give the path of {_EXPECTED}")
+    if not path.is_file():
+        raise WeightsError(f"weights path {path} is a folder, expected a file: {_EXPECTED}")
+    return path
+
+
+def _not_a_generator(path: Path, what: str) -> WeightsError:
+    return WeightsError(f"{path} is {what}, expected {_EXPECTED}")
+
+
+def detect_format(path: str | Path) -> WeightsFormat:
+    """Which kind of generator file ``path`` is; WeightsError when it is none of them.
+
+    ``.pt`` and ``.safetensors`` files are checked for a generator state dict (cheaply: the
+    ``.pt`` is memory-mapped), ONNX files for one image input and one image output.
+    """
+    path = _existing_file(path)
+    with path.open("rb") as stream:
+        head = stream.read(16)
+    if zipfile.is_zipfile(path) or head[:1] == b"\x80":  # torch.save: zip archive, or legacy pickle
+        _generator_state_dict(_torch_load(path), path, DEFAULT_KEY)
+        return "pt"
+    if _looks_like_safetensors(head):
+        _safetensors_keys_checked(path)
+        return "safetensors"
+    if path.suffix.lower() == ".onnx" or _is_onnx(path):
+        from p2c.models.onnx import onnx_signature
+
+        onnx_signature(path)  # raises WeightsError for an ONNX model that is not an image generator
+        return "onnx"
+    raise _not_a_generator(path, _describe_bytes(head))
+
+
+def _describe_bytes(head: bytes) -> str:
+    if head.startswith(b"\x89PNG") or head.startswith(b"\xff\xd8") or head[8:12] == b"WEBP":
+        return "an image"
+    if head and all(32 <= byte < 127 or byte in (9, 10, 13) for byte in head):
+        return "a text file"
+    return "not a generator weights file"
+
+
+def _looks_like_safetensors(head: bytes) -> bool:
+    if len(head) < 9:
+        return False
+    (header_size,) = struct.unpack("<Q", head[:8])
+    return 0 < header_size < 100_000_000 and head[8:9] == b"{"
+
+
+def _is_onnx(path: Path) -> bool:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:
+        return False
+    return len(model.graph.node) > 0
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as error:
+        raise WeightsError(
+            f"{path} holds pickled Python objects, not only tensors, and p2c never runs pickled code "
+            f"(torch.load weights_only=True); pass {_EXPECTED}"
+        ) from error
+    except (RuntimeError, EOFError, ValueError, OSError) as error:
+        raise WeightsError(
+            f"{path} cannot be read as a PyTorch checkpoint ({error}); pass {_EXPECTED}"
+        ) from error
+
+
+def _generator_state_dict(checkpoint: Any, path: Path, key: str) -> dict[str, torch.Tensor]:
+    """The generator state dict inside a loaded checkpoint: under ``key``, or the checkpoint itself."""
+    if not isinstance(checkpoint, Mapping):
+        raise _not_a_generator(path, f"a checkpoint holding a {type(checkpoint).__name__}, not a state dict")
+    if key in checkpoint:
+        state = checkpoint[key]
+    elif _strip_prefix(checkpoint).get(_PROBE_KEY) is not None:
+        state = checkpoint
+    else:
+        keys = ", ".join(sorted(str(k) for k in checkpoint)[:6])
+        raise _not_a_generator(path, f"a checkpoint without a generator under {key!r} (its keys: {keys}...)")
+    if not isinstance(state, Mapping) or _PROBE_KEY not in _strip_prefix(state):
+        raise _not_a_generator(path, f"a checkpoint whose {key!r} entry is not a generator state dict")
+    state = _strip_prefix(state)
+    if not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise _not_a_generator(path, "a state dict holding values that are not tensors")
+    return dict(state)
+
+
+def _strip_prefix(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Drop the ``module.`` prefix that DistributedDataParallel adds to every key."""
+    if state and all(isinstance(k, str) and k.startswith("module.") for k in state):
+        return {k[len("module.") :]: v for k, v in state.items()}
+    return state
+
+
+def config_from_state_dict(state: Mapping[str, torch.Tensor], img_size: int = 256) -> GeneratorConfig:
+    """Infer the generator's constructor arguments from its weights' shapes.
+
+    ``ngf`` is the first convolution's width; the light model's first FC layer takes ``4 * ngf``
+    pooled features, the full one ``(img_size / 4) ** 2 * 4 * ngf``, from which ``img_size`` follows.
+    A light model is fully convolutional, so its ``img_size`` cannot be read off the weights:
+    ``img_size`` (photo2cartoon's 256 by default) is used.
+    """
+    ngf = int(state[_PROBE_KEY].shape[0])
+    fc_in = int(state["FC.0.weight"].shape[1]) if "FC.0.weight" in state else 4 * ngf
+    if fc_in == 4 * ngf:
+        return GeneratorConfig(ngf=ngf, img_size=img_size, light=True)
+    side = math.isqrt(fc_in // (4 * ngf))
+    return GeneratorConfig(ngf=ngf, img_size=side * 4, light=False)
+
+
+def read_state_dict(
+    path: str | Path, key: str = DEFAULT_KEY
+) -> tuple[dict[str, torch.Tensor], GeneratorConfig]:
+    """The FP32 generator state dict and config stored in a ``.pt`` or ``.safetensors`` file."""
+    path = _existing_file(path)
+    kind = detect_format(path)
+    if kind == "onnx":
+        raise WeightsError(
+            f"{path} is an ONNX export: it runs on the onnxruntime backend (--backend onnxruntime) but "
+            "cannot be loaded as a PyTorch generator; pass a .pt or .safetensors file for that"
+        )
+    if kind == "safetensors":
+        return _read_safetensors(path)
+    state = _generator_state_dict(_torch_load(path), path, key)
+    state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
+    return state, config_from_state_dict(state)
+
+
+def load_generator(path: str | Path, key: str = DEFAULT_KEY) -> ResnetGenerator:
+    """A ResnetGenerator in eval mode, FP32 on the CPU, with the weights in ``path`` loaded strictly."""
+    state, config = read_state_dict(path, key)
+    generator = ResnetGenerator.from_config(config)
+    try:
+        generator.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        lines = str(error).splitlines()
+        first = (lines[1] if len(lines) > 1 else lines[0]).strip().rstrip(".")
+        raise WeightsError(
+            f"{Path(path)} does not match photo2cartoon's generator "
+            f"(ngf={config.ngf}, light={config.light}): "
+            f"{first}; pass {_EXPECTED}"
+        ) from error
+    return generator.eval()
+
+
+# --- our format: safetensors + JSON sidecar -------------------------------------------------------
+
+
+def _safetensors_keys_checked(path: Path) -> list[str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            keys = list(handle.keys())
+    except Exception as error:
+        raise WeightsError(
+            f"{path} is not a readable safetensors file ({error}); pass {_EXPECTED}"
+        ) from error
+    if _PROBE_KEY not in keys:
+        raise _not_a_generator(path, "a safetensors file without generator weights")
+    return keys
+
+
+def _read_sidecar(path: Path) -> GeneratorConfig:
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        raise WeightsError(
+            f"{path} has no {sidecar.name} beside it holding the model config; keep the two files together "
+            "(p2c writes both)"
+        )
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_TAG:
+            raise ValueError(f"format tag {meta.get('format')!r}, expected {FORMAT_TAG!r}")
+        return GeneratorConfig(**meta["config"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise WeightsError(
+            f"{sidecar} is not a p2c model config ({error}); re-save the model with p2c"
+        ) from error
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], GeneratorConfig]:
+    from safetensors.torch import load_file
+
+    config = _read_sidecar(path)
+    state = {name: tensor.float() for name, tensor in load_file(str(path), device="cpu").items()}
+    return state, config
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        write(temp)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def save_generator(
+    generator: ResnetGenerator | CartoonOnly, path: str | Path, dtype: torch.dtype = torch.float16
+) -> Path:
+    """Write ``X.safetensors`` (weights in ``dtype``) and ``X.json`` (its config); returns the first."""
+    from safetensors.torch import save_file
+
+    if isinstance(generator, CartoonOnly):
+        generator = generator.generator
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch dtype, got {dtype}")
+    path = Path(path).expanduser()
+    if path.suffix != ".safetensors":
+        path = path.with_name(path.name + ".safetensors")
+    if not path.parent.is_dir():
+        raise WeightsError(
+            f"cannot save weights to {path}: folder {path.parent} does not exist; create it first"
+        )
+    tensors = {
+        name: (t.to(dtype) if t.is_floating_point() else t).detach().cpu().contiguous()
+        for name, t in generator.state_dict().items()
+    }
+    meta = {
+        "format": FORMAT_TAG,
+        "config": generator.config.to_dict(),
+        "dtype": str(dtype).removeprefix("torch."),
+    }
+    text = json.dumps(meta, indent=2) + "\n"
+    _atomic_write(sidecar_path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
+    _atomic_write(path, lambda temp: save_file(tensors, str(temp), metadata={"format": FORMAT_TAG}))
+    log.debug("saved generator %s to %s (%s)", generator.config, path, dtype)
+    return path

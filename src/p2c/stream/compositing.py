@@ -1,0 +1,246 @@
+"""Putting cartoons back: into the photo they came from, or onto white as photo2cartoon does.
+
+:func:`paste_cartoons` warps each cartoon back with the inverse of its crop transform and blends
+it through a feathered head mask: eroded a little so no photo background ringed the head survives,
+blurred so the seam is soft, and faded to zero near the crop's edge so the square crop never
+shows. Only each face's footprint is touched; every other pixel stays byte-identical.
+
+Compositors are pluggable (``cpu`` here, ``torch`` in :mod:`p2c.stream.gpu_compositing`) and
+chosen by name with :func:`create_compositor`, so the video pipeline can run them on a GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import cv2
+import numpy as np
+
+from p2c.stream.alignment import CROP_SIZE, invert_transform, warp_to_crop
+
+if TYPE_CHECKING:
+    from p2c.stream.faces import AlignedFace
+
+__all__ = [
+    "COMPOSITORS",
+    "Compositor",
+    "CpuCompositor",
+    "available_compositors",
+    "cartoon_on_white",
+    "create_compositor",
+    "edge_fade",
+    "feather_mask",
+    "feather_parameters",
+    "footprint_box",
+    "paste_cartoons",
+    "resize_transform",
+]
+
+# Feathering, as fractions of the crop side (so 256 crops get 3 / 4 / 12 pixels).
+_ERODE_FRACTION = 0.012
+_BLUR_SIGMA_FRACTION = 0.016
+_EDGE_FADE_FRACTION = 0.047
+
+
+def feather_parameters(size: int) -> tuple[int, float, float]:
+    """Erosion radius, blur sigma and edge-fade width (pixels) for a ``size``-pixel crop; both
+    compositors use these, so they feather alike."""
+    erode = max(1, round(_ERODE_FRACTION * size))
+    return erode, max(0.5, _BLUR_SIGMA_FRACTION * size), max(2.0, _EDGE_FADE_FRACTION * size)
+
+
+def feather_mask(mask: np.ndarray) -> np.ndarray:
+    """The blending weight of a crop: the head mask eroded, blurred and faded out at the edges.
+
+    Float32 H x W in [0, 1]; exactly 0 on the crop's outermost pixel row and column.
+    """
+    alpha: np.ndarray = np.asarray(mask, dtype=np.float32)
+    if alpha.ndim != 2:
+        raise ValueError(f"expected a mask of shape (H, W), got {alpha.shape}")
+    erode, sigma, fade = feather_parameters(min(alpha.shape))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1))
+    alpha = cv2.erode(alpha, kernel, borderType=cv2.BORDER_REPLICATE)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=sigma)
+    return alpha * edge_fade(alpha.shape, fade)
+
+
+def edge_fade(shape: tuple[int, ...], width: float) -> np.ndarray:
+    """1 inside, a smooth ramp to 0 over ``width`` pixels at each edge of the crop."""
+    height, wide = shape[:2]
+
+    def ramp(n: int) -> np.ndarray:
+        distance = np.minimum(np.arange(n), np.arange(n)[::-1]).astype(np.float32)
+        t = np.clip(distance / width, 0.0, 1.0)
+        return t * t * (3.0 - 2.0 * t)  # smoothstep: no visible kink where the ramp ends
+
+    return np.outer(ramp(height), ramp(wide))
+
+
+def cartoon_on_white(cartoon: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """photo2cartoon's post-process: ``cartoon * mask + 255 * (1 - mask)`` as uint8.
+
+    A mask of another size than the cartoon (e.g. a 64x64 test generator) is resized to fit.
+    """
+    cartoon = np.asarray(cartoon)
+    alpha: np.ndarray = np.asarray(mask, dtype=np.float32)
+    if alpha.shape != cartoon.shape[:2]:
+        alpha = cv2.resize(alpha, (cartoon.shape[1], cartoon.shape[0]), interpolation=cv2.INTER_AREA)
+    blended = cartoon.astype(np.float32) * alpha[..., None] + 255.0 * (1.0 - alpha[..., None])
+    return np.clip(blended, 0.0, 255.0).astype(np.uint8)
+
+
+def resize_transform(transform: np.ndarray, crop_size: int, cartoon_size: int) -> np.ndarray:
+    """The image -> cartoon matrix when the cartoon is ``cartoon_size`` square, the crop ``crop_size``."""
+    factor = cartoon_size / crop_size
+    matrix = np.asarray(transform, dtype=np.float64) * factor
+    matrix[:, 2] += 0.5 * factor - 0.5  # keep pixel centres aligned
+    return matrix
+
+
+def footprint_box(
+    transform: np.ndarray, crop_size: int, frame_shape: tuple[int, ...]
+) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` of the frame pixels a crop covers, clipped to the frame; None if none."""
+    corners = np.array(
+        [[-0.5, -0.5], [crop_size - 0.5, -0.5], [-0.5, crop_size - 0.5], [crop_size - 0.5, crop_size - 0.5]]
+    )
+    inverse = invert_transform(transform)
+    points = corners @ inverse[:, :2].T + inverse[:, 2]
+    height, width = frame_shape[:2]
+    x0 = max(int(np.floor(points[:, 0].min())), 0)
+    y0 = max(int(np.floor(points[:, 1].min())), 0)
+    x1 = min(int(np.ceil(points[:, 0].max())) + 1, width)
+    y1 = min(int(np.ceil(points[:, 1].max())) + 1, height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
+def _paste_one(frame: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, mask: np.ndarray) -> None:
+    """Blend one cartoon into ``frame`` in place, touching only its footprint."""
+    size = cartoon.shape[0]
+    if cartoon.shape[:2] != (size, size) or cartoon.ndim != 3 or cartoon.shape[2] != 3:
+        raise ValueError(f"expected a square RGB cartoon of shape (S, S, 3), got {cartoon.shape}")
+    # Feather at the crop's size (the mask's), then fit the cartoon: same look whatever its size.
+    alpha = feather_mask(mask)
+    if alpha.shape != (size, size):
+        shrink = cv2.INTER_AREA if size < alpha.shape[0] else cv2.INTER_LINEAR
+        alpha = cv2.resize(alpha, (size, size), interpolation=shrink)
+    matrix = resize_transform(transform, mask.shape[0], size)
+    box = footprint_box(matrix, size, frame.shape)
+    if box is None:
+        return
+    x0, y0, x1, y1 = box
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale > 2.0:
+        # The face is more than twice smaller in the frame than the cartoon: shrink the cartoon with
+        # area averaging first, or the bilinear warp back would alias its fine lines.
+        target = max(2, int(np.ceil(size / scale * 1.5)))
+        cartoon = cv2.resize(cartoon, (target, target), interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize(alpha, (target, target), interpolation=cv2.INTER_AREA)
+        matrix = resize_transform(matrix, size, target)
+    # Frame box pixel (u, v) is frame pixel (u + x0, v + y0): shift the matrix and warp backwards.
+    shifted = matrix.copy()
+    shifted[:, 2] += matrix[:, :2] @ np.array([x0, y0], dtype=np.float64)
+    box_size = (x1 - x0, y1 - y0)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpAffine(cartoon, shifted, box_size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    weight = cv2.warpAffine(
+        alpha, shifted, box_size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0,)
+    )
+    region = frame[y0:y1, x0:x1]
+    base = region.astype(np.float32)
+    blended = base + weight[..., None] * (warped.astype(np.float32) - base)
+    region[...] = np.rint(blended).clip(0, 255).astype(np.uint8)
+
+
+def paste_cartoons(
+    image_rgb: np.ndarray, faces: Sequence[AlignedFace], cartoons: Sequence[np.ndarray]
+) -> np.ndarray:
+    """A copy of ``image_rgb`` with each face's cartoon blended in over its head.
+
+    ``cartoons[i]`` is the generator's output for ``faces[i].crop`` (uint8 RGB, square, any size).
+    Faces partly outside the frame are fine. Faces are pasted smallest first, so where two
+    overlap the larger (usually nearer) one ends up on top.
+    """
+    if len(faces) != len(cartoons):
+        raise ValueError(f"got {len(faces)} faces but {len(cartoons)} cartoons")
+    frame = np.array(image_rgb, dtype=np.uint8, copy=True)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"expected an RGB image of shape (H, W, 3), got {frame.shape}")
+    order = sorted(
+        range(len(faces)), key=lambda i: abs(np.linalg.det(faces[i].transform[:, :2])), reverse=True
+    )
+    for index in order:
+        _paste_one(
+            frame, faces[index].transform, np.asarray(cartoons[index], dtype=np.uint8), faces[index].mask
+        )
+    return frame
+
+
+class Compositor(Protocol):
+    """Blends cartoons into a frame; what the video pipeline calls once per frame.
+
+    ``paste(frame, faces, cartoons)`` returns a new uint8 RGB frame of the same shape; pixels
+    outside every face's footprint are unchanged; ``faces`` may be empty. ``crops(frame,
+    transforms, size)`` returns N x size x size x 3 uint8 crops, white outside the frame (what
+    :func:`p2c.stream.alignment.warp_to_crop` makes). ``close()`` frees device memory and is safe
+    to call more than once.
+    """
+
+    name: str
+
+    def crops(
+        self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE
+    ) -> np.ndarray: ...
+
+    def paste(
+        self, frame: np.ndarray, faces: Sequence[AlignedFace], cartoons: Sequence[np.ndarray]
+    ) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+class CpuCompositor:
+    """:func:`paste_cartoons` with OpenCV on the CPU."""
+
+    name = "cpu"
+
+    def crops(self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE) -> np.ndarray:
+        if not transforms:
+            return np.empty((0, size, size, 3), dtype=np.uint8)
+        return np.stack([warp_to_crop(frame, matrix, size) for matrix in transforms])
+
+    def paste(
+        self, frame: np.ndarray, faces: Sequence[AlignedFace], cartoons: Sequence[np.ndarray]
+    ) -> np.ndarray:
+        return paste_cartoons(frame, faces, cartoons)
+
+    def close(self) -> None:
+        return None
+
+
+def _torch_compositor(device: str) -> Compositor:
+    from p2c.stream.gpu_compositing import TorchCompositor  # torch loads only when asked for
+
+    return TorchCompositor(device=device)
+
+
+COMPOSITORS: dict[str, Callable[[str], Compositor]] = {
+    "cpu": lambda device: CpuCompositor(),
+    "torch": _torch_compositor,
+}
+
+
+def available_compositors() -> list[str]:
+    """Names :func:`create_compositor` accepts."""
+    return sorted(COMPOSITORS)
+
+
+def create_compositor(name: str = "cpu", device: str = "auto") -> Compositor:
+    """The compositor called ``name`` (``cpu`` or ``torch``); ``device`` is for ``torch``
+    (``auto`` = CUDA when available, else CPU)."""
+    if name not in COMPOSITORS:
+        raise ValueError(f"unknown compositor {name!r}; choose one of {', '.join(available_compositors())}")
+    return COMPOSITORS[name](device)

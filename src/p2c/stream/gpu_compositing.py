@@ -1,0 +1,312 @@
+"""Crops out of frames and cartoons back into them, for all faces at once, on a torch device.
+
+The OpenCV path (:func:`p2c.stream.alignment.warp_to_crop`, :func:`p2c.stream.compositing.
+paste_cartoons`) warps one face at a time on the CPU. Here the same 2x3 matrices drive
+``affine_grid`` / ``grid_sample`` on N faces in one call, so on a GPU the CPU only decodes and
+encodes: a frame goes to the device once as uint8 and comes back once as uint8.
+
+Conventions match OpenCV's: pixel centres at integers, bilinear sampling, white outside the
+frame for crops, the same feathered mask (:func:`p2c.stream.compositing.feather_parameters`) for
+pasting. Shrinking by more than 2x first averages down a pyramid (2x2 box per level), as OpenCV's
+area interpolation would, so fine detail does not alias.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from p2c.stream.alignment import CROP_SIZE, invert_transform
+from p2c.stream.compositing import edge_fade, feather_parameters, footprint_box, resize_transform
+
+if TYPE_CHECKING:
+    from p2c.stream.faces import AlignedFace
+
+__all__ = ["TorchCompositor", "feather_masks", "paste_batch", "resolve_device", "warp_crops"]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> the first CUDA GPU when there is one, else the CPU; anything else as given."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Matrix bookkeeping (float64 numpy on the host: a handful of 3x3 products per face)
+
+
+def _homogeneous(matrix: np.ndarray) -> np.ndarray:
+    return np.vstack([np.asarray(matrix, dtype=np.float64), [0.0, 0.0, 1.0]])
+
+
+def _pixels_to_normalized(width: int, height: int) -> np.ndarray:
+    """Pixel coordinates (centres at integers) to grid_sample's [-1, 1] with align_corners=False."""
+    return np.array(
+        [[2.0 / width, 0.0, 1.0 / width - 1.0], [0.0, 2.0 / height, 1.0 / height - 1.0], [0, 0, 1]]
+    )
+
+
+def _normalized_to_pixels(width: int, height: int) -> np.ndarray:
+    return np.linalg.inv(_pixels_to_normalized(width, height))
+
+
+def _pyramid_step(level: int) -> np.ndarray:
+    """Pixels at full size to pixels ``level`` 2x2-averaging steps down: x' = (x + 0.5) / 2^k - 0.5."""
+    factor = 0.5**level
+    return np.array([[factor, 0.0, 0.5 * factor - 0.5], [0.0, factor, 0.5 * factor - 0.5], [0, 0, 1]])
+
+
+def _shrink_level(scale: float) -> int:
+    """Pyramid levels to go down before bilinear sampling at ``scale`` output pixels per input pixel,
+    so the bilinear step never shrinks by more than 2x."""
+    if scale >= 0.5:
+        return 0
+    return math.floor(math.log2(1.0 / scale))
+
+
+def _thetas(
+    output_to_source: Sequence[np.ndarray],
+    output_size: tuple[int, int],
+    source_sizes: Sequence[tuple[int, int]],
+    device: torch.device,
+) -> torch.Tensor:
+    """``affine_grid`` matrices (N x 2 x 3) from per-sample pixel maps output -> source (3x3)."""
+    out_w, out_h = output_size
+    thetas = [
+        _pixels_to_normalized(*size) @ matrix @ _normalized_to_pixels(out_w, out_h)
+        for matrix, size in zip(output_to_source, source_sizes, strict=True)
+    ]
+    return torch.as_tensor(np.stack(thetas)[:, :2], dtype=torch.float32, device=device)
+
+
+def _sample(source: torch.Tensor, theta: torch.Tensor, size: tuple[int, int], padding: str) -> torch.Tensor:
+    """Bilinear samples of ``source`` (N x C x H x W, or 1 x C x H x W for all) on N affine grids."""
+    width, height = size
+    grid = F.affine_grid(theta, [theta.shape[0], source.shape[1], height, width], align_corners=False)
+    if source.shape[0] != theta.shape[0]:
+        source = source.expand(theta.shape[0], -1, -1, -1)
+    return F.grid_sample(source, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+
+
+def _pyramid(image: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    """``image`` (N x C x H x W float) and ``levels`` 2x2-averaged halvings of it.
+
+    Odd sizes are padded by repeating the last row or column, so level pixels keep the mapping
+    x' = (x + 0.5) / 2 - 0.5 right up to the edge."""
+    pyramid = [image]
+    for _ in range(levels):
+        current = pyramid[-1]
+        pad_w, pad_h = current.shape[-1] % 2, current.shape[-2] % 2
+        if pad_w or pad_h:
+            current = F.pad(current, (0, pad_w, 0, pad_h), mode="replicate")
+        pyramid.append(F.avg_pool2d(current, 2))
+    return pyramid
+
+
+# ---------------------------------------------------------------------------------------------
+# Crops
+
+
+def _frame_tensor(frame: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A uint8 H x W x 3 frame on ``device`` (one host -> device copy for a numpy frame)."""
+    tensor = torch.as_tensor(np.ascontiguousarray(frame)) if isinstance(frame, np.ndarray) else frame
+    if tensor.dtype != torch.uint8 or tensor.ndim != 3 or tensor.shape[2] != 3:
+        raise ValueError(
+            f"expected a uint8 RGB frame of shape (H, W, 3), got {tensor.dtype} {tuple(tensor.shape)}"
+        )
+    return tensor.to(device)
+
+
+def warp_crops(
+    frame: np.ndarray | torch.Tensor,
+    transforms: Sequence[np.ndarray],
+    size: int = CROP_SIZE,
+    device: str | torch.device = "auto",
+) -> torch.Tensor:
+    """N crops (N x 3 x size x size float32 in [0, 255], on the frame's device) of one RGB frame,
+    each warped by its image -> crop 2x3 matrix, white outside the frame.
+
+    Does what :func:`p2c.stream.alignment.warp_to_crop` does, for all faces in one call.
+    """
+    target = frame.device if isinstance(frame, torch.Tensor) else resolve_device(device)
+    image = _frame_tensor(frame, target)
+    if not transforms:
+        return torch.empty((0, 3, size, size), dtype=torch.float32, device=target)
+    # Sampling frame - 255 with zero padding and adding 255 back makes outside exactly white,
+    # with the same bilinear blend into white at the edge that OpenCV's constant border gives.
+    shifted = image.permute(2, 0, 1).unsqueeze(0).float() - 255.0
+    scales = [math.sqrt(abs(np.linalg.det(np.asarray(m)[:, :2]))) for m in transforms]
+    levels = [_shrink_level(s) for s in scales]
+    pyramid = _pyramid(shifted, max(levels))
+    crops = torch.empty((len(transforms), 3, size, size), dtype=torch.float32, device=target)
+    for level in sorted(set(levels)):
+        chosen = [i for i, lv in enumerate(levels) if lv == level]
+        source = pyramid[level]
+        height, width = source.shape[-2:]
+        maps = [_pyramid_step(level) @ _homogeneous(invert_transform(transforms[i])) for i in chosen]
+        theta = _thetas(maps, (size, size), [(width, height)] * len(chosen), target)
+        crops[chosen] = _sample(source, theta, (size, size), padding="zeros") + 255.0
+    return crops
+
+
+# ---------------------------------------------------------------------------------------------
+# Pasting
+
+
+def _gaussian_kernel(sigma: float, device: torch.device) -> torch.Tensor:
+    """The kernel OpenCV's GaussianBlur uses on float images for ``sigma`` (radius 4 sigma)."""
+    size = round(sigma * 8 + 1) | 1
+    return torch.as_tensor(cv2.getGaussianKernel(size, sigma, cv2.CV_32F).ravel(), device=device)
+
+
+def _erode(alpha: torch.Tensor, radius: int) -> torch.Tensor:
+    """Min filter over OpenCV's elliptic structuring element, edges replicated (as ``cv2.erode``)."""
+    element = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    padded = F.pad(alpha, (radius, radius, radius, radius), mode="replicate")
+    height, width = alpha.shape[-2:]
+    result = alpha
+    for dy, dx in zip(*np.nonzero(element), strict=True):
+        result = torch.minimum(result, padded[..., dy : dy + height, dx : dx + width])
+    return result
+
+
+def feather_masks(masks: torch.Tensor) -> torch.Tensor:
+    """:func:`p2c.stream.compositing.feather_mask` for N masks (N x S x S float in [0, 1]) at once."""
+    size = masks.shape[-1]
+    erode, sigma, fade = feather_parameters(size)
+    alpha = _erode(masks.unsqueeze(1).float(), erode)
+    kernel = _gaussian_kernel(sigma, masks.device)
+    radius = kernel.numel() // 2
+    # Separable blur with mirrored borders, as OpenCV's default BORDER_REFLECT_101.
+    alpha = F.conv2d(F.pad(alpha, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+    alpha = F.conv2d(F.pad(alpha, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+    ramp = torch.as_tensor(edge_fade((size, size), fade), device=masks.device)
+    return alpha.squeeze(1) * ramp
+
+
+def _cartoon_tensor(cartoons: Sequence[np.ndarray] | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Cartoons as N x 3 x S x S float32 in [0, 255] on ``device``.
+
+    Accepts uint8 H x W x 3 images, or the generator's float output N x 3 x S x S in [-1, 1] (a
+    tensor that may already be on the device, so a torch engine's output never visits the host).
+    """
+    if isinstance(cartoons, torch.Tensor) and cartoons.is_floating_point():
+        if cartoons.ndim != 4 or cartoons.shape[1] != 3:
+            raise ValueError(f"expected cartoons of shape (N, 3, S, S), got {tuple(cartoons.shape)}")
+        return ((cartoons.to(device, torch.float32) + 1.0) * 127.5).clamp(0.0, 255.0)
+    stacked = torch.as_tensor(np.stack([np.asarray(c) for c in cartoons]))
+    if stacked.dtype != torch.uint8 or stacked.ndim != 4 or stacked.shape[3] != 3:
+        raise ValueError(f"expected uint8 RGB cartoons of shape (S, S, 3), got {tuple(stacked.shape[1:])}")
+    return stacked.to(device).permute(0, 3, 1, 2).float()
+
+
+def paste_batch(
+    frame: torch.Tensor,
+    transforms: Sequence[np.ndarray],
+    cartoons: torch.Tensor,
+    masks: torch.Tensor,
+) -> torch.Tensor:
+    """Blend N cartoons into ``frame`` (uint8 H x W x 3 on the device, modified in place and returned).
+
+    ``transforms``: image -> crop 2x3 matrices; ``cartoons``: N x 3 x S x S float in [0, 255];
+    ``masks``: N x M x M head masks in crop coordinates (M = crop size, e.g. 256). Faces are
+    blended smallest first, so the largest ends on top, as :func:`paste_cartoons` does.
+    """
+    count = len(transforms)
+    if count == 0:
+        return frame
+    if cartoons.shape[0] != count or masks.shape[0] != count:
+        raise ValueError(f"got {count} transforms, {cartoons.shape[0]} cartoons and {masks.shape[0]} masks")
+    device = frame.device
+    size, crop_size = cartoons.shape[-1], masks.shape[-1]
+    alpha = feather_masks(masks.to(device))
+    if alpha.shape[-1] != size:
+        alpha = F.interpolate(alpha.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)[
+            :, 0
+        ]
+    # Cartoon and weight travel together: one grid_sample for both.
+    layers = torch.cat([cartoons.to(device, torch.float32), alpha.unsqueeze(1)], dim=1)
+    matrices = [resize_transform(t, crop_size, size) for t in transforms]
+    boxes = [footprint_box(m, size, tuple(frame.shape)) for m in matrices]
+    visible = [i for i, box in enumerate(boxes) if box is not None]
+    if not visible:
+        return frame
+    box_w = max(boxes[i][2] - boxes[i][0] for i in visible)  # type: ignore[index]
+    box_h = max(boxes[i][3] - boxes[i][1] for i in visible)  # type: ignore[index]
+    # Image -> cartoon scale > 2 means the face is over twice smaller in the frame: go down the
+    # cartoon's pyramid first, as the OpenCV path area-resizes.
+    levels = [_shrink_level(1.0 / math.sqrt(abs(np.linalg.det(m[:, :2])))) for m in matrices]
+    pyramid = _pyramid(layers, max(levels[i] for i in visible))
+    warped = torch.zeros((count, 4, box_h, box_w), dtype=torch.float32, device=device)
+    for level in sorted({levels[i] for i in visible}):
+        chosen = [i for i in visible if levels[i] == level]
+        source = pyramid[level][chosen]
+        height, width = source.shape[-2:]
+        maps = []
+        for i in chosen:
+            x0, y0 = boxes[i][:2]  # type: ignore[index]
+            box_to_image = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+            maps.append(_pyramid_step(level) @ _homogeneous(matrices[i]) @ box_to_image)
+        theta = _thetas(maps, (box_w, box_h), [(width, height)] * len(chosen), device)
+        colour = _sample(source[:, :3], theta, (box_w, box_h), padding="border")
+        weight = _sample(source[:, 3:], theta, (box_w, box_h), padding="zeros")
+        warped[chosen] = torch.cat([colour, weight], dim=1)
+    order = sorted(visible, key=lambda i: abs(np.linalg.det(matrices[i][:, :2])), reverse=True)
+    for i in order:
+        x0, y0, x1, y1 = boxes[i]  # type: ignore[misc]
+        region = frame[y0:y1, x0:x1].permute(2, 0, 1).float()
+        colour = warped[i, :3, : y1 - y0, : x1 - x0]
+        weight = warped[i, 3:, : y1 - y0, : x1 - x0]
+        blended = region + weight * (colour - region)
+        frame[y0:y1, x0:x1] = blended.round().clamp(0.0, 255.0).to(torch.uint8).permute(1, 2, 0)
+    return frame
+
+
+class TorchCompositor:
+    """The ``torch`` compositor: crops and pasting with torch on ``device`` (``auto``: CUDA if any).
+
+    ``paste`` takes and returns uint8 numpy frames, copying each once to the device and once back.
+    """
+
+    name = "torch"
+
+    def __init__(self, device: str | torch.device = "auto") -> None:
+        self.device = resolve_device(device)
+
+    def crops(self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE) -> np.ndarray:
+        """N x size x size x 3 uint8 crops, white outside the frame (as ``warp_to_crop``)."""
+        if not transforms:
+            return np.empty((0, size, size, 3), dtype=np.uint8)
+        crops = warp_crops(frame, transforms, size, device=self.device)
+        return crops.round().clamp(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    def paste(
+        self,
+        frame: np.ndarray,
+        faces: Sequence[AlignedFace],
+        cartoons: Sequence[np.ndarray] | torch.Tensor,
+    ) -> np.ndarray:
+        """A copy of ``frame`` with every face's cartoon blended in (as :func:`paste_cartoons`)."""
+        if len(faces) != len(cartoons):
+            raise ValueError(f"got {len(faces)} faces but {len(cartoons)} cartoons")
+        if not faces:
+            return np.array(frame, copy=True)
+        image = _frame_tensor(np.asarray(frame), self.device)
+        if image.device.type == "cpu":
+            image = image.clone()  # there .to() is a no-op: never write into the caller's frame
+        masks = torch.as_tensor(np.stack([face.mask for face in faces]), dtype=torch.float32).to(self.device)
+        pasted = paste_batch(
+            image, [face.transform for face in faces], _cartoon_tensor(cartoons, self.device), masks
+        )
+        return pasted.cpu().numpy()
+
+    def close(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()

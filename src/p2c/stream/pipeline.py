@@ -1,0 +1,251 @@
+"""The frame pipeline: a source, processing stages on threads, and sinks, joined by bounded queues.
+
+::
+
+    reader thread ─q─▶ stage thread ─q─▶ stage thread ─q─▶ ... ─q─▶ main thread: sinks
+    (source)           (tracker)         (batcher+engine)           (file, virtual camera, preview)
+
+Each stage runs in its own thread, so decoding, MediaPipe, the generator and encoding overlap
+(they all release the GIL in native code). The sinks run in the caller's thread: OpenCV windows
+want the main thread, and a ``KeyboardInterrupt`` lands there, so Ctrl-C stops the stages and
+the caller's ``with`` blocks still close (and finalise) every sink.
+
+Live runs use ``drop_oldest`` queues: when any stage is slower than the camera, the oldest
+waiting frame is dropped (and counted), so latency stays bounded by the queue sizes instead of
+growing. File runs block instead: every frame comes out, in order, with
+its timestamp. An exception in any thread stops every stage and is re-raised in the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from p2c.stream.batching import BatchPolicy, collect
+from p2c.stream.frame import Frame
+from p2c.stream.queues import Closed, DropPolicy, FrameQueue
+from p2c.stream.sinks.base import Sink, StopStream
+from p2c.stream.stats import PipelineStats, StatsSnapshot
+
+__all__ = ["Pipeline", "PipelineConfig", "Stage"]
+
+logger = logging.getLogger(__name__)
+
+_JOIN_TIMEOUT_S = 10.0
+_POLL_S = 0.05
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """One processing step. ``process`` gets frames in stream order and returns them, in order.
+
+    A stage may add to frames but must return every frame it got (dropping is the queues' job).
+    A stage with a ``batch_policy`` attribute (:class:`p2c.stream.batching.BatchPolicy`) gets
+    several frames per call; otherwise one. ``process`` is only ever called from one thread.
+    """
+
+    name: str
+
+    def process(self, frames: list[Frame]) -> list[Frame]: ...
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How frames flow. ``live``: drop the oldest frame rather than wait (cameras).
+
+    ``queue_size`` bounds every queue (frames in flight per hop); ``max_frames`` stops after that
+    many frames from the source; ``late_after_s`` is the latency above which a frame counts as late.
+    """
+
+    live: bool = False
+    queue_size: int = 4
+    max_frames: int | None = None
+    late_after_s: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.queue_size < 1:
+            raise ValueError(f"PipelineConfig.queue_size must be >= 1, got {self.queue_size}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"PipelineConfig.max_frames must be >= 1 or None, got {self.max_frames}")
+        if self.late_after_s <= 0:
+            raise ValueError(f"PipelineConfig.late_after_s must be positive, got {self.late_after_s}")
+
+
+FrameCallback = Callable[[Frame, PipelineStats], None]
+
+
+class Pipeline:
+    """Wire ``source -> stages -> sinks`` and run it to the end of the source (or a stop)."""
+
+    def __init__(
+        self,
+        source: Iterable[Frame],
+        stages: Sequence[Stage],
+        sinks: Sequence[Sink],
+        config: PipelineConfig | None = None,
+        stats: PipelineStats | None = None,
+    ) -> None:
+        self.source = source
+        self.stages = list(stages)
+        self.sinks = list(sinks)
+        self.config = config or PipelineConfig()
+        # Stages may count into the same object (faces, detections), so it can be passed in.
+        self.stats = stats or PipelineStats(late_after_s=self.config.late_after_s)
+        self._cancel = threading.Event()
+        self._error: BaseException | None = None
+        self._error_lock = threading.Lock()
+        self.queues: list[FrameQueue[Frame]] = []
+
+    # -- public -----------------------------------------------------------------------------
+
+    def run(self, on_frame: FrameCallback | None = None) -> StatsSnapshot:
+        """Process every frame; return the final counters. Re-raises the first stage error.
+
+        The source and the sinks are entered here (they are context managers), so they are
+        closed on every way out: end of stream, an error, a ``StopStream`` from a sink, Ctrl-C.
+        """
+        with ExitStack() as stack:
+            if hasattr(self.source, "__enter__"):
+                stack.enter_context(self.source)  # type: ignore[arg-type]
+            for sink in self.sinks:
+                stack.enter_context(sink)
+            self._warm_up()
+            threads = self._start_threads()
+            try:
+                self._drain(on_frame)
+            finally:
+                self._cancel.set()
+                self._join(threads)
+            self._raise_stage_error()
+        return self.stats.snapshot()
+
+    def stop(self) -> None:
+        """Ask every stage to stop soon (thread-safe); ``run`` then returns normally."""
+        self._cancel.set()
+
+    # -- threads ----------------------------------------------------------------------------
+
+    def _warm_up(self) -> None:
+        """Let stages load their models before the first frame (a live frame would wait for it)."""
+        for stage in self.stages:
+            warm_up = getattr(stage, "warm_up", None)
+            if warm_up is not None:
+                started = time.perf_counter()
+                warm_up()
+                logger.debug("warmed up %s in %.2f s", stage.name, time.perf_counter() - started)
+
+    def _start_threads(self) -> list[threading.Thread]:
+        size = self.config.queue_size
+        # Live: every hop keeps only the newest frames, so a frame never waits behind a stale one
+        # (dropping only at the source would still leave one old frame parked before each stage).
+        policy: DropPolicy = "drop_oldest" if self.config.live else "block"
+        names = ["source", *(stage.name for stage in self.stages)]
+        self.queues = [FrameQueue[Frame](size, policy, name=name) for name in names]
+        threads = [threading.Thread(target=self._guard, args=("reader", self._read), daemon=True)]
+        for stage, inbox, outbox in zip(self.stages, self.queues, self.queues[1:], strict=False):
+            threads.append(
+                threading.Thread(
+                    target=self._guard,
+                    args=(stage.name, lambda s=stage, i=inbox, o=outbox: self._work(s, i, o)),
+                    daemon=True,
+                    name=f"p2c-{stage.name}",
+                )
+            )
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _guard(self, name: str, body: Callable[[], None]) -> None:
+        """Run a thread body; the first exception anywhere cancels every stage."""
+        try:
+            body()
+        except BaseException as error:
+            with self._error_lock:
+                if self._error is None:
+                    self._error = error
+                    logger.debug("stage %s failed: %r", name, error)
+            self._cancel.set()
+
+    def _read(self) -> None:
+        outbox = self.queues[0]
+        limit = self.config.max_frames
+        frames = iter(self.source)
+        try:
+            while True:
+                started = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None or self._cancel.is_set():
+                    break
+                self.stats.add_stage_time("source", time.perf_counter() - started)
+                self.stats.add(frames_in=1)
+                if outbox.put(frame, self._cancel) is not None:
+                    self.stats.add(dropped=1)
+                if limit is not None and self.stats.frames_in >= limit:
+                    break
+        finally:
+            # Damage is only known once decoding ends (missing frames of a cut file).
+            self.stats.add(damaged=int(getattr(self.source, "damaged", 0)))
+            outbox.close()
+
+    def _work(self, stage: Stage, inbox: FrameQueue[Frame], outbox: FrameQueue[Frame]) -> None:
+        policy: BatchPolicy = getattr(stage, "batch_policy", None) or BatchPolicy()
+        try:
+            while not self._cancel.is_set():
+                frames = collect(inbox, policy, self._cancel)
+                if not frames:
+                    break
+                started = time.perf_counter()
+                done = stage.process(frames)
+                self.stats.add_stage_time(stage.name, time.perf_counter() - started)
+                if len(done) != len(frames):
+                    raise RuntimeError(f"stage {stage.name} returned {len(done)} frames for {len(frames)}")
+                for frame in done:
+                    if outbox.put(frame, self._cancel) is not None:
+                        self.stats.add(dropped=1)
+        finally:
+            outbox.close()
+            close = getattr(stage, "close", None)
+            if close is not None:
+                close()
+
+    def _drain(self, on_frame: FrameCallback | None) -> None:
+        """Main thread: hand finished frames to the sinks until the stream ends or stops."""
+        last = self.queues[-1]
+        while True:
+            try:
+                frame = last.get(timeout=_POLL_S, cancel=self._cancel)
+            except TimeoutError:
+                continue
+            except Closed:
+                return
+            started = time.perf_counter()
+            try:
+                for sink in self.sinks:
+                    sink.write(frame)
+            except StopStream:
+                logger.info("stopped by the user")
+                return
+            self.stats.add_stage_time("sink", time.perf_counter() - started)
+            self.stats.frame_done(frame.arrived)
+            if on_frame is not None:
+                on_frame(frame, self.stats)
+
+    def _join(self, threads: list[threading.Thread]) -> None:
+        for queue in self.queues:
+            queue.close()
+        deadline = time.monotonic() + _JOIN_TIMEOUT_S
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+            if thread.is_alive():
+                logger.warning("pipeline thread %s did not stop in time", thread.name)
+
+    def _raise_stage_error(self) -> None:
+        with self._error_lock:
+            error = self._error
+        if error is not None:
+            raise error

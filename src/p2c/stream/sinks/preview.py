@@ -1,0 +1,51 @@
+"""An OpenCV preview window (``--preview``); 'q' or Esc stops the run, as does closing the window."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from p2c.errors import OutputError
+from p2c.stream.frame import Frame
+from p2c.stream.sinks.base import FrameSink, StopStream
+
+__all__ = ["PreviewSink"]
+
+_STOP_KEYS = {ord("q"), ord("Q"), 27}
+
+
+class PreviewSink(FrameSink):
+    """Show frames in a window. Must be written to from the main thread (the pipeline does)."""
+
+    name = "preview"
+
+    def __init__(self, width: int, height: int, title: str = "p2c") -> None:
+        super().__init__(width, height)
+        self.title = title
+        self._open = False
+
+    def open(self) -> None:
+        import cv2
+
+        try:
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
+        except cv2.error as error:
+            raise OutputError(
+                "cannot open a preview window (no display?); drop --preview or run it where a display is"
+            ) from error
+        self._open = True
+
+    def _write(self, frame: Frame, image: np.ndarray) -> None:
+        import cv2
+
+        cv2.imshow(self.title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        key = cv2.waitKey(1) & 0xFF
+        if key in _STOP_KEYS or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+            raise StopStream("preview closed")
+
+    def _close(self) -> None:
+        if self._open:
+            import cv2
+
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+            self._open = False

@@ -1,0 +1,443 @@
+"""Sources: where frames come from (a webcam, a video file, a video file played as a camera).
+
+Every source is a context manager that yields :class:`p2c.stream.frame.Frame` objects in RGB
+``uint8`` (pixel formats convert here and in the sinks only), and exposes ``info`` (a
+:class:`VideoInfo`: size after rotation, frame rate, time base, duration, audio), ``live`` (drop
+frames rather than wait) and ``damaged`` (packets or frames that could not be decoded, reported
+at the end instead of stopping the run). :func:`open_camera` turns ``--camera SRC`` into a source.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyError
+from p2c.resources import Closeable
+from p2c.stream.frame import MICROSECONDS, Frame
+
+__all__ = [
+    "SOURCES",
+    "AudioInfo",
+    "ClipCameraSource",
+    "Source",
+    "VideoFileSource",
+    "VideoInfo",
+    "WebcamSource",
+    "create_source",
+    "open_camera",
+]
+
+logger = logging.getLogger(__name__)
+
+# A camera that returns this many failed reads in a row (about a second) is gone.
+_MAX_FAILED_READS = 30
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """The first audio stream of a file (what a file sink copies or re-encodes)."""
+
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a source delivers: frame size (after rotation), rate and clock, length, audio."""
+
+    width: int
+    height: int
+    fps: float
+    time_base: Fraction
+    duration_s: float | None = None
+    frame_count: int | None = None
+    rotation: int = 0
+    audio: AudioInfo | None = None
+    codec: str = ""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """A stream of frames. ``__enter__`` opens (``InputNotFoundError``/``InvalidInputError``)."""
+
+    name: str
+    live: bool
+    info: VideoInfo
+    damaged: int
+
+    def __enter__(self) -> Source: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+
+def _import_av() -> Any:
+    try:
+        import av
+    except ImportError as error:  # pragma: no cover - av is a core dependency
+        raise MissingDependencyError('reading video files needs PyAV: pip install "av>=12"') from error
+    return av
+
+
+def _rotate(image: np.ndarray, degrees_ccw: int) -> np.ndarray:
+    """Rotate by a multiple of 90 degrees counter-clockwise (FFmpeg's display-matrix angle)."""
+    quarter_turns = round(degrees_ccw / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
+
+
+def _stream_rotation(stream: Any) -> int:
+    """The rotation the old ``rotate`` tag asks for, as a counter-clockwise angle (tag is clockwise)."""
+    tag = stream.metadata.get("rotate")
+    try:
+        return -int(float(tag)) if tag is not None else 0
+    except ValueError:
+        return 0
+
+
+class VideoFileSource(Closeable):
+    """Decode a video file with PyAV (any container FFmpeg reads); never drops a frame.
+
+    Rotation metadata (display matrix or ``rotate`` tag) is applied so frames come out upright.
+    Packets that fail to decode are skipped and counted in ``damaged``; so are frames FFmpeg
+    marks corrupt and, for a file cut short, the frames the container promised but never gave.
+    ``start``/``duration`` (seconds) select a part of the file.
+    """
+
+    name = "file"
+    live = False
+
+    def __init__(self, path: str | Path, start: float = 0.0, duration: float | None = None) -> None:
+        if start < 0:
+            raise ValueError(f"VideoFileSource.start must be >= 0 seconds, got {start}")
+        if duration is not None and duration <= 0:
+            raise ValueError(f"VideoFileSource.duration must be positive seconds, got {duration}")
+        self.path = Path(path)
+        self.start = start
+        self.duration = duration
+        self.damaged = 0
+        self.decoded = 0
+        self.missing = 0
+        self.info: VideoInfo
+        self._container: Any = None
+        self._stream: Any = None
+        self._first: Any = None
+        self._packets: Iterator[Any] | None = None
+        self._pending: list[Any] = []
+        self._rotation = 0
+
+    # -- opening --------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the file and decode its first frame (so ``info`` is exact); opening twice is a no-op."""
+        if self._container is not None:
+            return
+        av = _import_av()
+        if not self.path.is_file():
+            raise InputNotFoundError(f"video file {self.path} does not exist; check the path")
+        try:
+            self._container = av.open(str(self.path))
+        except (av.error.FFmpegError, UnicodeDecodeError) as error:
+            raise InvalidInputError(
+                f"cannot read {self.path} as a video ({error.__class__.__name__}): it is not a video, or it "
+                "is damaged or cut short; pass a video file such as .mp4, .mov, .mkv or .webm"
+            ) from error
+        if not self._container.streams.video:
+            self.close()
+            raise InvalidInputError(f"{self.path} has no video stream; pass a video file")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        if self.start > 0:
+            self._container.seek(int(self.start / self._stream.time_base), stream=self._stream)
+        self._packets = iter(self._container.demux(self._stream))
+        self._pending = []
+        self._first = self._next_decoded()
+        if self._first is None:
+            self.close()
+            raise InvalidInputError(f"{self.path} holds no decodable video frame; the file may be damaged")
+        self.info = self._describe(self._first)
+
+    def _describe(self, first: Any) -> VideoInfo:
+        stream, container = self._stream, self._container
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate or 25
+        rotation = int(first.rotation or 0) or _stream_rotation(stream)
+        self._rotation = rotation
+        width, height = first.width, first.height
+        if round(rotation / 90) % 2:
+            width, height = height, width
+        duration = float(stream.duration * stream.time_base) if stream.duration else None
+        if duration is None and container.duration:
+            duration = container.duration / 1_000_000
+        audio = None
+        if container.streams.audio:
+            ctx = container.streams.audio[0].codec_context
+            audio = AudioInfo(
+                codec=ctx.name, sample_rate=int(ctx.sample_rate or 0), channels=int(ctx.channels)
+            )
+        frames = int(stream.frames) if stream.frames else None
+        if duration is not None:
+            duration = max(duration - self.start, 0.0)
+            if self.duration is not None:
+                duration = min(duration, self.duration)
+        if frames is not None and (self.start > 0 or self.duration is not None):
+            frames = round(duration * float(rate)) if duration is not None else None
+        return VideoInfo(
+            width=width,
+            height=height,
+            fps=float(rate),
+            time_base=Fraction(stream.time_base),
+            duration_s=duration,
+            frame_count=frames,
+            rotation=rotation,
+            audio=audio,
+            codec=stream.codec_context.name,
+        )
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    # -- decoding -------------------------------------------------------------------------------
+
+    def _next_decoded(self) -> Any:
+        """The next decodable frame, skipping (and counting) damaged packets; ``None`` at the end."""
+        av = _import_av()
+        assert self._packets is not None
+        pending = self._pending
+        while not pending:
+            try:
+                packet = next(self._packets)
+            except StopIteration:
+                return None
+            except av.error.FFmpegError as error:
+                # A demuxer error (a cut file) ends the stream: what came before is kept.
+                logger.warning("%s: stopped reading at a damaged part: %s", self.path, error)
+                self.damaged += 1
+                return None
+            try:
+                pending = list(packet.decode())
+            except av.error.FFmpegError as error:
+                logger.debug("%s: undecodable packet at pts %s: %s", self.path, packet.pts, error)
+                self.damaged += 1
+        self._pending = pending[1:]
+        return pending[0]
+
+    def _in_window(self, seconds: float) -> int:
+        """-1 before ``start``, 0 inside, 1 past the end of the selected part."""
+        if seconds < self.start - 1e-6:
+            return -1
+        if self.duration is not None and seconds >= self.start + self.duration - 1e-6:
+            return 1
+        return 0
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._container is None:
+            raise RuntimeError("open the source first (use it in a with block)")
+        index = 0
+        step = round(1 / (self.info.fps * self.info.time_base)) if self.info.fps else 1
+        last_pts: int | None = None
+        decoded, self._first = self._first, None
+        while decoded is not None:
+            pts = decoded.pts if decoded.pts is not None else (0 if last_pts is None else last_pts + step)
+            where = self._in_window(float(pts * self.info.time_base))
+            if where > 0:
+                break
+            if where == 0:
+                damaged = bool(getattr(decoded, "is_corrupt", False))
+                self.damaged += int(damaged)
+                image = _rotate(decoded.to_ndarray(format="rgb24"), self._rotation)
+                yield Frame(index=index, pts=pts, time_base=self.info.time_base, image=image, damaged=damaged)
+                index += 1
+            last_pts = pts
+            decoded = self._next_decoded()
+        self.decoded = index
+        if self.info.frame_count is not None and self.duration is None and self.start == 0:
+            self.missing = max(self.info.frame_count - index, 0)
+            if self.missing:
+                logger.warning("%s: %d frames missing at the end (truncated file?)", self.path, self.missing)
+                self.damaged += self.missing
+
+
+class ClipCameraSource(VideoFileSource):
+    """A video file played at its own frame rate, standing in for a camera (``--camera clip.mp4``).
+
+    It is live: frames come when their timestamp is due, whether or not the pipeline keeps up,
+    so drops and latency behave as with a real camera. ``loop`` replays the clip.
+    """
+
+    name = "clip"
+    live = True
+
+    def __init__(self, path: str | Path, loop: bool = False) -> None:
+        super().__init__(path)
+        self.loop = loop
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        clock_start = time.monotonic()
+        offset_s = 0.0
+        while True:
+            first_ts: float | None = None
+            last_ts = 0.0
+            for frame in super().__iter__():
+                first_ts = frame.timestamp if first_ts is None else first_ts
+                last_ts = frame.timestamp - first_ts
+                due = clock_start + offset_s + last_ts
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                frame.index = index
+                frame.arrived = time.monotonic()
+                index += 1
+                yield frame
+            if not self.loop or first_ts is None:
+                return
+            offset_s += last_ts + 1 / max(self.info.fps, 1e-3)
+            self.close()
+            self.open()
+
+
+class WebcamSource(Closeable):
+    """An OpenCV camera (an index such as 0, or a device path such as /dev/video2).
+
+    ``width``/``height``/``fps`` are requests: the camera picks the nearest mode it has, and
+    ``info`` says what it gave. ``mirror`` flips left-right (what a user expects of a selfie view).
+    A camera that stops delivering frames ends the stream with ``disconnected`` set.
+    """
+
+    name = "webcam"
+    live = True
+
+    def __init__(
+        self,
+        device: int | str,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        mirror: bool = False,
+    ) -> None:
+        self.device = device
+        self.requested = (width, height, fps)
+        self.mirror = mirror
+        self.damaged = 0
+        self.disconnected = False
+        self.info: VideoInfo
+        self._capture: Any = None
+
+    def open(self) -> None:
+        """Open the camera and read one frame (so ``info`` is exact); opening twice is a no-op."""
+        if self._capture is not None:
+            return
+        import cv2
+
+        capture = cv2.VideoCapture(self.device)
+        width, height, fps = self.requested
+        if capture.isOpened():
+            if width:
+                capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+            if height:
+                capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+            if fps:
+                capture.set(cv2.CAP_PROP_FPS, fps)
+        ok, probe = capture.read() if capture.isOpened() else (False, None)
+        if not ok or probe is None:
+            capture.release()
+            raise InputNotFoundError(
+                f"cannot open camera {self.device}: check that it is connected and not used by another "
+                "program, or pass another index, a device path, or a video file to --camera"
+            )
+        self._capture = capture
+        self._probe = probe
+        got_fps = capture.get(cv2.CAP_PROP_FPS) or fps or 30.0
+        self.info = VideoInfo(
+            width=int(probe.shape[1]), height=int(probe.shape[0]), fps=float(got_fps), time_base=MICROSECONDS
+        )
+        if (width and width != self.info.width) or (height and height != self.info.height):
+            logger.info("camera %s gives %dx%d", self.device, self.info.width, self.info.height)
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        import cv2
+
+        if self._capture is None:
+            raise RuntimeError("open the source first (use it in a with block)")
+        start = time.monotonic()
+        index, failures = 0, 0
+        bgr: np.ndarray | None = self._probe
+        while True:
+            if bgr is None:
+                ok, bgr = self._capture.read()
+                if not ok or bgr is None:
+                    failures += 1
+                    if failures >= _MAX_FAILED_READS:
+                        self.disconnected = True
+                        logger.warning("camera %s stopped sending frames after %d", self.device, index)
+                        return
+                    time.sleep(1 / max(self.info.fps, 1.0))
+                    bgr = None
+                    continue
+            failures = 0
+            now = time.monotonic()
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if self.mirror:
+                rgb = np.ascontiguousarray(rgb[:, ::-1])
+            yield Frame(
+                index=index, pts=round((now - start) * 1e6), time_base=MICROSECONDS, image=rgb, arrived=now
+            )
+            index += 1
+            bgr = None
+
+
+SOURCES: dict[str, type] = {"file": VideoFileSource, "clip": ClipCameraSource, "webcam": WebcamSource}
+
+
+def create_source(name: str, *args: Any, **kwargs: Any) -> Source:
+    """Build the source registered as ``name``; ``ValueError`` listing the names for an unknown one."""
+    try:
+        factory = SOURCES[name]
+    except KeyError:
+        raise ValueError(f"unknown source {name!r}; choose one of {sorted(SOURCES)}") from None
+    source: Source = factory(*args, **kwargs)
+    return source
+
+
+def open_camera(
+    spec: str,
+    width: int | None = None,
+    height: int | None = None,
+    fps: float | None = None,
+    mirror: bool = False,
+) -> Source:
+    """``--camera SRC``: an index (``0``), a device path (``/dev/video2``) or a video file.
+
+    A regular file is played at its own rate as a stand-in for a camera; ``mirror`` and the size
+    requests apply to real cameras only.
+    """
+    spec = spec.strip()
+    if spec.isdigit():
+        return WebcamSource(int(spec), width, height, fps, mirror)
+    path = Path(spec)
+    if path.is_file() and not spec.startswith("/dev/"):
+        return ClipCameraSource(path)
+    if spec.startswith("/dev/") or path.exists():
+        return WebcamSource(spec, width, height, fps, mirror)
+    raise InputNotFoundError(
+        f"camera {spec!r} not found: pass a camera index such as 0, a device path, or a video file"
+    )

@@ -1,0 +1,122 @@
+"""``p2c-eval``: score generators on held-out photos (identity kept; KID to the cartoon set).
+
+One generator:  p2c-eval --weights run/export/p2c_genA2B_00100000.safetensors --photos data/testA
+                         --cartoons data/testB --out eval
+A run's checkpoints, naming the best:  p2c-eval --checkpoints run --photos data/testA --cartoons data/testB
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from p2c.cli import run_command
+from p2c.errors import InputNotFoundError, InvalidInputError, OutputError
+from p2c.training.checkpoint import list_checkpoints
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="p2c-eval", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--weights", help="a generator (.safetensors, photo2cartoon .pt, p2c-train checkpoint)"
+    )
+    source.add_argument(
+        "--checkpoints", help="a run folder (or its checkpoints/ folder): evaluate each, name the best"
+    )
+    parser.add_argument(
+        "--photos", required=True, help="held-out photos: 256x256 crops, or raw photos (aligned here)"
+    )
+    parser.add_argument("--cartoons", required=True, help="reference cartoons (testB)")
+    parser.add_argument("--out", default=None, help="report folder (default: eval/ beside the weights)")
+    parser.add_argument(
+        "--align",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="align photos first: auto = only images that are not 256x256 (default)",
+    )
+    parser.add_argument(
+        "--faceid-weights", default=None, help="Face ID network weights (default: the shipped one)"
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-photos", type=int, default=None, help="evaluate only the first N photos")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def _weights_list(args: argparse.Namespace) -> tuple[list[Path], Path]:
+    if args.weights:
+        path = Path(args.weights)
+        if not path.is_file():
+            raise InputNotFoundError(f"weights file {path} does not exist")
+        return [path], Path(args.out) if args.out else path.parent / "eval"
+    folder = Path(args.checkpoints)
+    if not folder.is_dir():
+        raise InputNotFoundError(f"checkpoint folder {folder} does not exist")
+    inner = folder / "checkpoints"
+    checkpoint_dir = inner if inner.is_dir() else folder
+    paths = [path for _, path in list_checkpoints(checkpoint_dir)]
+    if not paths:
+        raise InvalidInputError(f"{checkpoint_dir} holds no p2c-train checkpoints (ckpt_*.pt)")
+    return paths, Path(args.out) if args.out else checkpoint_dir.parent / "eval"
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    import torch
+
+    from p2c.training.distributed import resolve_device
+    from p2c.training.evaluation import evaluate_checkpoints, load_crops, load_faceid_or_none, write_json
+
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1:
+        raise InvalidInputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    weights, out_dir = _weights_list(args)
+    photos_dir, cartoons_dir = Path(args.photos), Path(args.cartoons)
+    names, photos, skipped = load_crops(photos_dir, args.align, args.max_photos)
+    _, references, _ = load_crops(cartoons_dir, align="no")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create {out_dir}: {error.strerror or error}") from error
+    device = resolve_device(args.device, 0)
+    faceid, why = load_faceid_or_none(args.faceid_weights, device)
+    if why:
+        print(f"p2c-eval: identity similarity not measured: {why}", file=sys.stderr)
+    with torch.inference_mode():
+        reports, best = evaluate_checkpoints(
+            weights, names, photos, references, faceid, device, out_dir, args.batch_size
+        )
+    for report in reports:
+        report.skipped_photos = skipped
+    content = {
+        "photos_dir": str(photos_dir),
+        "cartoons_dir": str(cartoons_dir),
+        "metrics": {
+            "kid": "KID on fixed colour/texture features vs. the reference cartoons (lower is better)",
+            "identity_mean": "mean cosine similarity of Face ID embeddings, photo vs cartoon (higher=better)",
+        },
+        "best": best.weights,
+        "reports": [report.to_dict() for report in reports],
+    }
+    report_path = out_dir / "report.json"
+    write_json(report_path, content)
+    for report in reports:
+        identity = "n/a" if report.identity_mean is None else f"{report.identity_mean:.4f}"
+        print(f"{report.weights}: KID {report.kid:.4f}  identity {identity}")
+    if len(reports) > 1:
+        print(f"best: {best.weights}")
+    print(f"report: {report_path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(_main, argv, prog="p2c-eval")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Export the A->B generator in the engine's format (FP16 safetensors + JSON model config)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from p2c.errors import WeightsError
+from p2c.models.generator import ResnetGenerator
+from p2c.stream.alignment import CROP_SIZE
+from p2c.training import checkpoint as ckpt
+
+__all__ = ["export_checkpoint", "export_generator"]
+
+logger = logging.getLogger(__name__)
+
+
+def _at_crop_size(generator: ResnetGenerator) -> ResnetGenerator:
+    """The same weights declared at the inference crop size (256), when the network allows it.
+
+    The engine feeds 256x256 crops and checks the model's ``img_size``. A light generator's weights
+    do not depend on ``img_size`` (its style MLP reads globally pooled features), so a model trained
+    at another size can run on 256 crops; it was not trained at that scale, which is logged.
+    """
+    config = generator.config
+    if config.img_size == CROP_SIZE or not config.light:
+        return generator
+    logger.warning(
+        "the generator was trained on %dx%d crops; it is exported for the engine's %dx%d crops",
+        config.img_size,
+        config.img_size,
+        CROP_SIZE,
+        CROP_SIZE,
+    )
+    resized = ResnetGenerator(ngf=config.ngf, img_size=CROP_SIZE, light=True)
+    resized.load_state_dict(generator.state_dict(), strict=True)
+    return resized
+
+
+def export_generator(generator: ResnetGenerator, target: Path) -> Path:
+    """Write ``target`` (.safetensors) and its JSON sidecar with ``p2c.models.weights.save_generator``."""
+    from p2c.models.weights import save_generator
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    was_training = generator.training
+    save_generator(_at_crop_size(generator).eval(), target, dtype=torch.float16)
+    generator.train(was_training)
+    logger.info("exported the A->B generator to %s", target)
+    return target
+
+
+def _generator_from_state(
+    state: dict[str, torch.Tensor], config: dict[str, object] | None
+) -> ResnetGenerator:
+    if config is not None:
+        ngf, img_size, light = int(config["ch"]), int(config["img_size"]), bool(config["light"])  # type: ignore[call-overload]
+    else:
+        # The released file carries no config: ngf is the first conv's width; "light" generators'
+        # first FC layer takes ngf*4 inputs; img_size cannot be read back and is photo2cartoon's 256.
+        ngf = int(state["ConvBlock1.1.weight"].shape[0])
+        light = int(state["FC.0.weight"].shape[1]) == ngf * 4
+        img_size = 256
+    generator = ResnetGenerator(ngf=ngf, img_size=img_size, light=light)
+    generator.load_state_dict(state, strict=True)
+    return generator
+
+
+def export_checkpoint(source: Path, target: Path, key: str = "genA2B") -> Path:
+    """Export ``key`` from a p2c-train checkpoint or photo2cartoon_weights.pt to ``target``."""
+    payload = ckpt.read_checkpoint(source)
+    if key not in payload:
+        raise WeightsError(
+            f"{source} holds no {key} generator; pass a p2c-train checkpoint or photo2cartoon_weights.pt"
+        )
+    config = payload.get("config") if isinstance(payload.get("config"), dict) else None
+    try:
+        generator = _generator_from_state(payload[key], config)
+    except (KeyError, RuntimeError) as error:
+        raise WeightsError(f"{source}: {key} is not a photo2cartoon generator state dict") from error
+    if target.suffix != ".safetensors":
+        target = target.with_suffix(".safetensors")
+    return export_generator(generator, target)
