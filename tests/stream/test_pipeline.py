@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
 import numpy as np
 import pytest
+
 from p2c.stream.batching import BatchPolicy
 from p2c.stream.frame import Frame
 from p2c.stream.pipeline import Pipeline, PipelineConfig
@@ -92,6 +95,27 @@ def test_keyboard_interrupt_stops_stages_and_closes_sink(synthetic_source, list_
         Pipeline(synthetic_source(10_000), [Mark("a")], [sink]).run(on_frame=interrupt)
     assert sink.closed_calls == 1 and len(sink.frames) == 6
     assert threading.active_count() == before
+
+
+def test_ctrl_c_even_if_swallowed_stops_the_run_and_closes_the_sink(synthetic_source, list_sink) -> None:
+    sink = list_sink(32, 32)
+    before = threading.active_count()
+
+    def sigint_then_swallow(frame: Frame, _stats: object) -> None:
+        if frame.index == 5:
+            # Native code (an encoder) may swallow an exception raised while it runs: the run
+            # must stop all the same, because Ctrl-C only sets a flag.
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+            except KeyboardInterrupt:
+                pass
+
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(synthetic_source(10_000), [Mark("a")], [sink]).run(on_frame=sigint_then_swallow)
+    assert sink.closed_calls == 1 and 6 <= len(sink.frames) < 10_000
+    assert threading.active_count() == before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_a_sink_can_stop_the_run_normally(synthetic_source, list_sink) -> None:

@@ -7,8 +7,10 @@
 
 Each stage runs in its own thread, so decoding, MediaPipe, the generator and encoding overlap
 (they all release the GIL in native code). The sinks run in the caller's thread: OpenCV windows
-want the main thread, and a ``KeyboardInterrupt`` lands there, so Ctrl-C stops the stages and
-the caller's ``with`` blocks still close (and finalise) every sink.
+want the main thread. Ctrl-C (SIGINT) only sets a flag that cancels every stage; once the threads
+have stopped, ``run`` closes (and finalises) every sink and raises ``KeyboardInterrupt``. A flag
+rather than an exception at an arbitrary point, because native code in the main thread (the
+encoder) can swallow an exception raised inside it, and the run would then go on to the end.
 
 Live runs use ``drop_oldest`` queues: when any stage is slower than the camera, the oldest
 waiting frame is dropped (and counted), so latency stays bounded by the queue sizes instead of
@@ -19,10 +21,11 @@ its timestamp. An exception in any thread stops every stage and is re-raised in 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -97,6 +100,7 @@ class Pipeline:
         # Stages may count into the same object (faces, detections), so it can be passed in.
         self.stats = stats or PipelineStats(late_after_s=self.config.late_after_s)
         self._cancel = threading.Event()
+        self._interrupted = threading.Event()
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
         self.queues: list[FrameQueue[Frame]] = []
@@ -110,6 +114,7 @@ class Pipeline:
         closed on every way out: end of stream, an error, a ``StopStream`` from a sink, Ctrl-C.
         """
         with ExitStack() as stack:
+            stack.enter_context(self._sigint_cancels())
             if hasattr(self.source, "__enter__"):
                 stack.enter_context(self.source)  # type: ignore[arg-type]
             for sink in self.sinks:
@@ -122,6 +127,8 @@ class Pipeline:
                 self._cancel.set()
                 self._join(threads)
             self._raise_stage_error()
+        if self._interrupted.is_set():
+            raise KeyboardInterrupt
         return self.stats.snapshot()
 
     def stop(self) -> None:
@@ -138,6 +145,26 @@ class Pipeline:
                 started = time.perf_counter()
                 warm_up()
                 logger.debug("warmed up %s in %.2f s", stage.name, time.perf_counter() - started)
+
+    @contextmanager
+    def _sigint_cancels(self) -> Iterator[None]:
+        """While running, the first Ctrl-C cancels the stages; a second one interrupts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def on_sigint(signum: int, frame: object) -> None:
+            if self._interrupted.is_set():
+                signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
+            self._interrupted.set()
+            self._cancel.set()
+
+        signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _start_threads(self) -> list[threading.Thread]:
         size = self.config.queue_size
