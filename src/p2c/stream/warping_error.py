@@ -29,8 +29,11 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 def dis_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Dense flow ``(H, W, 2)`` from ``source`` to ``target`` (RGB or gray uint8): source pixel p is at p + flow."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    """Dense flow ``(H, W, 2)`` from ``source`` to ``target`` (RGB or gray uint8).
+
+    Pixel p of ``source`` is at p + flow[p] in ``target``.
+    """
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     return dis.calc(_gray(source), _gray(target), None)
 
 
@@ -57,7 +60,7 @@ def consistent_pixels(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
 
 
 def warping_error(frame: np.ndarray, next_frame: np.ndarray, flow: np.ndarray, region: np.ndarray) -> float:
-    """Mean squared difference (0-1 scale) between ``frame`` and ``next_frame`` warped back, over ``region``."""
+    """Mean squared difference (0-1 scale) of ``frame`` and ``next_frame`` warped back, over ``region``."""
     warped = warp_back(next_frame, flow)
     difference = frame[region].astype(np.float32) - warped[region].astype(np.float32)
     return float(np.mean((difference / 255.0) ** 2))
