@@ -34,7 +34,8 @@ def dis_flow(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     Pixel p of ``source`` is at p + flow[p] in ``target``.
     """
     dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(_gray(source), _gray(target), None)
+    # OpenCV allocates the output when given None; its stubs do not say so.
+    return np.asarray(dis.calc(_gray(source), _gray(target), None))  # type: ignore[call-overload]
 
 
 def warp_back(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
