@@ -19,7 +19,7 @@ from p2c.stream.commands import video
 from p2c.stream.compositing import footprint_box
 from p2c.stream.flicker import FlickerMeter
 from p2c.stream.frame import Frame
-from p2c.stream.runner import VideoConfig, cartoonize
+from p2c.stream.pipeline import VideoConfig, cartoonize
 from p2c.stream.sources import VideoFileSource
 from p2c.stream.tracking import FaceTracker, TrackerConfig
 
@@ -104,6 +104,25 @@ def test_side_by_side_is_twice_as_wide(
         "--side-by-side",
     ]
     assert video.main(argv) == 0
+    assert _stream_facts(out)[:4] == (1024, 512, 25.0, 5)
+
+
+def test_a_registered_sink_is_an_option_of_p2c_video(
+    talking_clip: Path, tmp_path: Path, tiny_weights: Path, fake_engine, tally_sink
+) -> None:
+    out = tmp_path / "out.mp4"
+    argv = [
+        str(talking_clip),
+        str(out),
+        "--weights",
+        str(tiny_weights),
+        "--duration",
+        "0.2",
+        "--side-by-side",
+    ]
+    assert video.main([*argv, "--tally"]) == 0
+    (tally,) = tally_sink.opened
+    assert tally.indexes == [0, 1, 2, 3, 4] and tally.expected_shape == (512, 1024, 3)
     assert _stream_facts(out)[:4] == (1024, 512, 25.0, 5)
 
 
