@@ -202,20 +202,6 @@ def invert_engine() -> type[InvertEngine]:
     return InvertEngine
 
 
-@pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random ngf=8 generator at 256x256 (the crop size), saved as p2c safetensors."""
-    import torch
-
-    from p2c.models.generator import ResnetGenerator
-    from p2c.models.weights import save_generator
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_generator(ResnetGenerator(ngf=8, img_size=256, light=True).eval(), path, dtype=torch.float32)
-    return path
-
-
 def decode_all(path: Path) -> list[np.ndarray]:
     import av
 
