@@ -124,7 +124,7 @@ def time_pipeline(
     import numpy as np
 
     from p2c.stream.flicker import FlickerMeter
-    from p2c.stream.runner import VideoConfig, cartoonize
+    from p2c.stream.pipeline import VideoConfig, cartoonize
     from p2c.stream.sinks import VideoFileSink
     from p2c.stream.sources import ClipCameraSource, VideoFileSource
 

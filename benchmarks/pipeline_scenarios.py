@@ -7,7 +7,7 @@ it writes four short test clips with PyAV: 1280x720 and 1920x1080, with one face
 resized) and four faces (a 2x2 tiling of the clip scaled to half size: four real talking faces).
 Each clip then runs two ways, in the same process and on the same frames:
 
-- **ours**: ``p2c.stream.runner.cartoonize`` in file mode, as ``p2c-video`` runs it (threads,
+- **ours**: ``p2c.stream.pipeline.cartoonize`` in file mode, as ``p2c-video`` runs it (threads,
   face tracking, batched engine chosen by the engine options, compositing);
 - **reference**, photo2cartoon's way: per frame, detect and align from scratch with
   ``FaceAligner.align`` (no tracking), each face through PyTorch FP32 one at a time (batch 1,

@@ -69,3 +69,15 @@ def tiny_generator():
 
     torch.manual_seed(0)
     return ResnetGenerator(ngf=8, img_size=64, light=True).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random ngf=8 generator at 256x256 (the crop size), saved as p2c safetensors."""
+    from p2c.models.generator import ResnetGenerator
+    from p2c.models.weights import save_generator
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_generator(ResnetGenerator(ngf=8, img_size=256, light=True).eval(), path, dtype=torch.float32)
+    return path

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
 from p2c.stream.frame import Frame
-from p2c.stream.sinks.base import FrameSink
+from p2c.stream.sinks.base import FrameSink, OutputValue, SinkOption, SinkTarget
 
 
 class ListSink(FrameSink):
@@ -57,9 +58,65 @@ class SyntheticSource:
             yield Frame(index=index, pts=index * 512, time_base=Fraction(1, 12800), image=image)
 
 
+class FramesSource:
+    """Frames made in memory, as a (file-like, never dropping) source."""
+
+    name = "frames"
+    live = False
+    damaged = 0
+
+    def __init__(self, frames: list[Frame]) -> None:
+        self.frames = frames
+
+    def __enter__(self) -> FramesSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[Frame]:
+        return iter(self.frames)
+
+
+@pytest.fixture
+def frames_source() -> type[FramesSource]:
+    return FramesSource
+
+
 @pytest.fixture
 def list_sink() -> type[ListSink]:
     return ListSink
+
+
+class TallySink(FrameSink):
+    """A sink offered on the command line as ``--tally``: it only keeps the frame indexes."""
+
+    name = "tally"
+    option = SinkOption("--tally", "count the frames")
+    opened: ClassVar[list[TallySink]] = []
+
+    @classmethod
+    def for_output(cls, value: OutputValue, target: SinkTarget) -> TallySink:
+        sink = cls(target.width, target.height)
+        cls.opened.append(sink)
+        return sink
+
+    def __init__(self, width: int, height: int) -> None:
+        super().__init__(width, height)
+        self.indexes: list[int] = []
+
+    def _write(self, frame: Frame, image: np.ndarray) -> None:
+        self.indexes.append(frame.index)
+
+
+@pytest.fixture
+def tally_sink(monkeypatch: pytest.MonkeyPatch) -> type[TallySink]:
+    """:class:`TallySink`, registered as the sink ``tally`` for the test: one module, one line."""
+    from p2c.stream.sinks import SINKS
+
+    monkeypatch.setitem(SINKS, "tally", TallySink)
+    monkeypatch.setattr(TallySink, "opened", [])
+    return TallySink
 
 
 @pytest.fixture
@@ -143,20 +200,6 @@ class InvertEngine:
 @pytest.fixture
 def invert_engine() -> type[InvertEngine]:
     return InvertEngine
-
-
-@pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random ngf=8 generator at 256x256 (the crop size), saved as p2c safetensors."""
-    import torch
-
-    from p2c.models.generator import ResnetGenerator
-    from p2c.models.weights import save_generator
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_generator(ResnetGenerator(ngf=8, img_size=256, light=True).eval(), path, dtype=torch.float32)
-    return path
 
 
 def decode_all(path: Path) -> list[np.ndarray]:

@@ -12,7 +12,7 @@ import torch
 from p2c.stream.alignment import warp_to_crop
 from p2c.stream.compositing import create_compositor, feather_mask, paste_cartoons
 from p2c.stream.faces import AlignedFace
-from p2c.stream.gpu_compositing import TorchCompositor, feather_masks, resolve_device, warp_crops
+from p2c.stream.gpu_compositing import TorchCompositor, feather_masks, warp_crops
 
 
 def _transform(centre: tuple[float, float], side: float, degrees: float, size: int = 256) -> np.ndarray:
@@ -54,12 +54,17 @@ def _smooth_cartoons(count: int, size: int = 256) -> list[np.ndarray]:
     return [cv2.GaussianBlur(image, (0, 0), 3) for image in noise]
 
 
+def _uint8_crops(frame: np.ndarray, device: str) -> np.ndarray:
+    """``warp_crops`` as N x 256 x 256 x 3 uint8 images, as the engine stage would take them."""
+    crops = warp_crops(frame, TRANSFORMS, device=device)
+    return crops.round().clamp(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
 def test_crops_match_opencv(astronaut: np.ndarray) -> None:
-    crops = TorchCompositor("cpu").crops(astronaut, TRANSFORMS)
+    crops = _uint8_crops(astronaut, "cpu")
     assert crops.shape == (len(TRANSFORMS), 256, 256, 3) and crops.dtype == np.uint8
-    references = create_compositor("cpu").crops(astronaut, TRANSFORMS)
-    for matrix, crop, reference in zip(TRANSFORMS, crops, references, strict=True):
-        np.testing.assert_array_equal(reference, warp_to_crop(astronaut, matrix))
+    for matrix, crop in zip(TRANSFORMS, crops, strict=True):
+        reference = warp_to_crop(astronaut, matrix)
         assert np.abs(reference.astype(int) - crop).mean() < 1.0
     # Outside the frame is white, exactly: the last face hangs over the bottom-left corner.
     assert (crops[3][:5, :5] == 255).all() or (crops[3][-5:, :5] == 255).all()
@@ -132,11 +137,6 @@ def test_no_faces_and_mismatched_lengths(astronaut: np.ndarray) -> None:
         compositor.paste(astronaut, [], [astronaut])
 
 
-def test_auto_device_is_cuda_only_when_there_is_one() -> None:
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert resolve_device("cpu") == torch.device("cpu")
-
-
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_matches_cpu(astronaut: np.ndarray, disc_mask: np.ndarray) -> None:
@@ -145,6 +145,6 @@ def test_cuda_matches_cpu(astronaut: np.ndarray, disc_mask: np.ndarray) -> None:
     on_cpu = TorchCompositor("cpu").paste(astronaut, faces, cartoons)
     on_gpu = TorchCompositor("cuda").paste(astronaut, faces, cartoons)
     assert np.abs(on_cpu.astype(int) - on_gpu).max() <= 1
-    crops_cpu = TorchCompositor("cpu").crops(astronaut, TRANSFORMS)
-    crops_gpu = TorchCompositor("cuda").crops(astronaut, TRANSFORMS)
+    crops_cpu = _uint8_crops(astronaut, "cpu")
+    crops_gpu = _uint8_crops(astronaut, "cuda")
     assert np.abs(crops_cpu.astype(int) - crops_gpu).max() <= 1

@@ -11,7 +11,7 @@ import pytest
 
 from p2c.stream.commands import live
 from p2c.stream.frame import Frame
-from p2c.stream.runner import VideoConfig, cartoonize
+from p2c.stream.pipeline import VideoConfig, cartoonize
 from p2c.stream.sinks import VirtualCameraSink
 from p2c.stream.sinks import virtualcam as virtualcam_module
 from p2c.stream.sinks.base import FrameSink
@@ -67,6 +67,19 @@ def test_clip_as_camera_into_a_file_and_a_virtual_camera(
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == len(camera.sent)
     assert fake_engine[0].closed
+
+
+def test_a_registered_sink_is_an_option_of_p2c_stream(
+    talking_clip: Path, tiny_weights: Path, fake_engine, tally_sink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--camera", str(talking_clip), "--tally", "--frames", "6", "--weights", str(tiny_weights)]
+    assert live.main(argv) == 0
+    (tally,) = tally_sink.opened
+    assert 0 < len(tally.indexes) <= 6 and tally.expected_shape == (512, 512, 3)
+    capsys.readouterr()
+    assert live.main(["--camera", "0", "--weights", str(tiny_weights)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "nothing to send the cartoon to" in error and "--tally" in error
 
 
 class CountingSink(FrameSink):

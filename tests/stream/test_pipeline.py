@@ -8,14 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from p2c.stream.batching import BatchPolicy
 from p2c.stream.frame import Frame
 from p2c.stream.pipeline import Pipeline, PipelineConfig
 from p2c.stream.queues import FrameQueue
 from p2c.stream.sinks.base import StopStream
+from p2c.stream.stage import BatchPolicy, Stage
 
 
-class Mark:
+class Mark(Stage):
     """A fast stage that stamps its name into every frame."""
 
     def __init__(self, name: str, delay: float = 0.0, fail_at: int | None = None) -> None:
@@ -52,7 +52,7 @@ def test_file_mode_keeps_every_frame_in_order_with_timestamps(synthetic_source, 
 
 def test_batched_stage_gets_several_frames_per_call(synthetic_source, list_sink) -> None:
     batcher = Mark("engine")
-    batcher.batch_policy = BatchPolicy(max_frames=8, max_wait_s=None)  # type: ignore[attr-defined]
+    batcher.batch_policy = BatchPolicy(max_frames=8, max_wait_s=None)
     sink = list_sink(32, 32)
     Pipeline(synthetic_source(40), [batcher], [sink], PipelineConfig(queue_size=8)).run()
     assert sum(batcher.calls) == 40 and max(batcher.calls) > 1
@@ -176,3 +176,27 @@ def test_queue_policies() -> None:
         FrameQueue(2, "newest")  # type: ignore[arg-type]
     with pytest.raises(TimeoutError):
         queue.get(timeout=0.01)
+
+
+def test_a_stage_needs_only_a_name_and_process(synthetic_source, list_sink) -> None:
+    class Minimal(Stage):
+        name = "minimal"
+
+        def process(self, frames: list[Frame]) -> list[Frame]:
+            return frames
+
+    stage = Minimal()
+    assert stage.batch_policy == BatchPolicy()  # one frame per call
+    stats = Pipeline(synthetic_source(5), [stage], [list_sink(32, 32)]).run()
+    assert stats.frames_out == 5
+
+
+def test_stages_are_closed_when_a_sink_cannot_open(synthetic_source, list_sink) -> None:
+    class Unplugged(list_sink):  # type: ignore[misc, valid-type]
+        def open(self) -> None:
+            raise OSError("no device")
+
+    stage = Mark("a")
+    with pytest.raises(OSError, match="no device"):
+        Pipeline(synthetic_source(5), [stage], [Unplugged(32, 32)]).run()
+    assert stage.closed and stage.calls == []

@@ -12,7 +12,19 @@ import pytest
 from p2c.errors import OutputError
 from p2c.stream.frame import Frame
 from p2c.stream.pipeline import Pipeline
-from p2c.stream.sinks import SINKS, VideoFileSink, VirtualCameraSink, create_sink
+from p2c.stream.sinks import (
+    SINKS,
+    PreviewSink,
+    SinkTarget,
+    VideoFileSink,
+    VirtualCameraSink,
+    add_sink_arguments,
+    build_sinks,
+    check_outputs,
+    create_sink,
+    offered_outputs,
+    outputs_from_args,
+)
 from p2c.stream.sources import VideoFileSource
 
 
@@ -204,3 +216,44 @@ def test_preview_stops_on_q(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(StopStream):
             sink.write(frames[1])
     assert len(shown) == 2 and np.array_equal(shown[0][..., ::-1], frames[0].image)  # shown as BGR
+
+
+def test_command_line_options_become_sinks_sized_for_the_run(tmp_path: Path) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_sink_arguments(parser)
+    args = parser.parse_args(["--output", str(tmp_path / "o.mp4"), "--virtualcam"])
+    outputs = outputs_from_args(args)
+    assert outputs == {"file": tmp_path / "o.mp4", "virtualcam": True}
+    target = SinkTarget(128, 48, 25.0, Fraction(1, 12800), live=False, audio_from=None)
+    file_sink, camera = build_sinks(outputs, target)
+    assert isinstance(file_sink, VideoFileSink) and file_sink.expected_shape == (48, 128, 3)
+    assert file_sink.time_base == Fraction(1, 12800)
+    # A file is faster than real time: the virtual camera holds each frame for its slot.
+    assert isinstance(camera, VirtualCameraSink) and camera.pace and camera.fps == 25.0
+    (preview,) = build_sinks({"preview": True}, target)
+    assert isinstance(preview, PreviewSink) and preview.expected_shape == (48, 128, 3)
+    assert offered_outputs() == "--output FILE, --virtualcam or --preview"
+
+
+def test_p2c_video_takes_the_file_output_as_its_positional_argument(tmp_path: Path) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_sink_arguments(parser, positional="file")
+    args = parser.parse_args([str(tmp_path / "o.mp4"), "--preview"])
+    assert outputs_from_args(args) == {"file": tmp_path / "o.mp4", "preview": True}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--output", "x.mp4"])
+
+
+def test_outputs_are_checked_before_anything_opens(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match=r"output folder .*nowhere does not exist"):
+        check_outputs({"file": tmp_path / "nowhere" / "o.mp4"})
+    source = tmp_path / "in.mp4"
+    with pytest.raises(OutputError, match="is the input"):
+        check_outputs({"file": source}, source=source)
+    with pytest.raises(ValueError, match="unknown sink 'rtmp'"):
+        check_outputs({"rtmp": True})
+    check_outputs({"file": tmp_path / "o.mp4", "preview": True}, source=source)

@@ -43,7 +43,7 @@ def test_cartoon_smoother_holds_a_still_face_and_passes_motion() -> None:
 
 
 def test_output_smoothing_does_not_ghost_on_fast_motion(
-    astronaut: np.ndarray, invert_engine, list_sink
+    astronaut: np.ndarray, invert_engine, list_sink, frames_source
 ) -> None:
     """A face moving 8 px a frame: the smoothed output matches the unsmoothed one, no trail."""
     from fractions import Fraction
@@ -51,7 +51,7 @@ def test_output_smoothing_does_not_ghost_on_fast_motion(
     import cv2
 
     from p2c.stream.frame import Frame
-    from p2c.stream.runner import VideoConfig, cartoonize
+    from p2c.stream.pipeline import VideoConfig, cartoonize
 
     def moving(count: int) -> list[Frame]:
         frames = []
@@ -64,7 +64,8 @@ def test_output_smoothing_does_not_ghost_on_fast_motion(
     outputs = {}
     for weight in (0.5, 1.0):
         sink = list_sink(512, 512)
-        cartoonize(moving(16), [sink], invert_engine(), VideoConfig(cartoon_weight=weight, batch_size=2))
+        source = frames_source(moving(16))
+        cartoonize(source, [sink], invert_engine(), VideoConfig(cartoon_weight=weight, batch_size=2))
         outputs[weight] = [f.result.astype(int) for f in sink.frames]
     trail = [np.abs(a - b).mean() for a, b in zip(outputs[0.5], outputs[1.0], strict=True)]
     assert max(trail) < 1.0  # 0-255, whole frame: the smoothed face sits where the face is

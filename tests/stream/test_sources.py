@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from p2c.errors import InputNotFoundError, InvalidInputError
-from p2c.stream.sources import ClipCameraSource, VideoFileSource, WebcamSource, create_source, open_camera
+from p2c.stream.sources import ClipCameraSource, VideoFileSource, WebcamSource, open_camera
 
 
 def test_file_source_yields_every_frame_with_container_timestamps(make_clip) -> None:
@@ -124,8 +124,3 @@ def test_webcam_that_disconnects_ends_the_stream(monkeypatch: pytest.MonkeyPatch
     with WebcamSource(0, mirror=True) as source:
         frames = list(source)
     assert len(frames) == 5 and source.disconnected
-
-
-def test_unknown_source_name_lists_the_names() -> None:
-    with pytest.raises(ValueError, match=r"unknown source 'rtsp'.*clip.*file.*webcam"):
-        create_source("rtsp", "x")

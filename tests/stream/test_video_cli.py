@@ -19,7 +19,7 @@ from p2c.stream.commands import video
 from p2c.stream.compositing import footprint_box
 from p2c.stream.flicker import FlickerMeter
 from p2c.stream.frame import Frame
-from p2c.stream.runner import VideoConfig, cartoonize
+from p2c.stream.pipeline import VideoConfig, cartoonize
 from p2c.stream.sources import VideoFileSource
 from p2c.stream.tracking import FaceTracker, TrackerConfig
 
@@ -105,6 +105,57 @@ def test_side_by_side_is_twice_as_wide(
     ]
     assert video.main(argv) == 0
     assert _stream_facts(out)[:4] == (1024, 512, 25.0, 5)
+
+
+def test_a_registered_sink_is_an_option_of_p2c_video(
+    talking_clip: Path, tmp_path: Path, tiny_weights: Path, fake_engine, tally_sink
+) -> None:
+    out = tmp_path / "out.mp4"
+    argv = [
+        str(talking_clip),
+        str(out),
+        "--weights",
+        str(tiny_weights),
+        "--duration",
+        "0.2",
+        "--side-by-side",
+    ]
+    assert video.main([*argv, "--tally"]) == 0
+    (tally,) = tally_sink.opened
+    assert tally.indexes == [0, 1, 2, 3, 4] and tally.expected_shape == (512, 1024, 3)
+    assert _stream_facts(out)[:4] == (1024, 512, 25.0, 5)
+
+
+def test_a_file_plays_into_a_virtual_camera_at_its_own_rate(
+    talking_clip: Path, tmp_path: Path, tiny_weights: Path, fake_engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from p2c.stream.sinks import virtualcam
+
+    cameras = []
+
+    class FakeCamera:
+        def __init__(self, width: int, height: int, fps: float) -> None:
+            self.width, self.height, self.fps = width, height, fps
+            self.sent: list[np.ndarray] = []
+            self.paced = 0
+            cameras.append(self)
+
+        def send(self, image: np.ndarray) -> None:
+            self.sent.append(image)
+
+        def sleep_until_next_frame(self) -> None:
+            self.paced += 1
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(virtualcam, "pyvirtualcam_factory", FakeCamera)
+    out = tmp_path / "out.mp4"
+    argv = [str(talking_clip), str(out), "--weights", str(tiny_weights), "--duration", "0.2", "--virtualcam"]
+    assert video.main(argv) == 0
+    (camera,) = cameras
+    assert len(camera.sent) == camera.paced == 5 and camera.fps == 25.0
+    assert _stream_facts(out)[3] == 5
 
 
 def test_frames_without_a_face_pass_through(

@@ -1,6 +1,7 @@
 """p2c.stream: faces in, cartoons out, for still images, video files and cameras."""
 
 from p2c.stream.compositing import (
+    CompositeStage,
     Compositor,
     available_compositors,
     cartoon_on_white,
@@ -12,16 +13,18 @@ from p2c.stream.flicker import FlickerMeter
 from p2c.stream.frame import Frame, FrameFace
 from p2c.stream.image_io import read_image, write_image
 from p2c.stream.landmarks import LandmarkDetector, detect_landmarks
-from p2c.stream.pipeline import Pipeline, PipelineConfig
-from p2c.stream.runner import VideoConfig, cartoonize
-from p2c.stream.sources import ClipCameraSource, VideoFileSource, VideoInfo, WebcamSource, open_camera
+from p2c.stream.pipeline import Pipeline, PipelineConfig, VideoConfig, cartoonize, cartoonize_video
+from p2c.stream.sources import ClipCameraSource, Source, VideoFileSource, VideoInfo, WebcamSource, open_camera
+from p2c.stream.stage import BatchPolicy, Stage
 from p2c.stream.stats import PipelineStats, StatsSnapshot
 from p2c.stream.tracking import FaceTracker, TrackerConfig
 
 __all__ = [
     "AlignedFace",
     "AlignerConfig",
+    "BatchPolicy",
     "ClipCameraSource",
+    "CompositeStage",
     "Compositor",
     "FaceAligner",
     "FaceTracker",
@@ -32,6 +35,8 @@ __all__ = [
     "Pipeline",
     "PipelineConfig",
     "PipelineStats",
+    "Source",
+    "Stage",
     "StatsSnapshot",
     "TrackerConfig",
     "VideoConfig",
@@ -41,6 +46,7 @@ __all__ = [
     "available_compositors",
     "cartoon_on_white",
     "cartoonize",
+    "cartoonize_video",
     "create_compositor",
     "detect_landmarks",
     "open_camera",

@@ -5,64 +5,102 @@ it through a feathered head mask: eroded a little so no photo background ringed 
 blurred so the seam is soft, and faded to zero near the crop's edge so the square crop never
 shows. Only each face's footprint is touched; every other pixel stays byte-identical.
 
-Compositors are pluggable (``cpu`` here, ``torch`` in :mod:`p2c.stream.gpu_compositing`) and
-chosen by name with :func:`create_compositor`, so the video pipeline can run them on a GPU.
+Compositors are pluggable (``cpu`` here with OpenCV, ``torch`` in
+:mod:`p2c.stream.gpu_compositing`) and chosen by name with :func:`create_compositor`.
+:class:`CompositeStage` is the video pipeline's step: it adds what only video needs, a light,
+motion-aware EMA of each track's cartoon (so a still face does not shimmer) and the
+``--side-by-side`` layout (original | cartoon, twice the width).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 
-from p2c.stream.alignment import CROP_SIZE, invert_transform, warp_to_crop
+from p2c.stream.alignment import invert_transform
+from p2c.stream.frame import Frame
+from p2c.stream.smoothing import CartoonSmoother
+from p2c.stream.stage import Stage
 
 if TYPE_CHECKING:
-    from p2c.stream.faces import AlignedFace
+    from p2c.engine.base import Backend
 
 __all__ = [
     "COMPOSITORS",
+    "CompositeStage",
     "Compositor",
     "CpuCompositor",
+    "Feathering",
+    "PlacedFace",
     "available_compositors",
     "cartoon_on_white",
     "create_compositor",
+    "default_compositor",
     "edge_fade",
     "feather_mask",
-    "feather_parameters",
+    "feathering",
     "footprint_box",
     "paste_cartoons",
     "resize_transform",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Feathering, as fractions of the crop side (so 256 crops get 3 / 4 / 12 pixels).
 _ERODE_FRACTION = 0.012
 _BLUR_SIGMA_FRACTION = 0.016
 _EDGE_FADE_FRACTION = 0.047
 
-
-def feather_parameters(size: int) -> tuple[int, float, float]:
-    """Erosion radius, blur sigma and edge-fade width (pixels) for a ``size``-pixel crop; both
-    compositors use these, so they feather alike."""
-    erode = max(1, round(_ERODE_FRACTION * size))
-    return erode, max(0.5, _BLUR_SIGMA_FRACTION * size), max(2.0, _EDGE_FADE_FRACTION * size)
+# A smoother whose track has not been seen for this many frames is dropped (memory stays flat).
+_FORGET_AFTER = 50
 
 
-def feather_mask(mask: np.ndarray) -> np.ndarray:
-    """The blending weight of a crop: the head mask eroded, blurred and faded out at the edges.
+class PlacedFace(Protocol):
+    """What pasting needs of a face: its image -> crop 2x3 ``transform`` and its head ``mask``
+    (float32 in [0, 1], crop coordinates)."""
 
-    Float32 H x W in [0, 1]; exactly 0 on the crop's outermost pixel row and column.
+    @property
+    def transform(self) -> np.ndarray: ...
+
+    @property
+    def mask(self) -> np.ndarray: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Feathering
+
+
+@dataclass(frozen=True)
+class Feathering:
+    """What feathering a crop of one size takes; the same for every frame, so made once per size.
+
+    ``erode``: erosion radius; ``element``: OpenCV's elliptic structuring element of that radius;
+    ``sigma``: blur sigma (pixels); ``ramp``: the H x W float32 edge fade (read-only).
+    Both compositors use it, so they feather alike.
     """
-    alpha: np.ndarray = np.asarray(mask, dtype=np.float32)
-    if alpha.ndim != 2:
-        raise ValueError(f"expected a mask of shape (H, W), got {alpha.shape}")
-    erode, sigma, fade = feather_parameters(min(alpha.shape))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1))
-    alpha = cv2.erode(alpha, kernel, borderType=cv2.BORDER_REPLICATE)
-    alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=sigma)
-    return alpha * edge_fade(alpha.shape, fade)
+
+    erode: int
+    element: np.ndarray
+    sigma: float
+    ramp: np.ndarray
+
+
+@functools.lru_cache(maxsize=8)
+def feathering(height: int, width: int) -> Feathering:
+    """The :class:`Feathering` of an ``height`` x ``width`` crop (cached: one per crop size)."""
+    size = min(height, width)
+    erode = max(1, round(_ERODE_FRACTION * size))
+    element = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1))
+    ramp = edge_fade((height, width), max(2.0, _EDGE_FADE_FRACTION * size))
+    for constant in (element, ramp):
+        constant.setflags(write=False)  # shared by every frame: nobody may change it
+    return Feathering(erode, element, max(0.5, _BLUR_SIGMA_FRACTION * size), ramp)
 
 
 def edge_fade(shape: tuple[int, ...], width: float) -> np.ndarray:
@@ -77,6 +115,20 @@ def edge_fade(shape: tuple[int, ...], width: float) -> np.ndarray:
     return np.outer(ramp(height), ramp(wide))
 
 
+def feather_mask(mask: np.ndarray) -> np.ndarray:
+    """The blending weight of a crop: the head mask eroded, blurred and faded out at the edges.
+
+    Float32 H x W in [0, 1]; exactly 0 on the crop's outermost pixel row and column.
+    """
+    alpha: np.ndarray = np.asarray(mask, dtype=np.float32)
+    if alpha.ndim != 2:
+        raise ValueError(f"expected a mask of shape (H, W), got {alpha.shape}")
+    constants = feathering(*alpha.shape)
+    alpha = cv2.erode(alpha, constants.element, borderType=cv2.BORDER_REPLICATE)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=constants.sigma)
+    return alpha * constants.ramp
+
+
 def cartoon_on_white(cartoon: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """photo2cartoon's post-process: ``cartoon * mask + 255 * (1 - mask)`` as uint8.
 
@@ -88,6 +140,10 @@ def cartoon_on_white(cartoon: np.ndarray, mask: np.ndarray) -> np.ndarray:
         alpha = cv2.resize(alpha, (cartoon.shape[1], cartoon.shape[0]), interpolation=cv2.INTER_AREA)
     blended = cartoon.astype(np.float32) * alpha[..., None] + 255.0 * (1.0 - alpha[..., None])
     return np.clip(blended, 0.0, 255.0).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry and pasting
 
 
 def resize_transform(transform: np.ndarray, crop_size: int, cartoon_size: int) -> np.ndarray:
@@ -156,7 +212,7 @@ def _paste_one(frame: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, ma
 
 
 def paste_cartoons(
-    image_rgb: np.ndarray, faces: Sequence[AlignedFace], cartoons: Sequence[np.ndarray]
+    image_rgb: np.ndarray, faces: Sequence[PlacedFace], cartoons: Sequence[np.ndarray]
 ) -> np.ndarray:
     """A copy of ``image_rgb`` with each face's cartoon blended in over its head.
 
@@ -179,24 +235,22 @@ def paste_cartoons(
     return frame
 
 
+# ---------------------------------------------------------------------------------------------
+# Compositors by name
+
+
 class Compositor(Protocol):
     """Blends cartoons into a frame; what the video pipeline calls once per frame.
 
     ``paste(frame, faces, cartoons)`` returns a new uint8 RGB frame of the same shape; pixels
-    outside every face's footprint are unchanged; ``faces`` may be empty. ``crops(frame,
-    transforms, size)`` returns N x size x size x 3 uint8 crops, white outside the frame (what
-    :func:`p2c.stream.alignment.warp_to_crop` makes). ``close()`` frees device memory and is safe
-    to call more than once.
+    outside every face's footprint are unchanged; ``faces`` may be empty. ``close()`` frees
+    device memory and is safe to call more than once.
     """
 
     name: str
 
-    def crops(
-        self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE
-    ) -> np.ndarray: ...
-
     def paste(
-        self, frame: np.ndarray, faces: Sequence[AlignedFace], cartoons: Sequence[np.ndarray]
+        self, frame: np.ndarray, faces: Sequence[PlacedFace], cartoons: Sequence[np.ndarray]
     ) -> np.ndarray: ...
 
     def close(self) -> None: ...
@@ -207,13 +261,8 @@ class CpuCompositor:
 
     name = "cpu"
 
-    def crops(self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE) -> np.ndarray:
-        if not transforms:
-            return np.empty((0, size, size, 3), dtype=np.uint8)
-        return np.stack([warp_to_crop(frame, matrix, size) for matrix in transforms])
-
     def paste(
-        self, frame: np.ndarray, faces: Sequence[AlignedFace], cartoons: Sequence[np.ndarray]
+        self, frame: np.ndarray, faces: Sequence[PlacedFace], cartoons: Sequence[np.ndarray]
     ) -> np.ndarray:
         return paste_cartoons(frame, faces, cartoons)
 
@@ -244,3 +293,72 @@ def create_compositor(name: str = "cpu", device: str = "auto") -> Compositor:
     if name not in COMPOSITORS:
         raise ValueError(f"unknown compositor {name!r}; choose one of {', '.join(available_compositors())}")
     return COMPOSITORS[name](device)
+
+
+def default_compositor(engine: Backend) -> Compositor:
+    """The GPU compositor when the engine runs on CUDA, else the CPU one."""
+    # A backend's device may carry a note after the name ("cuda:0 (TensorRT)" for onnxruntime).
+    device = engine.device.split(" ")[0]
+    if device.startswith("cuda"):
+        try:
+            return create_compositor("torch", device=device)
+        except (ImportError, RuntimeError) as error:
+            logger.warning("GPU compositor unavailable (%s); compositing on the CPU", error)
+    return create_compositor("cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline stage
+
+
+class CompositeStage(Stage):
+    """Blend cartoons into frames; ``output`` gets the result (``image`` is left as it was).
+
+    ``cartoon_weight``: the new cartoon's weight for a still face (1 turns smoothing off).
+    Frames without faces come out unchanged (``output`` stays ``None`` unless side by side).
+    """
+
+    name = "compositor"
+
+    def __init__(
+        self,
+        compositor: Compositor,
+        side_by_side: bool = False,
+        cartoon_weight: float = 0.5,
+        motion_scale: float = 6.0,
+    ) -> None:
+        self.compositor = compositor
+        self.side_by_side = side_by_side
+        self.cartoon_weight = cartoon_weight
+        self.motion_scale = motion_scale
+        self._smoothers: dict[int, tuple[CartoonSmoother, int]] = {}
+
+    def _smooth(self, frame: Frame) -> list[np.ndarray]:
+        cartoons = []
+        for face in frame.faces:
+            assert face.cartoon is not None, "the engine stage runs before the compositor"
+            if self.cartoon_weight >= 1:
+                cartoons.append(face.cartoon)
+                continue
+            smoother, _ = self._smoothers.get(face.track_id, (None, 0))
+            if smoother is None:
+                smoother = CartoonSmoother(self.cartoon_weight, self.motion_scale)
+            self._smoothers[face.track_id] = (smoother, frame.index)
+            cartoons.append(smoother(face.crop, face.cartoon))
+        stale = [tid for tid, (_, seen) in self._smoothers.items() if frame.index - seen > _FORGET_AFTER]
+        for track_id in stale:
+            del self._smoothers[track_id]
+        return cartoons
+
+    def process(self, frames: list[Frame]) -> list[Frame]:
+        for frame in frames:
+            output = None
+            if frame.faces:
+                output = self.compositor.paste(frame.image, frame.faces, self._smooth(frame))
+            if self.side_by_side:
+                output = np.concatenate([frame.image, frame.image if output is None else output], axis=1)
+            frame.output = output
+        return frames
+
+    def close(self) -> None:
+        self.compositor.close()

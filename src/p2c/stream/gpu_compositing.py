@@ -6,13 +6,14 @@ paste_cartoons`) warps one face at a time on the CPU. Here the same 2x3 matrices
 encodes: a frame goes to the device once as uint8 and comes back once as uint8.
 
 Conventions match OpenCV's: pixel centres at integers, bilinear sampling, white outside the
-frame for crops, the same feathered mask (:func:`p2c.stream.compositing.feather_parameters`) for
+frame for crops, the same feathered mask (:func:`p2c.stream.compositing.feathering`) for
 pasting. Shrinking by more than 2x first averages down a pyramid (2x2 box per level), as OpenCV's
 area interpolation would, so fine detail does not alias.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -22,45 +23,50 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from p2c.devices import resolve_device
 from p2c.stream.alignment import CROP_SIZE, invert_transform
-from p2c.stream.compositing import edge_fade, feather_parameters, footprint_box, resize_transform
+from p2c.stream.compositing import feathering, footprint_box, resize_transform
 
 if TYPE_CHECKING:
-    from p2c.stream.faces import AlignedFace
+    from p2c.stream.compositing import PlacedFace
 
-__all__ = ["TorchCompositor", "feather_masks", "paste_batch", "resolve_device", "warp_crops"]
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> the first CUDA GPU when there is one, else the CPU; anything else as given."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+__all__ = ["TorchCompositor", "feather_masks", "paste_batch", "warp_crops"]
 
 
 # ---------------------------------------------------------------------------------------------
-# Matrix bookkeeping (float64 numpy on the host: a handful of 3x3 products per face)
+# Matrix bookkeeping (float64 numpy on the host: a handful of 3x3 products per face). The ones that
+# depend only on sizes or pyramid levels are made once and shared read-only.
 
 
 def _homogeneous(matrix: np.ndarray) -> np.ndarray:
     return np.vstack([np.asarray(matrix, dtype=np.float64), [0.0, 0.0, 1.0]])
 
 
+def _read_only(matrix: np.ndarray) -> np.ndarray:
+    matrix.setflags(write=False)
+    return matrix
+
+
+@functools.lru_cache(maxsize=64)
 def _pixels_to_normalized(width: int, height: int) -> np.ndarray:
     """Pixel coordinates (centres at integers) to grid_sample's [-1, 1] with align_corners=False."""
-    return np.array(
-        [[2.0 / width, 0.0, 1.0 / width - 1.0], [0.0, 2.0 / height, 1.0 / height - 1.0], [0, 0, 1]]
+    return _read_only(
+        np.array([[2.0 / width, 0.0, 1.0 / width - 1.0], [0.0, 2.0 / height, 1.0 / height - 1.0], [0, 0, 1]])
     )
 
 
+@functools.lru_cache(maxsize=64)
 def _normalized_to_pixels(width: int, height: int) -> np.ndarray:
-    return np.linalg.inv(_pixels_to_normalized(width, height))
+    return _read_only(np.linalg.inv(_pixels_to_normalized(width, height)))
 
 
+@functools.lru_cache(maxsize=16)
 def _pyramid_step(level: int) -> np.ndarray:
     """Pixels at full size to pixels ``level`` 2x2-averaging steps down: x' = (x + 0.5) / 2^k - 0.5."""
     factor = 0.5**level
-    return np.array([[factor, 0.0, 0.5 * factor - 0.5], [0.0, factor, 0.5 * factor - 0.5], [0, 0, 1]])
+    return _read_only(
+        np.array([[factor, 0.0, 0.5 * factor - 0.5], [0.0, factor, 0.5 * factor - 0.5], [0, 0, 1]])
+    )
 
 
 def _shrink_level(scale: float) -> int:
@@ -160,35 +166,74 @@ def warp_crops(
 # Pasting
 
 
-def _gaussian_kernel(sigma: float, device: torch.device) -> torch.Tensor:
-    """The kernel OpenCV's GaussianBlur uses on float images for ``sigma`` (radius 4 sigma)."""
-    size = round(sigma * 8 + 1) | 1
-    return torch.as_tensor(cv2.getGaussianKernel(size, sigma, cv2.CV_32F).ravel(), device=device)
+class _DeviceFeathering:
+    """:func:`p2c.stream.compositing.feathering`'s constants on one device, made once per crop size.
+
+    ``rows``: for each row ``dy`` of OpenCV's elliptic structuring element, the half-width of its
+    run of ones (each row is one run, centred); ``kernel``: the 1-D Gaussian OpenCV's GaussianBlur
+    uses on float images (radius 4 sigma); ``ramp``: the edge fade.
+    """
+
+    def __init__(self, size: int, device: torch.device) -> None:
+        constants = feathering(size, size)
+        self.radius = constants.erode
+        self.rows: list[tuple[int, int]] = []
+        for dy, row in enumerate(constants.element):
+            columns = np.flatnonzero(row)
+            half = self.radius - int(columns[0])
+            if list(columns) != list(range(self.radius - half, self.radius + half + 1)):
+                raise ValueError(f"row {dy} of the structuring element is not one centred run: {row}")
+            self.rows.append((dy, half))
+        taps = round(constants.sigma * 8 + 1) | 1
+        gaussian = cv2.getGaussianKernel(taps, constants.sigma, cv2.CV_32F).ravel()
+        self.kernel = torch.as_tensor(gaussian, device=device)
+        self.ramp = torch.as_tensor(np.array(constants.ramp), device=device)
 
 
-def _erode(alpha: torch.Tensor, radius: int) -> torch.Tensor:
-    """Min filter over OpenCV's elliptic structuring element, edges replicated (as ``cv2.erode``)."""
-    element = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+@functools.lru_cache(maxsize=8)
+def _device_feathering(size: int, device: torch.device) -> _DeviceFeathering:
+    return _DeviceFeathering(size, device)
+
+
+def _erode(alpha: torch.Tensor, radius: int, rows: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """Min filter over an elliptic structuring element, edges replicated (as ``cv2.erode``).
+
+    Horizontal minima over runs of 1, 3, 5, ... columns are built one from the other, then each
+    element row takes its run's minimum, shifted into place: 13 minimum kernels for a radius of 3,
+    where one per element pixel would be 37.
+    """
     padded = F.pad(alpha, (radius, radius, radius, radius), mode="replicate")
     height, width = alpha.shape[-2:]
+    runs = [padded]  # runs[h][..., c] = min of padded columns c .. c + 2h
+    for half in range(1, max(h for _, h in rows) + 1):
+        previous = runs[-1]
+        span = previous.shape[-1] - 2
+        runs.append(
+            torch.minimum(
+                previous[..., :span],
+                torch.minimum(
+                    padded[..., 2 * half - 1 : 2 * half - 1 + span], padded[..., 2 * half : 2 * half + span]
+                ),
+            )
+        )
     result = alpha
-    for dy, dx in zip(*np.nonzero(element), strict=True):
-        result = torch.minimum(result, padded[..., dy : dy + height, dx : dx + width])
+    for dy, half in rows:
+        result = torch.minimum(
+            result, runs[half][..., dy : dy + height, radius - half : radius - half + width]
+        )
     return result
 
 
 def feather_masks(masks: torch.Tensor) -> torch.Tensor:
     """:func:`p2c.stream.compositing.feather_mask` for N masks (N x S x S float in [0, 1]) at once."""
-    size = masks.shape[-1]
-    erode, sigma, fade = feather_parameters(size)
-    alpha = _erode(masks.unsqueeze(1).float(), erode)
-    kernel = _gaussian_kernel(sigma, masks.device)
+    constants = _device_feathering(masks.shape[-1], masks.device)
+    alpha = _erode(masks.unsqueeze(1).float(), constants.radius, constants.rows)
+    kernel = constants.kernel
     radius = kernel.numel() // 2
     # Separable blur with mirrored borders, as OpenCV's default BORDER_REFLECT_101.
     alpha = F.conv2d(F.pad(alpha, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
     alpha = F.conv2d(F.pad(alpha, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
-    ramp = torch.as_tensor(edge_fade((size, size), fade), device=masks.device)
-    return alpha.squeeze(1) * ramp
+    return alpha.squeeze(1) * constants.ramp
 
 
 def _cartoon_tensor(cartoons: Sequence[np.ndarray] | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -270,7 +315,7 @@ def paste_batch(
 
 
 class TorchCompositor:
-    """The ``torch`` compositor: crops and pasting with torch on ``device`` (``auto``: CUDA if any).
+    """The ``torch`` compositor: pasting with torch on ``device`` (``auto``: CUDA if any).
 
     ``paste`` takes and returns uint8 numpy frames, copying each once to the device and once back.
     """
@@ -280,17 +325,10 @@ class TorchCompositor:
     def __init__(self, device: str | torch.device = "auto") -> None:
         self.device = resolve_device(device)
 
-    def crops(self, frame: np.ndarray, transforms: Sequence[np.ndarray], size: int = CROP_SIZE) -> np.ndarray:
-        """N x size x size x 3 uint8 crops, white outside the frame (as ``warp_to_crop``)."""
-        if not transforms:
-            return np.empty((0, size, size, 3), dtype=np.uint8)
-        crops = warp_crops(frame, transforms, size, device=self.device)
-        return crops.round().clamp(0.0, 255.0).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
     def paste(
         self,
         frame: np.ndarray,
-        faces: Sequence[AlignedFace],
+        faces: Sequence[PlacedFace],
         cartoons: Sequence[np.ndarray] | torch.Tensor,
     ) -> np.ndarray:
         """A copy of ``frame`` with every face's cartoon blended in (as :func:`paste_cartoons`)."""

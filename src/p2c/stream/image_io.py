@@ -8,7 +8,6 @@ everything downstream sees one pixel format.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 
 from p2c.errors import InputNotFoundError, InvalidInputError, OutputError
+from p2c.files import atomic_path, require_folder
 
 __all__ = ["BUILTIN_IMAGES", "BUILTIN_PREFIX", "check_output_path", "read_image", "to_rgb8", "write_image"]
 
@@ -111,10 +111,7 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     if target.suffix.lower() not in _WRITE_PARAMS:
         raise OutputError(f"cannot write {target}: name the output .png, .jpg or .jpeg")
-    folder = target.parent
-    if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist; create it first")
-    return target
+    return require_folder(target)
 
 
 def write_image(path: str | os.PathLike[str], rgb: np.ndarray) -> Path:
@@ -123,21 +120,18 @@ def write_image(path: str | os.PathLike[str], rgb: np.ndarray) -> Path:
     Creates no folders: a missing folder is an :class:`OutputError` naming it.
     """
     target = check_output_path(path)
-    suffix, folder = target.suffix.lower(), target.parent
+    suffix = target.suffix.lower()
     image = np.asarray(rgb)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}")
     ok, encoded = cv2.imencode(suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), _WRITE_PARAMS[suffix])
     if not ok:
         raise OutputError(f"OpenCV could not encode {target}")
-    # Temp file + rename: a reader never sees half an image, and a failed write leaves no debris.
-    # open() rather than mkstemp so the file gets the usual permissions (umask), not 0600.
-    temp = folder / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(temp, "xb") as file:
-            file.write(encoded.tobytes())
-        os.replace(temp, target)
+        with atomic_path(target) as temporary:  # a reader never sees half an image
+            temporary.write_bytes(encoded.tobytes())
+    except OutputError:
+        raise
     except OSError as error:
-        temp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {target}: {error.strerror or error}") from error
     return target

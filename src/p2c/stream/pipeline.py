@@ -1,6 +1,12 @@
-"""The frame pipeline: a source, processing stages on threads, and sinks, joined by bounded queues.
+"""The video pipeline: source -> track -> engine -> composite -> sinks.
 
-::
+:func:`cartoonize` wires a source, the three stages (:class:`p2c.stream.tracking.TrackingStage`,
+:class:`p2c.stream.batching.EngineStage`, :class:`p2c.stream.compositing.CompositeStage`) and the
+sinks, and runs them; :func:`cartoonize_video` does the same for a video file and the sinks a
+command line or :meth:`p2c.Cartoonizer.video` asks for. ``p2c-video``, ``p2c-stream``, the Python
+API and the pipeline benchmark all run through them.
+
+:class:`Pipeline` is what runs any source -> stages -> sinks chain, joined by bounded queues::
 
     reader thread ─q─▶ stage thread ─q─▶ stage thread ─q─▶ ... ─q─▶ main thread: sinks
     (source)           (tracker)         (batcher+engine)           (file, virtual camera, preview)
@@ -22,20 +28,39 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from p2c.stream.batching import BatchPolicy, collect
+from p2c.stream.batching import EngineStage
+from p2c.stream.compositing import CompositeStage, default_compositor
+from p2c.stream.faces import AlignerConfig, FaceAligner
 from p2c.stream.frame import Frame
 from p2c.stream.queues import Closed, DropPolicy, FrameQueue
-from p2c.stream.sinks.base import Sink, StopStream
+from p2c.stream.sinks import OutputValue, Sink, SinkTarget, StopStream, build_sinks
+from p2c.stream.sources import Source, VideoInfo
+from p2c.stream.stage import BatchPolicy, Stage, collect
 from p2c.stream.stats import PipelineStats, StatsSnapshot
+from p2c.stream.tracking import FaceTracker, TrackerConfig, TrackingStage
 
-__all__ = ["Pipeline", "PipelineConfig", "Stage"]
+if TYPE_CHECKING:
+    from p2c.engine.base import Backend
+    from p2c.stream.sources import VideoFileSource
+
+__all__ = [
+    "FrameCallback",
+    "Pipeline",
+    "PipelineConfig",
+    "VideoConfig",
+    "cartoonize",
+    "cartoonize_video",
+    "sink_target",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +68,122 @@ _JOIN_TIMEOUT_S = 10.0
 _POLL_S = 0.05
 
 
-@runtime_checkable
-class Stage(Protocol):
-    """One processing step. ``process`` gets frames in stream order and returns them, in order.
+FrameCallback = Callable[[Frame, PipelineStats], None]
 
-    A stage may add to frames but must return every frame it got (dropping is the queues' job).
-    A stage with a ``batch_policy`` attribute (:class:`p2c.stream.batching.BatchPolicy`) gets
-    several frames per call; otherwise one. ``process`` is only ever called from one thread.
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """What a video run does beyond the engine's own options.
+
+    ``batch_size``: crops per engine call; ``detect_every``: frames between searches for new faces
+    while fewer than ``max_faces`` are tracked; ``segment``: whiten the crop background with the
+    head mask (what the generator was trained on); ``cartoon_weight``: the new cartoon's share for
+    a still face (1 = no output smoothing); ``queue_size``: frames in flight per hop;
+    ``max_wait_s``: the longest a live engine batch waits for more frames.
     """
 
-    name: str
+    max_faces: int = 1
+    batch_size: int = 8
+    side_by_side: bool = False
+    detect_every: int = 15
+    segment: bool = True
+    cartoon_weight: float = 0.5
+    queue_size: int = 4
+    max_wait_s: float = 0.0
 
-    def process(self, frames: list[Frame]) -> list[Frame]: ...
+    def __post_init__(self) -> None:
+        for name in ("max_faces", "batch_size", "detect_every", "queue_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"VideoConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.cartoon_weight <= 1:
+            raise ValueError(f"VideoConfig.cartoon_weight must be in (0, 1], got {self.cartoon_weight}")
+        if self.max_wait_s < 0:
+            raise ValueError(f"VideoConfig.max_wait_s must be >= 0, got {self.max_wait_s}")
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """``(width, height)`` of the frames the compositor makes from ``width`` x ``height`` input:
+        twice as wide side by side (original | cartoon)."""
+        return (2 * width if self.side_by_side else width), height
+
+
+def cartoonize(
+    source: Source,
+    sinks: Sequence[Sink],
+    engine: Backend,
+    config: VideoConfig | None = None,
+    max_frames: int | None = None,
+    on_frame: FrameCallback | None = None,
+) -> StatsSnapshot:
+    """Run ``source`` through the cartoon pipeline into ``sinks``; returns the run's counters.
+
+    Live sources (``source.live``) drop the oldest frame when the pipeline falls behind; files
+    keep every frame. ``engine`` stays open (the caller closes it); ``on_frame`` is called in the
+    caller's thread after the sinks have taken each frame.
+    """
+    config = config or VideoConfig()
+    live = source.live
+    pipeline_config = PipelineConfig(
+        live=live, queue_size=1 if live else config.queue_size, max_frames=max_frames
+    )
+    stats = PipelineStats(late_after_s=pipeline_config.late_after_s)
+    track = TrackingStage(
+        FaceTracker(TrackerConfig(max_faces=config.max_faces, detect_every=config.detect_every)),
+        FaceAligner(AlignerConfig(max_faces=config.max_faces, segment=config.segment)),
+        stats=stats,
+        segment=config.segment,
+    )
+    batches = (
+        BatchPolicy.live(config.batch_size, config.max_wait_s)
+        if live
+        else BatchPolicy.offline(config.batch_size)
+    )
+    stages = [
+        track,  # faces: landmarks, crop, head mask
+        EngineStage(engine, batches),  # cartoons, several crops per call
+        CompositeStage(  # cartoons pasted back into the frame
+            default_compositor(engine), side_by_side=config.side_by_side, cartoon_weight=config.cartoon_weight
+        ),
+    ]
+    return Pipeline(source, stages, sinks, pipeline_config, stats=stats).run(on_frame)
+
+
+def sink_target(
+    info: VideoInfo, config: VideoConfig, live: bool, audio_from: Path | None = None, title: str = "p2c"
+) -> SinkTarget:
+    """What the sinks of a run on a source described by ``info`` are opened for."""
+    width, height = config.output_size(info.width, info.height)
+    return SinkTarget(width, height, info.fps, info.time_base, live=live, audio_from=audio_from, title=title)
+
+
+def cartoonize_video(
+    source: VideoFileSource,
+    outputs: Mapping[str, OutputValue],
+    engine: Backend,
+    config: VideoConfig | None = None,
+    progress: bool = False,
+    title: str = "p2c",
+) -> StatsSnapshot:
+    """Cartoonize an opened video file into the sinks ``outputs`` names (``{"file": path, ...}``,
+    see :func:`p2c.stream.sinks.build_sinks`); the file sink carries the input's audio over.
+
+    ``progress`` shows a progress bar (frames, fps, ETA) on stderr.
+    """
+    config = config or VideoConfig()
+    info = source.info
+    target = sink_target(
+        info, config, live=False, audio_from=source.path if info.audio else None, title=title
+    )
+    sinks = build_sinks(outputs, target)
+    if not progress:
+        return cartoonize(source, sinks, engine, config)
+    from tqdm import tqdm
+
+    with tqdm(total=info.frame_count, unit="frame", desc=title, file=sys.stderr) as bar:
+
+        def advance(_frame: Frame, _stats: PipelineStats) -> None:
+            bar.update(1)
+
+        return cartoonize(source, sinks, engine, config, on_frame=advance)
 
 
 @dataclass(frozen=True)
@@ -79,15 +208,12 @@ class PipelineConfig:
             raise ValueError(f"PipelineConfig.late_after_s must be positive, got {self.late_after_s}")
 
 
-FrameCallback = Callable[[Frame, PipelineStats], None]
-
-
 class Pipeline:
     """Wire ``source -> stages -> sinks`` and run it to the end of the source (or a stop)."""
 
     def __init__(
         self,
-        source: Iterable[Frame],
+        source: Source,
         stages: Sequence[Stage],
         sinks: Sequence[Sink],
         config: PipelineConfig | None = None,
@@ -115,11 +241,16 @@ class Pipeline:
         """
         with ExitStack() as stack:
             stack.enter_context(self._sigint_cancels())
-            if hasattr(self.source, "__enter__"):
-                stack.enter_context(self.source)  # type: ignore[arg-type]
+            # Until their threads start, the stages are closed here (a source, a sink or a warm-up
+            # that fails must not leak their models); from then on each thread closes its own.
+            unstarted = stack.enter_context(ExitStack())
+            for stage in reversed(self.stages):
+                unstarted.callback(stage.close)
+            stack.enter_context(self.source)
             for sink in self.sinks:
                 stack.enter_context(sink)
             self._warm_up()
+            unstarted.pop_all()
             threads = self._start_threads()
             try:
                 self._drain(on_frame)
@@ -140,11 +271,9 @@ class Pipeline:
     def _warm_up(self) -> None:
         """Let stages load their models before the first frame (a live frame would wait for it)."""
         for stage in self.stages:
-            warm_up = getattr(stage, "warm_up", None)
-            if warm_up is not None:
-                started = time.perf_counter()
-                warm_up()
-                logger.debug("warmed up %s in %.2f s", stage.name, time.perf_counter() - started)
+            started = time.perf_counter()
+            stage.warm_up()
+            logger.debug("warmed up %s in %.2f s", stage.name, time.perf_counter() - started)
 
     @contextmanager
     def _sigint_cancels(self) -> Iterator[None]:
@@ -216,14 +345,13 @@ class Pipeline:
                     break
         finally:
             # Damage is only known once decoding ends (missing frames of a cut file).
-            self.stats.add(damaged=int(getattr(self.source, "damaged", 0)))
+            self.stats.add(damaged=self.source.damaged)
             outbox.close()
 
     def _work(self, stage: Stage, inbox: FrameQueue[Frame], outbox: FrameQueue[Frame]) -> None:
-        policy: BatchPolicy = getattr(stage, "batch_policy", None) or BatchPolicy()
         try:
             while not self._cancel.is_set():
-                frames = collect(inbox, policy, self._cancel)
+                frames = collect(inbox, stage.batch_policy, self._cancel)
                 if not frames:
                     break
                 started = time.perf_counter()
@@ -236,9 +364,7 @@ class Pipeline:
                         self.stats.add(dropped=1)
         finally:
             outbox.close()
-            close = getattr(stage, "close", None)
-            if close is not None:
-                close()
+            stage.close()
 
     def _drain(self, on_frame: FrameCallback | None) -> None:
         """Main thread: hand finished frames to the sinks until the stream ends or stops."""

@@ -25,14 +25,12 @@ from p2c.resources import Closeable
 from p2c.stream.frame import MICROSECONDS, Frame
 
 __all__ = [
-    "SOURCES",
     "AudioInfo",
     "ClipCameraSource",
     "Source",
     "VideoFileSource",
     "VideoInfo",
     "WebcamSource",
-    "create_source",
     "open_camera",
 ]
 
@@ -68,7 +66,16 @@ class VideoInfo:
 
 @runtime_checkable
 class Source(Protocol):
-    """A stream of frames. ``__enter__`` opens (``InputNotFoundError``/``InvalidInputError``)."""
+    """Where the pipeline's frames come from. Contract, for every source:
+
+    - it is a context manager: ``__enter__`` opens it, raising ``InputNotFoundError`` or
+      ``InvalidInputError`` (one sentence) when it cannot, after which ``info`` is exact;
+      ``__exit__`` closes it on every way out;
+    - iterating it yields RGB ``uint8`` :class:`p2c.stream.frame.Frame` objects in stream order;
+    - ``live``: frames come at the source's own pace whether or not they are taken (a camera), so
+      the pipeline drops the oldest rather than wait; otherwise every frame must come out;
+    - ``damaged`` counts what could not be decoded; it is final once iteration has ended.
+    """
 
     name: str
     live: bool
@@ -403,19 +410,6 @@ class WebcamSource(Closeable):
             )
             index += 1
             bgr = None
-
-
-SOURCES: dict[str, type] = {"file": VideoFileSource, "clip": ClipCameraSource, "webcam": WebcamSource}
-
-
-def create_source(name: str, *args: Any, **kwargs: Any) -> Source:
-    """Build the source registered as ``name``; ``ValueError`` listing the names for an unknown one."""
-    try:
-        factory = SOURCES[name]
-    except KeyError:
-        raise ValueError(f"unknown source {name!r}; choose one of {sorted(SOURCES)}") from None
-    source: Source = factory(*args, **kwargs)
-    return source
 
 
 def open_camera(

@@ -40,6 +40,7 @@ import numpy as np
 from p2c.stream.alignment import crop_transform, landmarks68_from_mesh, warp_to_crop, whiten_background
 from p2c.stream.frame import Frame, FrameFace
 from p2c.stream.smoothing import MaskSmoother, OneEuroConfig, OneEuroFilter
+from p2c.stream.stage import Stage
 
 __all__ = ["FaceTracker", "Track", "TrackerConfig", "TrackingStage", "box_iou"]
 
@@ -345,7 +346,7 @@ def _mesh_points(result: Any, shape: Sequence[int]) -> list[np.ndarray]:
     return faces
 
 
-class TrackingStage:
+class TrackingStage(Stage):
     """Pipeline stage: track faces, then crop, segment (smoothed) and whiten each one.
 
     ``aligner`` is the thread's :class:`p2c.stream.faces.FaceAligner` (it owns the segmenter);

@@ -11,22 +11,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from p2c.cli import positive_int, run_command
-from p2c.engine import (
-    add_engine_arguments,
-    batch_to_images,
-    create_engine,
-    engine_config_from_args,
-    images_to_batch,
-)
-from p2c.errors import NoFaceError
-from p2c.stream.compositing import cartoon_on_white, paste_cartoons
-from p2c.stream.faces import AlignedFace, AlignerConfig, FaceAligner
+from p2c.engine import add_engine_arguments, create_engine, engine_config_from_args
+from p2c.stream import stills
+from p2c.stream.faces import AlignerConfig, FaceAligner
 from p2c.stream.image_io import check_output_path, read_image, write_image
 
 if TYPE_CHECKING:
@@ -75,40 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cartoonize(engine: Backend, faces: Sequence[AlignedFace]) -> list[np.ndarray]:
-    """Every face's cartoon from one batch through the engine."""
-    return batch_to_images(engine.run(images_to_batch([face.crop for face in faces])))
-
-
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    output = Path(args.output)
-    check_output_path(output)  # fail before the slow part, not after it
+    output = check_output_path(args.output)  # fail before the slow part, not after it
     image = read_image(args.input)
     engine: Backend | None = None
     if args.mode != "crop":
         # Before detection: no model, or a file that is not one, is reported at once.
         engine = create_engine(args.weights, engine_config_from_args(args))
     try:
-        max_faces = args.max_faces if args.mode == "composite" else 1
-        with FaceAligner(AlignerConfig(max_faces=max_faces)) as aligner:
-            faces = aligner.align(image)
-        if not faces:
-            raise NoFaceError(f"no face found in {args.input}; use a photo where a face is clearly visible")
-        if args.mode == "crop":
-            result = faces[0].crop
-        else:
-            assert engine is not None
-            cartoons = _cartoonize(engine, faces)
-            if args.mode == "composite":
-                result = paste_cartoons(image, faces, cartoons)
+        with FaceAligner() as aligner:
+            if engine is None:
+                result = stills.aligned_crop(aligner, image, args.input)
+            elif args.mode == "composite":
+                result = stills.composite(engine, aligner, image, args.max_faces, args.input)
             else:
-                result = cartoon_on_white(cartoons[0], faces[0].mask)
+                result = stills.portrait(engine, aligner, image, args.input)
     finally:
         if engine is not None:
             engine.close()
     write_image(output, result)
-    described = {"crop": "aligned crop", "portrait": "cartoon", "composite": f"{len(faces)} cartoon face(s)"}
+    described = {"crop": "aligned crop", "portrait": "cartoon", "composite": "every face cartoonized"}
     logger.info("wrote %s (%s)", output, described[args.mode])
     return 0
 

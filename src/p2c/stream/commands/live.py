@@ -6,17 +6,19 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TextIO
 
 from p2c.cli import positive_float, positive_int, run_command
-from p2c.errors import InputNotFoundError, InvalidInputError, OutputError
+from p2c.errors import InputNotFoundError, InvalidInputError
 from p2c.stream.commands.video_options import (
     add_video_arguments,
     check_weights,
     open_engine,
     video_config_from_args,
 )
+from p2c.stream.frame import Frame
+from p2c.stream.sinks import add_sink_arguments, check_outputs, offered_outputs, outputs_from_args
+from p2c.stream.stats import PipelineStats
 
 __all__ = ["build_parser", "main"]
 
@@ -35,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SRC",
         help="camera index (0), device path (/dev/video2), or a video file played at its own rate",
     )
-    parser.add_argument("--virtualcam", action="store_true", help="send the result to a virtual camera")
-    parser.add_argument(
-        "--preview", action="store_true", help="show the result in a window ('q' or Esc stops)"
-    )
-    parser.add_argument(
-        "--output", type=Path, default=None, metavar="FILE", help="also record to a video file"
-    )
+    add_sink_arguments(parser)
     parser.add_argument("--width", type=positive_int, default=None, help="requested camera width")
     parser.add_argument("--height", type=positive_int, default=None, help="requested camera height")
     parser.add_argument("--fps", type=positive_float, default=None, help="requested camera frame rate")
@@ -54,11 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 class StatusLine:
     """One line on stderr, rewritten in place: fps, latency, faces, drops."""
 
-    def __init__(self, stream: Any = None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
         self._last = 0.0
 
-    def __call__(self, frame: Any, stats: Any) -> None:
+    def __call__(self, frame: Frame, stats: PipelineStats) -> None:
         now = time.monotonic()
         if now - self._last < _STATUS_EVERY_S:
             return
@@ -72,38 +68,22 @@ class StatusLine:
         out.flush()
 
 
-def _sinks(args: argparse.Namespace, info: Any, width: int) -> list[Any]:
-    from p2c.stream.sinks import PreviewSink, VideoFileSink, VirtualCameraSink
-
-    sinks: list[Any] = []
-    if args.output is not None:
-        sinks.append(VideoFileSink(args.output, width, info.height, info.fps, info.time_base))
-    if args.virtualcam:
-        sinks.append(VirtualCameraSink(width, info.height, info.fps))
-    if args.preview:
-        sinks.append(PreviewSink(width, info.height, title="p2c-stream"))
-    return sinks
-
-
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    if not (args.virtualcam or args.preview or args.output):
-        raise InvalidInputError(
-            "nothing to send the cartoon to: pass --virtualcam, --preview or --output FILE"
-        )
+    outputs = outputs_from_args(args)
+    if not outputs:
+        raise InvalidInputError(f"nothing to send the cartoon to: pass {offered_outputs()}")
     check_weights(args)
-    if args.output is not None and not args.output.parent.is_dir():
-        raise OutputError(f"output folder {args.output.parent} does not exist; create it first")
+    check_outputs(outputs)
     config = video_config_from_args(args)
 
-    from p2c.stream.runner import cartoonize
-    from p2c.stream.sources import open_camera
+    from p2c.stream.pipeline import cartoonize, sink_target
+    from p2c.stream.sinks import build_sinks
+    from p2c.stream.sources import WebcamSource, open_camera
 
     source = open_camera(args.camera, args.width, args.height, args.fps, args.mirror)
     with source:
-        info = source.info
-        width = info.width * (2 if config.side_by_side else 1)
-        sinks = _sinks(args, info, width)
+        sinks = build_sinks(outputs, sink_target(source.info, config, live=source.live, title="p2c-stream"))
         engine = open_engine(args)
         try:
             stats = cartoonize(source, sinks, engine, config, max_frames=args.frames, on_frame=StatusLine())
@@ -117,7 +97,7 @@ def _main(argv: Sequence[str] | None) -> int:
         f"{stats.dropped} dropped, {stats.late} late",
         file=sys.stderr,
     )
-    if getattr(source, "disconnected", False):
+    if isinstance(source, WebcamSource) and source.disconnected:
         raise InputNotFoundError(
             f"camera {args.camera} disconnected after {stats.frames_in} frames; "
             "the outputs were closed cleanly"

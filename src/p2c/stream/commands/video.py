@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from p2c.cli import non_negative_float, positive_float, run_command
-from p2c.errors import OutputError
 from p2c.stream.commands.video_options import (
     add_video_arguments,
     check_weights,
     open_engine,
     video_config_from_args,
 )
+from p2c.stream.sinks import add_sink_arguments, check_outputs, outputs_from_args
 
 __all__ = ["build_parser", "main"]
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         "timestamp; the audio track is copied.",
     )
     parser.add_argument("input", type=Path, help="video file (anything FFmpeg reads)")
-    parser.add_argument("output", type=Path, help="output video file (.mp4, .mov, .mkv)")
+    add_sink_arguments(parser, positional="file")
     parser.add_argument(
         "--start", type=non_negative_float, default=0.0, metavar="SEC", help="start this many seconds in"
     )
@@ -43,42 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     check_weights(args)
-    if not args.output.parent.is_dir():
-        raise OutputError(f"output folder {args.output.parent} does not exist; create it first")
-    if args.output.resolve() == args.input.resolve():
-        raise OutputError(f"the output {args.output} is the input; write to another file")
+    outputs = outputs_from_args(args)
+    check_outputs(outputs, source=args.input)
     config = video_config_from_args(args)
 
-    from tqdm import tqdm
-
-    from p2c.stream.runner import cartoonize
-    from p2c.stream.sinks import VideoFileSink
+    from p2c.stream.pipeline import cartoonize_video
     from p2c.stream.sources import VideoFileSource
 
     with VideoFileSource(args.input, start=args.start, duration=args.duration) as source:
-        info = source.info
-        width = info.width * (2 if config.side_by_side else 1)
-        sink = VideoFileSink(
-            args.output,
-            width,
-            info.height,
-            info.fps,
-            info.time_base,
-            audio_from=args.input if info.audio else None,
-        )
         engine = open_engine(args)
         try:
-            with tqdm(total=info.frame_count, unit="frame", desc="p2c-video", file=sys.stderr) as bar:
-
-                def progress(_frame: object, _stats: object) -> None:
-                    bar.update(1)
-
-                stats = cartoonize(source, [sink], engine, config, on_frame=progress)
+            stats = cartoonize_video(source, outputs, engine, config, progress=True, title="p2c-video")
         finally:
             engine.close()
     damaged = f", {stats.damaged} damaged frames skipped" if stats.damaged else ", 0 damaged frames"
     print(
-        f"p2c-video: wrote {args.output}: {stats.frames_out} frames, {stats.faces} faces, "
+        f"p2c-video: wrote {outputs['file']}: {stats.frames_out} frames, {stats.faces} faces, "
         f"{stats.detections} detections{damaged}, {stats.fps:.1f} fps",
         file=sys.stderr,
     )

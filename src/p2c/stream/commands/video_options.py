@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from p2c.cli import positive_int
 from p2c.errors import WeightsError
+
+if TYPE_CHECKING:
+    from p2c.engine.base import Backend
+    from p2c.stream.pipeline import VideoConfig
 
 __all__ = [
     "add_video_arguments",
@@ -43,8 +47,8 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each stage does")
 
 
-def video_config_from_args(args: argparse.Namespace) -> Any:
-    from p2c.stream.runner import VideoConfig
+def video_config_from_args(args: argparse.Namespace) -> VideoConfig:
+    from p2c.stream.pipeline import VideoConfig
 
     return VideoConfig(
         max_faces=args.max_faces,
@@ -66,7 +70,7 @@ def check_weights(args: argparse.Namespace) -> None:
         )
 
 
-def open_engine(args: argparse.Namespace) -> Any:
+def open_engine(args: argparse.Namespace) -> Backend:
     from p2c.engine import create_engine, engine_config_from_args
 
     return create_engine(args.weights, engine_config_from_args(args))

@@ -10,19 +10,30 @@ Contract, for every sink:
   to stop (preview window closed);
 - ``close()`` flushes and finalises, runs once however the run ended (error, Ctrl-C), and is
   safe to call again.
+
+A sink the command lines offer also says how: its :class:`SinkOption` (``--preview``), a cheap
+early check of the option's value, and how to build itself for a run's :class:`SinkTarget`.
+:mod:`p2c.stream.sinks.registry` turns those into options and sinks for every command.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 
 from p2c.resources import Closeable
 from p2c.stream.frame import Frame
 
-__all__ = ["FrameSink", "Sink", "StopStream", "check_frame_shape"]
+__all__ = ["FrameSink", "OutputValue", "Sink", "SinkOption", "SinkTarget", "StopStream", "check_frame_shape"]
+
+OutputValue = str | os.PathLike[str] | bool
+"""What asks for a sink: ``True`` for a flag (``--preview``), a path for an option taking one."""
 
 
 class StopStream(Exception):  # noqa: N818 - a normal stop, not an error
@@ -46,6 +57,33 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class SinkOption:
+    """How a command line asks for a sink: a flag (``metavar=None``) or an option taking a path."""
+
+    flag: str
+    help: str
+    metavar: str | None = None
+
+
+@dataclass(frozen=True)
+class SinkTarget:
+    """What every sink of one run is opened for: the frames' size and clock, and the run.
+
+    ``width``/``height`` are the output frames' (twice the width side by side); ``live``: the
+    source paces itself (a camera), else a sink that shows frames paces them; ``audio_from``: a
+    file whose audio a file sink carries over; ``title``: for windows.
+    """
+
+    width: int
+    height: int
+    fps: float
+    time_base: Fraction
+    live: bool = False
+    audio_from: Path | None = None
+    title: str = "p2c"
+
+
 def check_frame_shape(image: np.ndarray, expected: tuple[int, int, int], sink: str) -> None:
     """Raise ``ValueError`` naming ``sink`` and showing both shapes unless ``image`` fits."""
     if image.dtype != np.uint8 or tuple(image.shape) != expected:
@@ -55,9 +93,21 @@ def check_frame_shape(image: np.ndarray, expected: tuple[int, int, int], sink: s
 
 
 class FrameSink(Closeable):
-    """Shared plumbing: context manager methods, a shape check, close-once."""
+    """Shared plumbing: context manager methods, a shape check, close-once; command-line hooks."""
 
     name = "sink"
+    # How the command lines offer this sink; None: they do not (a meter, a test sink).
+    option: ClassVar[SinkOption | None] = None
+
+    @classmethod
+    def check_output(cls, value: OutputValue) -> None:
+        """Raise a one-line :class:`p2c.errors.P2CError` now, before anything slow opens, when
+        ``value`` (the option's) cannot work (default: nothing to check)."""
+
+    @classmethod
+    def for_output(cls, value: OutputValue, target: SinkTarget) -> Self:
+        """The sink ``value`` asks for, sized for ``target`` (sinks with an ``option`` override it)."""
+        raise NotImplementedError(f"{cls.__name__} is not offered as an output")
 
     def __init__(self, width: int, height: int) -> None:
         if width < 1 or height < 1:

@@ -6,7 +6,7 @@ import numpy as np
 
 from p2c.errors import OutputError
 from p2c.stream.frame import Frame
-from p2c.stream.sinks.base import FrameSink, StopStream
+from p2c.stream.sinks.base import FrameSink, OutputValue, SinkOption, SinkTarget, StopStream
 
 __all__ = ["PreviewSink"]
 
@@ -17,11 +17,16 @@ class PreviewSink(FrameSink):
     """Show frames in a window. Must be written to from the main thread (the pipeline does)."""
 
     name = "preview"
+    option = SinkOption("--preview", "show the result in a window ('q' or Esc stops)")
 
     def __init__(self, width: int, height: int, title: str = "p2c") -> None:
         super().__init__(width, height)
         self.title = title
         self._open = False
+
+    @classmethod
+    def for_output(cls, value: OutputValue, target: SinkTarget) -> PreviewSink:
+        return cls(target.width, target.height, title=target.title)
 
     def open(self) -> None:
         import cv2

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from p2c.errors import InputNotFoundError, MissingDependencyError, OutputError
+from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyError, OutputError
+from p2c.files import require_folder
 from p2c.stream.frame import Frame
-from p2c.stream.sinks.base import FrameSink
+from p2c.stream.sinks.base import FrameSink, OutputValue, SinkOption, SinkTarget
 
 __all__ = ["VideoFileSink"]
 
@@ -42,6 +43,9 @@ class VideoFileSink(FrameSink):
     """
 
     name = "file"
+    option = SinkOption(
+        "--output", "record to a video file, .mp4, .mov or .mkv (its folder must exist)", "FILE"
+    )
 
     def __init__(
         self,
@@ -77,10 +81,26 @@ class VideoFileSink(FrameSink):
 
     # -- opening --------------------------------------------------------------------------------
 
+    @staticmethod
+    def _path(value: OutputValue) -> Path:
+        if isinstance(value, bool):
+            raise InvalidInputError("the file output needs a path, such as out.mp4")
+        return require_folder(value)
+
+    @classmethod
+    def check_output(cls, value: OutputValue) -> None:
+        cls._path(value)
+
+    @classmethod
+    def for_output(cls, value: OutputValue, target: SinkTarget) -> VideoFileSink:
+        path = cls._path(value)
+        return cls(
+            path, target.width, target.height, target.fps, target.time_base, audio_from=target.audio_from
+        )
+
     def open(self) -> None:
         av = _import_av()
-        if not self.path.parent.is_dir():
-            raise OutputError(f"output folder {self.path.parent} does not exist; create it first")
+        require_folder(self.path)
         try:
             self._out = av.open(str(self.path), mode="w")
         except (av.error.FFmpegError, ValueError, OSError) as error:

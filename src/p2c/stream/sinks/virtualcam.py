@@ -14,7 +14,7 @@ import numpy as np
 
 from p2c.errors import MissingDependencyError, OutputError
 from p2c.stream.frame import Frame
-from p2c.stream.sinks.base import FrameSink
+from p2c.stream.sinks.base import FrameSink, OutputValue, SinkOption, SinkTarget
 
 __all__ = ["HOW_TO_CREATE_DEVICE", "VirtualCameraSink", "pyvirtualcam_factory"]
 
@@ -54,6 +54,7 @@ class VirtualCameraSink(FrameSink):
     """
 
     name = "virtualcam"
+    option = SinkOption("--virtualcam", "send the result to a virtual camera")
 
     def __init__(
         self,
@@ -71,6 +72,11 @@ class VirtualCameraSink(FrameSink):
         self.device = ""
         self._factory = camera_factory or pyvirtualcam_factory
         self._camera: Any = None
+
+    @classmethod
+    def for_output(cls, value: OutputValue, target: SinkTarget) -> VirtualCameraSink:
+        # A file runs faster than real time: hold each frame for its slot, as a camera would.
+        return cls(target.width, target.height, target.fps, pace=not target.live)
 
     def open(self) -> None:
         camera = self._factory(self.width, self.height, self.fps)
