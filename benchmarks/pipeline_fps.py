@@ -1,12 +1,14 @@
-"""End-to-end video pipeline benchmark: fps, time per stage, frame latency, flicker.
+"""End-to-end video pipeline benchmark: fps, time per stage, frame latency, flicker, warping error.
 
     python benchmarks/pipeline_fps.py CLIP [--frames N] [--out DIR] [--tiny] [engine options]
 
 Runs CLIP through the whole pipeline (decode -> track -> engine -> composite -> encode) as
-``p2c-video`` does and writes ``pipeline_fps.json`` and ``pipeline_fps.png`` into ``--out``:
-end-to-end frames per second, seconds per frame of each stage (stages overlap on threads, so
-they add up to more than the wall time), p50/p95 latency from decode to encode, and the flicker
-figure (:mod:`p2c.stream.flicker`: output change over input change inside the faces). ``--tiny``
+``p2c-video`` does and writes ``pipeline_fps.json``, ``pipeline_fps.md`` and ``pipeline_fps.png``
+into ``--out``: end-to-end frames per second, seconds per frame of each stage (stages overlap on
+threads, so they add up to more than the wall time), p50/p95 latency from decode to encode, the
+flicker figure (:mod:`p2c.stream.flicker`: output change over input change inside the faces) and
+the temporal warping error (:mod:`p2c.stream.warping_error`, Lai et al. 2018: output over input,
+after warping frame t+1 onto t with the input's optical flow, consistent pixels only). ``--tiny``
 runs a random ``ngf=8`` generator so CI measures the pipeline without the real weights; with
 ``--camera`` the clip plays at its own rate as a live source (drops and latency as with a webcam).
 The engine is warmed up on one batch first. Needs PyAV and MediaPipe (one clear line if missing).
@@ -202,8 +204,27 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     report["tiny"] = bool(args.tiny)
     report["versions"] = _versions(engine)
     (args.out / "pipeline_fps.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "pipeline_fps.md").write_text(markdown(report))
     _plot(report, latencies, args.out / "pipeline_fps.png")
     return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as a Markdown table (one row: this clip on this machine)."""
+    flicker, warping = report["flicker"], report["flicker"]["warping_error"]
+    stages = ", ".join(f"{name} {ms:.1f}" for name, ms in report["stage_ms_per_frame"].items())
+    return (
+        f"Clip `{Path(report['clip']).name}` ({report['size'][0]}x{report['size'][1]}, "
+        f"{report['frames']} frames, {report['mode']} mode), engine {report['versions']['engine']}"
+        f"{' (tiny random generator)' if report.get('tiny') else ''}.\n\n"
+        "| fps | p50 / p95 latency (ms) | ms per frame by stage | flicker ratio "
+        "| warping error in / out (x1e-3) | warping error ratio |\n"
+        "| ---: | ---: | --- | ---: | ---: | ---: |\n"
+        f"| {report['fps']:.1f} | {report['latency_ms']['p50']:.0f} / {report['latency_ms']['p95']:.0f} "
+        f"| {stages} | {flicker['ratio']:.2f} "
+        f"| {1000 * warping['input_error']:.2f} / {1000 * warping['output_error']:.2f} "
+        f"| {warping['ratio']:.2f} |\n"
+    )
 
 
 def _plot(report: dict[str, Any], latencies: Sequence[float], path: Path) -> None:
@@ -221,7 +242,10 @@ def _plot(report: dict[str, Any], latencies: Sequence[float], path: Path) -> Non
     latency.axvline(report["latency_ms"]["p50"], color="k", linestyle="--", label="p50")
     latency.axvline(report["latency_ms"]["p95"], color="r", linestyle="--", label="p95")
     latency.set_xlabel("frame latency, decode to encode (ms)")
-    latency.set_title(f"flicker ratio {report['flicker']['ratio']:.2f}")
+    flicker = report["flicker"]
+    latency.set_title(
+        f"flicker ratio {flicker['ratio']:.2f}, warping error ratio {flicker['warping_error']['ratio']:.2f}"
+    )
     latency.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -234,7 +258,7 @@ def _main(argv: Sequence[str] | None) -> int:
     print(
         json.dumps({k: report[k] for k in ("fps", "stage_ms_per_frame", "latency_ms", "flicker")}, indent=2)
     )
-    print(f"wrote {args.out / 'pipeline_fps.json'} and {args.out / 'pipeline_fps.png'}", file=sys.stderr)
+    print(f"wrote pipeline_fps.json, .md and .png into {args.out}", file=sys.stderr)
     return 0
 
 

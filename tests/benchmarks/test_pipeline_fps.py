@@ -32,6 +32,9 @@ def test_pipeline_benchmark_tiny(talking_clip: Path, tmp_path: Path) -> None:
     assert {"source", "tracker", "engine", "compositor", "sink"} <= set(report["stage_ms_per_frame"])
     assert report["latency_ms"]["p95"] >= report["latency_ms"]["p50"] > 0
     assert report["flicker"]["pairs"] == 5 and report["flicker"]["ratio"] > 0
+    warping = report["flicker"]["warping_error"]  # Lai et al.'s figure, motion compensated
+    assert warping["pairs"] == 5 and warping["input_error"] > 0 and warping["ratio"] > 0
+    assert "warping error" in (tmp_path / "pipeline_fps.md").read_text()
     assert report["versions"]["engine"].startswith("torch")
     assert (tmp_path / "pipeline_fps.png").stat().st_size > 1000
 

@@ -9,7 +9,8 @@ there with the mean absolute change of the input. The ratio of the sums is the f
 - on a still face the input barely changes, so the absolute output change (``output_change``,
   0-255 scale) is the figure to look at.
 
-:class:`FlickerMeter` is a sink, so it measures what a file or a camera would get.
+:class:`FlickerMeter` is a sink, so it measures what a file or a camera would get. It also keeps
+the motion-compensated figure, the temporal warping error (:mod:`p2c.stream.warping_error`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from p2c.stream.frame import Frame
 from p2c.stream.sinks.base import FrameSink
+from p2c.stream.warping_error import WarpingErrorMeter
 
 __all__ = ["FlickerMeter", "face_region"]
 
@@ -54,6 +56,7 @@ class FlickerMeter(FrameSink):
         self.input_change_sum = 0.0
         self.output_change_sum = 0.0
         self.pairs = 0
+        self.warping = WarpingErrorMeter()
 
     def write(self, frame: Frame) -> None:  # any width: side-by-side output is cut to the cartoon half
         output = frame.result[:, -frame.image.shape[1] :]
@@ -66,6 +69,7 @@ class FlickerMeter(FrameSink):
                 self.output_change_sum += _mean_change(output, before_out, both)
                 self.pairs += 1
         self._previous = None if region is None else (frame.image, output, region)
+        self.warping.add(frame.image, output, region)
         self.frames_written += 1
 
     @property
@@ -83,12 +87,13 @@ class FlickerMeter(FrameSink):
         """Output change over input change (``nan`` when nothing was measured)."""
         return self.output_change_sum / self.input_change_sum if self.input_change_sum > 0 else float("nan")
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> dict[str, object]:
         return {
             "pairs": self.pairs,
             "input_change": self.input_change,
             "output_change": self.output_change,
             "ratio": self.ratio,
+            "warping_error": self.warping.summary(),
         }
 
 
