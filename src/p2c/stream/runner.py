@@ -78,7 +78,7 @@ def build_stages(
         else BatchPolicy.offline(config.batch_size)
     )
     return [
-        TrackingStage(tracker, aligner, stats=stats, segment=config.segment),
+        TrackingStage(tracker, aligner, stats=stats),
         EngineStage(engine, policy),
         CompositeStage(
             compositor if compositor is not None else default_compositor(engine),
