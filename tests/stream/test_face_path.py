@@ -1,4 +1,4 @@
-"""One face path: stills, video and training data cut the same crop; only human faces."""
+"""One face path: stills, video and training data cut the same crop; only human faces, small ones too."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
+from p2c.stream.alignment import crop_transform, eye_centres, transform_points
 from p2c.stream.commands import image as image_command
 from p2c.stream.faces import AlignerConfig, FaceAligner
 from p2c.stream.image_io import read_image, write_image
-from p2c.stream.landmarks import LandmarkDetector
+from p2c.stream.landmarks import FaceBoxFinder, LandmarkDetector, tile_grid
 from p2c.stream.sources import VideoFileSource
 from p2c.stream.tracking import FaceTracker, TrackerConfig, TrackingStage
 from p2c.training.preparation import PrepareConfig, prepare_dataset
@@ -123,6 +124,61 @@ def test_a_face_mesh_forced_onto_a_cat_fails_the_human_check(chelsea: np.ndarray
         assert sum(bool(anything.detect(image)) for image in variants) >= 2
     with LandmarkDetector(min_detection_confidence=0.2) as human:
         assert all(human.detect(image) == [] for image in variants)
+
+
+def _eyes_in_crop(landmarks: np.ndarray) -> np.ndarray:
+    return transform_points(crop_transform(landmarks), eye_centres(landmarks))
+
+
+def _pasted_small(photo: np.ndarray, landmarks: np.ndarray, face_height: float) -> np.ndarray:
+    """A 3840x2160 canvas (blurred noise) with ``photo`` shrunk so its face is ``face_height`` tall."""
+    scale = face_height / float(np.ptp(landmarks[:, 1]))
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    noise = np.random.default_rng(0).integers(60, 200, (2160, 3840, 3), dtype=np.uint8)
+    canvas = cv2.GaussianBlur(noise, (0, 0), 8)
+    top, left = 1300, 2500
+    canvas[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return canvas
+
+
+@pytest.fixture(params=["astronaut", "photo_0005.jpg"])
+def small_in_4k(request: pytest.FixtureRequest, astronaut: np.ndarray, detector: LandmarkDetector):
+    """(4K canvas with the portrait pasted small, face 100 px tall; the face's landmarks at full size).
+
+    photo_0005 then is 273 px tall, the issue's example of a portrait missed in a 4K photo."""
+    name = request.param
+    photo = astronaut if name == "astronaut" else read_image(request.getfixturevalue("shared_photos") / name)
+    (face,) = detector.detect(photo, max_faces=1)
+    return _pasted_small(photo, face.landmarks, 100.0), face.landmarks
+
+
+def test_a_small_face_in_a_4k_photo_is_found_and_cropped_as_at_full_size(
+    small_in_4k: tuple[np.ndarray, np.ndarray], detector: LandmarkDetector
+) -> None:
+    canvas, full_size = small_in_4k
+    with FaceBoxFinder() as finder:
+        assert finder.find(canvas, tiles=0) == []  # the whole-frame pass alone misses it
+    faces = detector.detect(canvas)
+    assert len(faces) == 1
+    # The crop frames the face as at full size: the eyes land within a pixel or two.
+    error = np.abs(_eyes_in_crop(faces[0].landmarks) - _eyes_in_crop(full_size)).max()
+    assert error < 2.5, f"eyes {error:.2f} px away from where the full-size photo puts them"
+
+
+def test_a_small_face_in_4k_video_is_found_by_a_sweep_of_tiles_then_followed(
+    astronaut: np.ndarray, detector: LandmarkDetector
+) -> None:
+    (face,) = detector.detect(astronaut, max_faces=1)
+    frame = _pasted_small(astronaut, face.landmarks, 100.0)
+    sweep = -(-len(tile_grid(*frame.shape[:2])) // TrackerConfig().tiles_per_detection)
+    tracker = FaceTracker(TrackerConfig(max_faces=1))
+    try:
+        found = [bool(tracker.update(frame, i / 25)) for i in range(sweep + 3)]
+    finally:
+        tracker.close()
+    first = found.index(True)
+    assert first < sweep and all(found[first:])
+    assert tracker.detections == first + 1  # no detection once it is followed
 
 
 @pytest.mark.slow

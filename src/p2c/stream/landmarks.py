@@ -8,12 +8,16 @@ video tracking and training data all take their landmarks from here, so one face
 The mesh runs on a region around the face, not on the whole photo, because its own built-in
 detector is the short-range model: it only sees faces that fill a good part of its input.
 
-Boxes come from two passes, merged (a box overlapping an earlier one is dropped):
+Boxes come from three passes, merged (a box overlapping an earlier one is dropped):
 
 - the full-range detector on the whole image: faces down to about a tenth of the image's long
   side (it sees its input at 192 pixels);
 - the short-range detector on the whole image: close-ups whose face fills the photo, which the
-  full-range model misses on about 1 in 25 of photo2cartoon's training photos.
+  full-range model misses on about 1 in 25 of photo2cartoon's training photos;
+- on a large image, the full-range detector again on overlapping tiles of about 960 pixels, so a
+  face of about 100 pixels in a 4K photo is found (the whole-image pass misses faces under about
+  380 pixels there). Tiles overlap by 40 %, so a face small enough to need them lies whole in
+  some tile; a box cut by a tile's inner edge is left to that neighbour.
 
 Only human faces are kept. The detectors score pets as faces now and then (skimage's chelsea, a
 cat, gets boxes scored 0.50-0.64, inside the 0.50-0.96 range of real portraits), but the mesh of a
@@ -45,6 +49,7 @@ __all__ = [
     "detect_landmarks",
     "landmark_box",
     "mesh_landmarks68",
+    "tile_grid",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +62,14 @@ _REGION_SCALE = 2.2
 _REGION_MAX_SIDE = 512
 # Two detections (or two meshes) overlapping this much are one face.
 _DUPLICATE_IOU = 0.4
+# Tiles of the second pass: the full-range detector finds faces of a tenth of its input's side,
+# so 960-pixel tiles find faces of about 100 pixels. Images whose long side is under 1.5 tiles
+# skip the pass; above 4 tiles wide the tiles grow, so the tiles and the whole-image pass always
+# cover every face size between them (tiles: 0.1-0.4 tile sides; whole image: from 0.1 long side).
+_TILE_SIDE = 960
+_TILE_OVERLAP = 0.4
+_TILES_ACROSS = 4
+_TILE_EDGE = 2.0  # pixels: a box this close to a tile's inner edge is cut by it
 # The human check: mean landmark movement when the mesh runs again, in face sizes. Portraits move
 # at most 0.018 (586 faces), meshes forced onto a cat 0.097 or more (docs/face-path.md).
 _MAX_DRIFT = 0.05
@@ -106,6 +119,34 @@ def mesh_landmarks68(face_mesh: Any, width: int, height: int) -> np.ndarray:
     return landmarks68_from_mesh(points * (width, height) - 0.5)
 
 
+def tile_grid(height: int, width: int) -> list[tuple[int, int, int, int]]:
+    """Overlapping tiles ``(x0, y0, x1, y1)`` for the second detection pass; [] for a small image."""
+    long_side = max(height, width)
+    side = max(_TILE_SIDE, math.ceil(long_side / _TILES_ACROSS))
+    if long_side < 1.5 * side:
+        return []
+
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        count = math.ceil((length - side) / ((1.0 - _TILE_OVERLAP) * side)) + 1
+        return [round(i * (length - side) / (count - 1)) for i in range(count)]
+
+    xs, ys = starts(width), starts(height)
+    return [(x, y, min(x + side, width), min(y + side, height)) for y in ys for x in xs]
+
+
+def _cut_by_tile(box: Box, tile: tuple[int, int, int, int], height: int, width: int) -> bool:
+    """Whether ``box`` (image pixels) touches an edge of ``tile`` that is not the image's edge."""
+    x0, y0, x1, y1 = tile
+    return bool(
+        (x0 > 0 and box[0] <= x0 + _TILE_EDGE)
+        or (y0 > 0 and box[1] <= y0 + _TILE_EDGE)
+        or (x1 < width and box[2] >= x1 - _TILE_EDGE)
+        or (y1 < height and box[3] >= y1 - _TILE_EDGE)
+    )
+
+
 def _square_region(image: np.ndarray, centre: np.ndarray, side: float) -> tuple[np.ndarray, np.ndarray]:
     """Cut a square of about ``side`` pixels around ``centre`` (black outside the photo), shrunk to
     at most ``_REGION_MAX_SIDE``; return it with the 2x3 matrix from region pixels to image pixels."""
@@ -138,8 +179,9 @@ def _deduplicate(faces: list[DetectedFace]) -> list[DetectedFace]:
 
 
 class FaceBoxFinder(Closeable):
-    """Face boxes from MediaPipe's two detectors, merged: full range (faces up to 5 m away) and short
-    range (close-ups within 2 m, which the full-range model alone misses when a face fills the image).
+    """Face boxes from MediaPipe's two detectors, merged: full range (faces up to 5 m away) on the
+    whole image and, for a large image, on tiles; short range (close-ups within 2 m, which the
+    full-range model alone misses when a face fills the image) on the whole image.
     """
 
     def __init__(self, min_detection_confidence: float = 0.5) -> None:
@@ -151,18 +193,39 @@ class FaceBoxFinder(Closeable):
             )
             for selection in (1, 0)
         ]
+        self._next_tile = 0
 
     def close(self) -> None:
         for detector in self._detectors:
             detector.close()
         self._detectors.clear()
 
-    def find(self, image: np.ndarray) -> list[tuple[Box, float]]:
-        """Boxes in pixels ``(x0, y0, x1, y1)`` with scores; a box overlapping an earlier one is dropped."""
+    def find(self, image: np.ndarray, tiles: int | None = None) -> list[tuple[Box, float]]:
+        """Boxes in pixels ``(x0, y0, x1, y1)`` with scores; a box overlapping an earlier one is dropped.
+
+        ``tiles``: how many tiles of a large image to search (None: all). The next call starts where
+        this one stopped, so a video spreads the second pass over its detection frames.
+        """
+        height, width = image.shape[:2]
         found: list[tuple[Box, float]] = []
         for detector in self._detectors:
             self._merge(found, self._boxes(detector, image))
+        for tile in self._tiles_now(tile_grid(height, width), tiles):
+            x0, y0, x1, y1 = tile
+            offset = np.array([x0, y0, x0, y0], dtype=np.float64)
+            boxes = self._boxes(self._detectors[0], np.ascontiguousarray(image[y0:y1, x0:x1]))
+            moved = [(box + offset, score) for box, score in boxes]
+            self._merge(found, [(box, s) for box, s in moved if not _cut_by_tile(box, tile, height, width)])
         return found
+
+    def _tiles_now(
+        self, grid: list[tuple[int, int, int, int]], budget: int | None
+    ) -> list[tuple[int, int, int, int]]:
+        if budget is None or budget >= len(grid):
+            return grid
+        start = self._next_tile % len(grid)
+        self._next_tile = start + budget
+        return [grid[(start + i) % len(grid)] for i in range(budget)]
 
     @staticmethod
     def _boxes(detector: Any, image: np.ndarray) -> list[tuple[Box, float]]:
@@ -224,16 +287,17 @@ class LandmarkDetector(Closeable):
         image_rgb: np.ndarray,
         max_faces: int | None = None,
         known: Sequence[Box] = (),
+        tiles: int | None = None,
     ) -> list[DetectedFace]:
         """Every (human) face in an RGB uint8 image, largest landmark box first ([] if none).
 
         ``known``: boxes of faces found already (a tracker's); a detection centred inside one is
-        skipped.
+        skipped. ``tiles``: see :meth:`FaceBoxFinder.find`.
         """
         self._check_open()
         image = _check_image(image_rgb)
         limit = self.max_faces if max_faces is None else max_faces
-        boxes = self._boxes.find(image)
+        boxes = self._boxes.find(image, tiles)
         faces = []
         for box, score in boxes:
             if any(_contains(other, (box[:2] + box[2:]) / 2.0) for other in known):

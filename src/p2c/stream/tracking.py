@@ -3,8 +3,8 @@
 Per frame, the face mesh runs in tracking mode (``static_image_mode=False``): it seeds each
 face's region from the previous frame's landmarks, so no detector runs while faces stay in view.
 Faces are born only from our detector, :class:`p2c.stream.landmarks.LandmarkDetector`, the one
-stills and training data use (full- and short-range boxes, a mesh per box, human faces only). It
-runs
+stills and training data use (full- and short-range boxes, tiles on large frames, a mesh per box,
+human faces only). It runs
 
 - when a tracked face was lost on this frame,
 - when the tracking mesh reports a face no track follows (the mesh's own detector picked
@@ -12,13 +12,15 @@ runs
 - every ``detect_every`` frames while fewer faces are tracked than allowed (to find new ones),
 - every ``refresh_every`` frames regardless (a sanity check; 0 turns it off).
 
-A face the tracking mesh does not follow (too small for its detector, or turned away for a
-moment) keeps being followed by the static mesh on a square around its last landmarks. Tracks
-keep stable ids across frames (matched by box IoU, then centre distance) and survive
-``max_missed`` frames unseen, so a face that blinks out for a moment comes back under its id.
-Landmarks are smoothed per track with a One-Euro filter in face-size units, so the behaviour does
-not depend on the resolution; a new track starts from its detected landmarks exactly, so the first
-frame of a clip is cropped exactly as the same image is as a still.
+On a frame large enough for tiles, each detection searches ``tiles_per_detection`` of them (the
+next ones each time), so small faces in 4K video are found over a few detections without making
+any one frame slow. A face the tracking mesh does not follow (too small for its detector, or
+turned away for a moment) keeps being followed by the static mesh on a square around its last
+landmarks. Tracks keep stable ids across frames (matched by box IoU, then centre distance) and
+survive ``max_missed`` frames unseen, so a face that blinks out for a moment comes back under its
+id. Landmarks are smoothed per track with a One-Euro filter in face-size units, so the behaviour
+does not depend on the resolution; a new track starts from its detected landmarks exactly, so the
+first frame of a clip is cropped exactly as the same image is as a still.
 
 ``detections`` counts the frames on which our detector ran. (While it tracks fewer faces than
 ``max_num_faces``, MediaPipe's mesh also runs its short-range detector on every frame; with
@@ -70,9 +72,10 @@ class TrackerConfig:
     landmarks: OneEuroConfig = field(default_factory=OneEuroConfig)
     mask_new_weight: float = 0.5
     lock_fraction: float = 0.003
+    tiles_per_detection: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("max_faces", "detect_every"):
+        for name in ("max_faces", "detect_every", "tiles_per_detection"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrackerConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("refresh_every", "max_missed"):
@@ -175,7 +178,8 @@ class FaceTracker:
         self._owned.append(detector)
 
         def find_new(image: np.ndarray, known: Sequence[Box]) -> list[np.ndarray]:
-            return [face.landmarks for face in detector.detect(image, known=known)]
+            tiles = self.config.tiles_per_detection
+            return [face.landmarks for face in detector.detect(image, known=known, tiles=tiles)]
 
         return detect or find_new, refind or detector.landmarks_near
 
