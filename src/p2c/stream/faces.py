@@ -114,6 +114,7 @@ class FaceAligner(Closeable):
 
     def align_landmarks(self, image_rgb: np.ndarray, landmarks68s: Sequence[np.ndarray]) -> list[AlignedFace]:
         """Crop, segment and whiten faces whose landmarks were found elsewhere."""
+        self._check_open()
         return [self.align_face(image_rgb, lm, track_id=rank) for rank, lm in enumerate(landmarks68s)]
 
     def align_face(
