@@ -1,60 +1,64 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from p2c.stream.alignment import LANDMARKS68_FROM_MESH
+from p2c.stream.landmarks import box_iou, landmark_box
 from p2c.stream.sources import VideoFileSource
-from p2c.stream.tracking import FaceTracker, TrackerConfig, box_iou
+from p2c.stream.tracking import FaceTracker, TrackerConfig
 
 
-def _mesh_at(x: float, y: float, size: float = 40.0) -> np.ndarray:
-    """A fake 468-point mesh whose 68-point subset spans a ``size`` box at (x, y)."""
-    mesh = np.zeros((468, 2))
-    ring = np.linspace(0, 2 * np.pi, len(LANDMARKS68_FROM_MESH), endpoint=False)
-    mesh[list(LANDMARKS68_FROM_MESH)] = np.stack(
-        [x + size / 2 * np.cos(ring), y + size / 2 * np.sin(ring)], 1
-    )
-    return mesh
+def _face_at(x: float, y: float, size: float = 40.0) -> np.ndarray:
+    """Fake 68-point landmarks on a ring spanning a ``size`` box centred at (x, y)."""
+    ring = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    return np.stack([x + size / 2 * np.cos(ring), y + size / 2 * np.sin(ring)], 1)
 
 
 class Script:
-    """Scripted MediaPipe: ``meshes[i]`` is what the tracking mesh sees on frame i."""
+    """Scripted MediaPipe: ``meshes[i]`` is what the tracking mesh sees on frame i; our detector
+    sees those faces too, plus faces at ``detections[i]`` (boxes), less those in ``pets[i]``."""
 
     def __init__(
-        self, meshes: list[list[np.ndarray]], detections: list[list[np.ndarray]] | None = None
+        self,
+        meshes: list[list[np.ndarray]],
+        detections: list[list[np.ndarray]] | None = None,
+        pets: list[list[np.ndarray]] | None = None,
     ) -> None:
         self.meshes = meshes
         self.detections = detections or [[] for _ in meshes]
+        self.pets = pets or [[] for _ in meshes]
         self.frame = -1
         self.detect_calls: list[int] = []
 
     def mesh(self, _image: np.ndarray) -> list[np.ndarray]:
         self.frame += 1
-        return self.meshes[self.frame]
+        return self.meshes[self.frame] + self.pets[self.frame]
 
-    def detect(self, _image: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    def _faces(self) -> list[np.ndarray]:
+        return self.meshes[self.frame] + [_face_at(*(b[:2] + b[2:]) / 2) for b in self.detections[self.frame]]
+
+    def detect(self, _image: np.ndarray, known: Sequence[np.ndarray]) -> list[np.ndarray]:
         self.detect_calls.append(self.frame)
-        return [(box, 0.9) for box in self.detections[self.frame]]
+        found = []
+        for face in self._faces():
+            cx, cy = face.mean(0)
+            if not any(k[0] <= cx <= k[2] and k[1] <= cy <= k[3] for k in known):
+                found.append(face)
+        return sorted(found, key=lambda f: -np.ptp(f, axis=0).prod())
 
-    def roi_mesh(self, _image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
-        for mesh in self.meshes[self.frame] + [
-            _mesh_at(*(b[:2] + b[2:]) / 2) for b in self.detections[self.frame]
-        ]:
-            points = mesh[list(LANDMARKS68_FROM_MESH)]
-            found = np.array([*points.min(0), *points.max(0)])
-            if box_iou(found, box) > 0.3:
-                return mesh
+    def refind(self, _image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        for face in self._faces():
+            if box_iou(landmark_box(face), box) > 0.3:
+                return face
         return None
 
 
 def _tracker(script: Script, **config: object) -> FaceTracker:
-    return FaceTracker(
-        TrackerConfig(**config), mesh=script.mesh, detect=script.detect, roi_mesh=script.roi_mesh
-    )  # type: ignore[arg-type]
+    return FaceTracker(TrackerConfig(**config), mesh=script.mesh, detect=script.detect, refind=script.refind)  # type: ignore[arg-type]
 
 
 IMAGE = np.zeros((200, 300, 3), np.uint8)
@@ -63,7 +67,7 @@ IMAGE = np.zeros((200, 300, 3), np.uint8)
 def test_two_faces_keep_their_ids_whatever_order_the_mesh_reports() -> None:
     frames = []
     for i in range(20):
-        a, b = _mesh_at(60 + 2 * i, 100), _mesh_at(220 - 2 * i, 100)
+        a, b = _face_at(60 + 2 * i, 100), _face_at(220 - 2 * i, 100)
         frames.append([a, b] if i % 2 else [b, a])
     tracker = _tracker(Script(frames), max_faces=2)
     ids_left = set()
@@ -76,7 +80,7 @@ def test_two_faces_keep_their_ids_whatever_order_the_mesh_reports() -> None:
 
 
 def test_a_face_lost_mid_clip_triggers_detection_and_is_picked_up_again() -> None:
-    face = _mesh_at(100, 100)
+    face = _face_at(100, 100)
     meshes = [[face]] * 5 + [[]] * 3 + [[face]] * 5
     script = Script(meshes)
     tracker = _tracker(script, max_faces=1)
@@ -88,10 +92,28 @@ def test_a_face_lost_mid_clip_triggers_detection_and_is_picked_up_again() -> Non
 
 def test_detector_finds_a_face_the_mesh_misses() -> None:
     box = np.array([180.0, 80.0, 220.0, 120.0])
-    script = Script([[_mesh_at(60, 100)]] * 3, detections=[[box]] * 3)
+    script = Script([[_face_at(60, 100)]] * 3, detections=[[box]] * 3)
     tracker = _tracker(script, max_faces=2, detect_every=1)
     tracks = tracker.update(IMAGE, 0.0)
     assert len(tracks) == 2
+
+
+def test_a_face_only_the_tracking_mesh_sees_never_becomes_a_track() -> None:
+    """A pet: MediaPipe's tracking mesh follows it, our detector (human faces only) does not confirm it."""
+    script = Script([[_face_at(60, 100)]] * 30, pets=[[_face_at(220 - i, 100)] for i in range(30)])
+    tracker = _tracker(script, max_faces=2, detect_every=15)
+    for i in range(30):
+        tracks = tracker.update(IMAGE, i / 25)
+        assert len(tracks) == 1 and tracks[0].box[0] < 150
+    # Asked when it appeared, then only on the regular search for new faces, not on every frame.
+    assert script.detect_calls == [0, 15]
+
+
+def test_a_new_track_starts_exactly_at_the_detected_landmarks() -> None:
+    face = _face_at(100.3, 90.7, 37.1)
+    tracker = _tracker(Script([[face]]), max_faces=1)
+    (track,) = tracker.update(IMAGE, 0.0)
+    np.testing.assert_array_equal(track.landmarks, face)
 
 
 def test_detection_runs_on_far_fewer_frames_than_tracking(talking_clip: Path) -> None:

@@ -10,7 +10,7 @@ from p2c.stream.compositing import (
 )
 from p2c.stream.faces import AlignedFace, AlignerConfig, FaceAligner
 from p2c.stream.flicker import FlickerMeter
-from p2c.stream.frame import Frame, FrameFace
+from p2c.stream.frame import Frame
 from p2c.stream.image_io import read_image, write_image
 from p2c.stream.landmarks import LandmarkDetector, detect_landmarks
 from p2c.stream.pipeline import Pipeline, PipelineConfig, VideoConfig, cartoonize, cartoonize_video
@@ -30,7 +30,6 @@ __all__ = [
     "FaceTracker",
     "FlickerMeter",
     "Frame",
-    "FrameFace",
     "LandmarkDetector",
     "Pipeline",
     "PipelineConfig",

@@ -4,11 +4,15 @@ The generator was trained on crops made one way: eyes level, a fixed expansion o
 box, 256x256, everything outside the person white. :class:`FaceAligner` makes exactly those crops
 for still images, video frames and training data alike, and keeps each crop's transform so a
 cartoon can be pasted back into the photo (:mod:`p2c.stream.compositing`).
+
+Stills and training data call :meth:`FaceAligner.align` (find, then crop); the video tracker finds
+and smooths landmarks itself and hands them to :meth:`FaceAligner.align_face` with its per-track
+mask filter. Either way one :class:`AlignedFace` comes out, cut by the same code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,23 +22,31 @@ from p2c.stream.alignment import CROP_SIZE, crop_transform, warp_to_crop, whiten
 from p2c.stream.landmarks import LandmarkDetector
 from p2c.stream.segmentation import HeadSegmenter
 
-__all__ = ["AlignedFace", "AlignerConfig", "FaceAligner"]
+__all__ = ["AlignedFace", "AlignerConfig", "FaceAligner", "MaskFilter"]
+
+# Takes the fresh head mask of a crop, returns the mask to use (the tracker's per-track EMA).
+MaskFilter = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
 class AlignedFace:
-    """One face ready for the generator, with what is needed to paste its cartoon back.
+    """One face ready for the generator, with what is needed to paste its cartoon back; the one
+    face record of stills, video frames (``Frame.faces``) and training data.
 
     ``landmarks``: (68, 2) image pixels; ``transform``: (2, 3) image -> crop pixels; ``crop``:
     S x S x 3 uint8 RGB, background whitened; ``mask``: S x S float32 in [0, 1], the head mask in
-    crop coordinates; ``score``: detector confidence (1.0 when landmarks came from elsewhere).
+    crop coordinates; ``score``: detector confidence (1.0 when landmarks came from elsewhere);
+    ``track_id``: the face's identity across video frames (its rank, largest first, in a still);
+    ``cartoon``: the generator's output for ``crop``, once the engine has run.
     """
 
     landmarks: np.ndarray
     transform: np.ndarray
     crop: np.ndarray
     mask: np.ndarray
-    score: float
+    score: float = 1.0
+    track_id: int = 0
+    cartoon: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -95,12 +107,46 @@ class FaceAligner(Closeable):
                 min_detection_confidence=self.config.min_detection_confidence, max_faces=self.config.max_faces
             )
         detected = self._detector.detect(image_rgb, max_faces=limit)
-        return [self._align_one(image_rgb, face.landmarks, face.score) for face in detected]
+        return [
+            self.align_face(image_rgb, face.landmarks, score=face.score, track_id=rank)
+            for rank, face in enumerate(detected)
+        ]
 
     def align_landmarks(self, image_rgb: np.ndarray, landmarks68s: Sequence[np.ndarray]) -> list[AlignedFace]:
-        """Crop, segment and whiten faces whose landmarks were found elsewhere (e.g. a tracker)."""
+        """Crop, segment and whiten faces whose landmarks were found elsewhere."""
         self._check_open()
-        return [self._align_one(image_rgb, np.asarray(lm, dtype=np.float64), 1.0) for lm in landmarks68s]
+        return [self.align_face(image_rgb, lm, track_id=rank) for rank, lm in enumerate(landmarks68s)]
+
+    def align_face(
+        self,
+        image_rgb: np.ndarray,
+        landmarks68: np.ndarray,
+        score: float = 1.0,
+        track_id: int = 0,
+        mask_filter: MaskFilter | None = None,
+    ) -> AlignedFace:
+        """Crop, segment and whiten one face given its 68 landmarks (image pixels).
+
+        ``mask_filter`` gets the crop's fresh head mask and returns the one to whiten with and keep
+        (video smooths masks per track); it is not called when segmentation is off.
+        """
+        self._check_open()
+        landmarks = np.asarray(landmarks68, dtype=np.float64)
+        size = self.config.crop_size
+        transform = crop_transform(landmarks, size)
+        crop = warp_to_crop(image_rgb, transform, size)
+        mask = self.segment(crop)
+        if self.config.segment:
+            if mask_filter is not None:
+                mask = mask_filter(mask)
+            crop = whiten_background(crop, mask)
+        return AlignedFace(
+            landmarks=landmarks, transform=transform, crop=crop, mask=mask, score=score, track_id=track_id
+        )
+
+    def warm_up(self) -> None:
+        """Load the segmentation model now, so the first real face is not late."""
+        self.segment(np.full((self.config.crop_size, self.config.crop_size, 3), 255, np.uint8))
 
     def segment(self, crop: np.ndarray) -> np.ndarray:
         """The head mask of a crop, float32 in [0, 1] (all ones when segmentation is off)."""
@@ -110,11 +156,3 @@ class FaceAligner(Closeable):
         if self._segmenter is None:
             self._segmenter = HeadSegmenter()
         return self._segmenter.segment(crop)
-
-    def _align_one(self, image_rgb: np.ndarray, landmarks: np.ndarray, score: float) -> AlignedFace:
-        transform = crop_transform(landmarks, self.config.crop_size)
-        crop = warp_to_crop(image_rgb, transform, self.config.crop_size)
-        mask = self.segment(crop)
-        if self.config.segment:
-            crop = whiten_background(crop, mask)
-        return AlignedFace(landmarks=landmarks, transform=transform, crop=crop, mask=mask, score=score)

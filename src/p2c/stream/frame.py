@@ -1,9 +1,10 @@
 """The one object that travels through the video pipeline: a frame and the faces found on it.
 
 Stages only add to a :class:`Frame`: the source sets the index, timestamp and image; the tracker
-adds one :class:`FrameFace` per face (track id, landmarks, crop transform, crop, mask); the engine
-stage fills each face's cartoon; the compositor sets ``output``. Pixel formats convert only at
-sources and sinks, so inside the pipeline every image is RGB ``uint8`` of shape ``(H, W, 3)``.
+adds one :class:`p2c.stream.faces.AlignedFace` per face (track id, landmarks, crop transform, crop,
+mask), the record stills use too; the engine stage fills each face's cartoon; the compositor sets
+``output``. Pixel formats convert only at sources and sinks, so inside the pipeline every image is
+RGB ``uint8`` of shape ``(H, W, 3)``.
 """
 
 from __future__ import annotations
@@ -14,28 +15,12 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["MICROSECONDS", "Frame", "FrameFace"]
+from p2c.stream.faces import AlignedFace
+
+__all__ = ["MICROSECONDS", "Frame"]
 
 # The time base of sources that have no container clock of their own (cameras): microseconds.
 MICROSECONDS = Fraction(1, 1_000_000)
-
-
-@dataclass
-class FrameFace:
-    """One face on one frame, in the shape :class:`p2c.stream.faces.AlignedFace` has, plus its track.
-
-    ``landmarks`` are 68 points in image pixels, ``transform`` the 2x3 image->crop matrix, ``crop``
-    the aligned ``uint8`` crop with its background whitened and ``mask`` the head mask in crop
-    coordinates (``float32`` in [0, 1]). ``cartoon`` is the generator's output for ``crop``.
-    """
-
-    track_id: int
-    landmarks: np.ndarray
-    transform: np.ndarray
-    crop: np.ndarray
-    mask: np.ndarray
-    score: float = 1.0
-    cartoon: np.ndarray | None = None
 
 
 @dataclass
@@ -51,7 +36,7 @@ class Frame:
     pts: int
     time_base: Fraction
     image: np.ndarray
-    faces: list[FrameFace] = field(default_factory=list)
+    faces: list[AlignedFace] = field(default_factory=list)
     output: np.ndarray | None = None
     damaged: bool = False
     arrived: float = field(default_factory=time.monotonic)

@@ -130,7 +130,6 @@ def cartoonize(
         FaceTracker(TrackerConfig(max_faces=config.max_faces, detect_every=config.detect_every)),
         FaceAligner(AlignerConfig(max_faces=config.max_faces, segment=config.segment)),
         stats=stats,
-        segment=config.segment,
     )
     batches = (
         BatchPolicy.live(config.batch_size, config.max_wait_s)

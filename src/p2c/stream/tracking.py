@@ -2,28 +2,35 @@
 
 Per frame, the face mesh runs in tracking mode (``static_image_mode=False``): it seeds each
 face's region from the previous frame's landmarks, so no detector runs while faces stay in view.
-Our own full-range detector (MediaPipe FaceDetection, model 1: faces up to ~5 m, which the
-mesh's built-in short-range detector misses) runs only
+Faces are born only from our detector, :class:`p2c.stream.landmarks.LandmarkDetector`, the one
+stills and training data use (full- and short-range boxes, tiles on large frames, a mesh per box,
+human faces only). It runs
 
 - when a tracked face was lost on this frame,
+- when the tracking mesh reports a face no track follows (the mesh's own detector picked
+  something up: it becomes a track only if ours confirms it, so a pet walking by does not),
 - every ``detect_every`` frames while fewer faces are tracked than allowed (to find new ones),
 - every ``refresh_every`` frames regardless (a sanity check; 0 turns it off).
 
-A detected face the mesh does not cover gets its landmarks from a static mesh on a crop around
-the detection, and keeps being followed that way (a crop around its last landmarks) while the
-full-frame mesh does not pick it up. Tracks keep stable ids across frames (matched by box IoU,
-then centre distance) and survive ``max_missed`` frames unseen, so a face that blinks out for
-a moment comes back under its id. Landmarks are smoothed per track with a One-Euro filter in
-face-size units, so the behaviour does not depend on the resolution.
+On a frame large enough for tiles, each detection searches ``tiles_per_detection`` of them (the
+next ones each time), so small faces in 4K video are found over a few detections without making
+any one frame slow. A face the tracking mesh does not follow (too small for its detector, or
+turned away for a moment) keeps being followed by the static mesh on a square around its last
+landmarks. Tracks keep stable ids across frames (matched by box IoU, then centre distance) and
+survive ``max_missed`` frames unseen, so a face that blinks out for a moment comes back under its
+id. Landmarks are smoothed per track with a One-Euro filter in face-size units, so the behaviour
+does not depend on the resolution; a new track starts from its detected landmarks exactly, so the
+first frame of a clip is cropped exactly as the same image is as a still.
 
-``detections`` counts the frames on which a detector ran, as far as we can see: ours, and the
-mesh's own when it picks up a new face. (While it tracks fewer faces than ``max_num_faces``,
-MediaPipe's mesh also runs its short-range detector on every frame; with ``--max-faces`` above
-the number of people in view that cost is real but invisible here.)
+``detections`` counts the frames on which our detector ran. (While it tracks fewer faces than
+``max_num_faces``, MediaPipe's mesh also runs its short-range detector on every frame; with
+``--max-faces`` above the number of people in view that cost is real but invisible here.)
 
-The head mask: segmenting the 256x256 crop costs a few milliseconds, so it is done every frame,
-but blended with the track's previous mask (an EMA in crop coordinates, which move with the
-face, so nothing smears). Segmenting every N frames instead would save little and make the mask
+The crop: :class:`TrackingStage` hands each track's landmarks to the aligner
+(:meth:`p2c.stream.faces.FaceAligner.align_face`), which crops, segments and whitens as for a still.
+Segmenting the 256x256 crop costs a few milliseconds, so it is done every frame, but the aligner
+passes the fresh mask through the track's mask filter: an EMA in crop coordinates, which move with
+the face, so nothing smears. Segmenting every N frames instead would save little and make the mask
 lag the head on fast turns. The smoothed mask both whitens the crop and blends the cartoon back.
 """
 
@@ -34,25 +41,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
-from p2c.stream.alignment import crop_transform, landmarks68_from_mesh, warp_to_crop, whiten_background
-from p2c.stream.frame import Frame, FrameFace
+from p2c.stream.faces import AlignedFace, FaceAligner
+from p2c.stream.frame import Frame
+from p2c.stream.landmarks import box_iou, landmark_box, mesh_landmarks68
 from p2c.stream.smoothing import MaskSmoother, OneEuroConfig, OneEuroFilter
 from p2c.stream.stage import Stage
 
-__all__ = ["FaceTracker", "Track", "TrackerConfig", "TrackingStage", "box_iou"]
+__all__ = ["FaceTracker", "Track", "TrackerConfig", "TrackingStage"]
 
 logger = logging.getLogger(__name__)
 
 Box = np.ndarray  # (4,) x0, y0, x1, y1 in pixels
-MeshFn = Callable[[np.ndarray], list[np.ndarray]]  # image -> face meshes (468+, 2) in pixels
-DetectFn = Callable[[np.ndarray], list[tuple[Box, float]]]  # image -> (box, score)
-RoiMeshFn = Callable[[np.ndarray, Box], np.ndarray | None]  # image, box -> one mesh or None
-
-_ROI_EXPAND = 1.8  # crop side, in face-box sizes, around a face for the static mesh
-_ROI_SIZE = 256
+MeshFn = Callable[[np.ndarray], list[np.ndarray]]  # image -> 68 landmarks of each face the mesh follows
+DetectFn = Callable[[np.ndarray, Sequence[Box]], list[np.ndarray]]  # image, known boxes -> new faces
+RefindFn = Callable[[np.ndarray, Box], np.ndarray | None]  # image, box -> landmarks of the face there
 
 
 @dataclass(frozen=True)
@@ -68,11 +72,11 @@ class TrackerConfig:
     match_iou: float = 0.3
     landmarks: OneEuroConfig = field(default_factory=OneEuroConfig)
     mask_new_weight: float = 0.5
-    crop_size: int = 256
     lock_fraction: float = 0.003
+    tiles_per_detection: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("max_faces", "detect_every", "crop_size"):
+        for name in ("max_faces", "detect_every", "tiles_per_detection"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrackerConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("refresh_every", "max_missed"):
@@ -85,19 +89,6 @@ class TrackerConfig:
             raise ValueError(f"TrackerConfig.lock_fraction must be in [0, 0.1), got {self.lock_fraction}")
         if not 0 < self.mask_new_weight <= 1:
             raise ValueError(f"TrackerConfig.mask_new_weight must be in (0, 1], got {self.mask_new_weight}")
-
-
-def _box(points: np.ndarray) -> Box:
-    return np.array([*points.min(axis=0), *points.max(axis=0)], dtype=np.float64)
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def _box_size(box: Box) -> float:
@@ -125,7 +116,6 @@ class Track:
     mask: MaskSmoother
     missed: int = 0
     age: int = 0
-    seen_by_mesh: bool = True
     scale: float = 1.0
     crop_landmarks: np.ndarray | None = None  # what the current crop was cut from (see TrackingStage)
 
@@ -133,7 +123,7 @@ class Track:
 class FaceTracker:
     """Follows up to ``max_faces`` faces; ``update(image, t)`` returns the visible tracks.
 
-    The MediaPipe parts are injectable (``mesh``, ``detect``, ``roi_mesh``) so identity and
+    The MediaPipe parts are injectable (``mesh``, ``detect``, ``refind``) so identity and
     detection policy can be tested with scripted faces; by default MediaPipe builds them.
     """
 
@@ -142,18 +132,22 @@ class FaceTracker:
         config: TrackerConfig | None = None,
         mesh: MeshFn | None = None,
         detect: DetectFn | None = None,
-        roi_mesh: RoiMeshFn | None = None,
+        refind: RefindFn | None = None,
     ) -> None:
         self.config = config or TrackerConfig()
         self._owned: list[Any] = []
         self._mesh = mesh or self._mediapipe_mesh()
-        self._detect = detect or self._mediapipe_detector()
-        self._roi_mesh = roi_mesh or self._mediapipe_roi_mesh()
+        if detect is None or refind is None:
+            detect, refind = self._mediapipe_detector(detect, refind)
+        self._detect, self._refind = detect, refind
         self.tracks: list[Track] = []
         self.frames = 0
         self.detections = 0
         self.tracked_frames = 0
         self._next_id = 0
+        # Boxes of faces the tracking mesh follows but our detector did not confirm (a pet, say):
+        # they do not set off a detection again on every frame while they stay in view.
+        self._doubtful: list[Box] = []
 
     # -- MediaPipe ------------------------------------------------------------------------------
 
@@ -168,48 +162,34 @@ class FaceTracker:
             min_tracking_confidence=self.config.min_tracking_confidence,
         )
         self._owned.append(mesh)
-        return lambda image: _mesh_points(mesh.process(image), image.shape)
 
-    def _mediapipe_detector(self) -> DetectFn:
-        from p2c.stream.landmarks import FaceBoxFinder
+        def follow(image: np.ndarray) -> list[np.ndarray]:
+            height, width = image.shape[:2]
+            found = mesh.process(image).multi_face_landmarks or []
+            return [mesh_landmarks68(face, width, height) for face in found]
 
-        finder = FaceBoxFinder(self.config.min_detection_confidence)
-        self._owned.append(finder)
-        return finder.find
+        return follow
 
-    def _mediapipe_roi_mesh(self) -> RoiMeshFn:
-        import mediapipe as mp
+    def _mediapipe_detector(
+        self, detect: DetectFn | None, refind: RefindFn | None
+    ) -> tuple[DetectFn, RefindFn]:
+        from p2c.stream.landmarks import LandmarkDetector
 
-        mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True,
-            max_num_faces=1,
-            refine_landmarks=False,
-            min_detection_confidence=self.config.min_detection_confidence,
-        )
-        self._owned.append(mesh)
+        detector = LandmarkDetector(self.config.min_detection_confidence, max_faces=self.config.max_faces)
+        self._owned.append(detector)
 
-        def roi_mesh(image: np.ndarray, box: Box) -> np.ndarray | None:
-            # Crop a square around the face, scaled so the face fills the mesh's input well.
-            centre = (box[:2] + box[2:]) / 2
-            side = _ROI_EXPAND * max(box[2] - box[0], box[3] - box[1], 8.0)
-            scale = _ROI_SIZE / side
-            matrix = np.array(
-                [[scale, 0, _ROI_SIZE / 2 - scale * centre[0]], [0, scale, _ROI_SIZE / 2 - scale * centre[1]]]
-            )
-            crop = cv2.warpAffine(image, matrix, (_ROI_SIZE, _ROI_SIZE), borderMode=cv2.BORDER_REPLICATE)
-            points = _mesh_points(mesh.process(crop), crop.shape)
-            if not points:
-                return None
-            return (points[0] - matrix[:, 2]) / scale
+        def find_new(image: np.ndarray, known: Sequence[Box]) -> list[np.ndarray]:
+            tiles = self.config.tiles_per_detection
+            return [face.landmarks for face in detector.detect(image, known=known, tiles=tiles)]
 
-        return roi_mesh
+        return detect or find_new, refind or detector.landmarks_near
 
     def warm_up(self) -> None:
         """Load MediaPipe's models now (a blank image), so the first real frame is not late."""
         blank = np.full((256, 256, 3), 127, np.uint8)
         self._mesh(blank)
-        self._detect(blank)
-        self._roi_mesh(blank, np.array([64.0, 64.0, 192.0, 192.0]))
+        self._detect(blank, [])
+        self._refind(blank, np.array([64.0, 64.0, 192.0, 192.0]))
 
     def close(self) -> None:
         for graph in self._owned:
@@ -218,10 +198,10 @@ class FaceTracker:
 
     # -- tracking -------------------------------------------------------------------------------
 
-    def _needs_detection(self, lost: bool) -> bool:
-        """Whether our full-range detector runs on this frame (see the module docstring)."""
+    def _needs_detection(self, lost: bool, unknown: bool) -> bool:
+        """Whether our detector runs on this frame (see the module docstring)."""
         config, index = self.config, self.frames
-        if not self.tracks or lost:
+        if not self.tracks or lost or unknown:
             return True
         if len(self.tracks) < config.max_faces and index % config.detect_every == 0:
             return True
@@ -230,24 +210,25 @@ class FaceTracker:
     def update(self, image: np.ndarray, timestamp: float) -> list[Track]:
         """Track faces on RGB ``image`` taken at ``timestamp`` seconds; visible tracks, largest first."""
         image = np.ascontiguousarray(image)
-        observed = [landmarks68_from_mesh(points) for points in self._mesh(image)]
-        known = self._next_id
-        matched = self._associate(observed)
-        # A face the tracking mesh picked up by itself means its own detector ran: count it too.
-        mesh_detected = self._next_id > known
-        # Tracks the full-frame mesh lost: look again in a crop around where they were.
+        matched, unmatched = self._associate(self._mesh(image))
+        # Tracks the full-frame mesh lost: look again in a square around where they were.
         for track in self.tracks:
             if track.id not in matched and track.missed == 0:
-                points = self._roi_mesh(image, track.box)
-                if points is not None:
-                    matched[track.id] = landmarks68_from_mesh(points)
-                    track.seen_by_mesh = False
+                landmarks = self._refind(image, track.box)
+                if landmarks is not None:
+                    matched[track.id] = landmarks
         lost = any(track.id not in matched and track.missed == 0 for track in self.tracks)
-        if self._needs_detection(lost):
+        unknown = any(
+            all(_close(box, doubtful, self.config.match_iou) == 0 for doubtful in self._doubtful)
+            for box in unmatched
+        )
+        if self._needs_detection(lost, unknown):
             self._add_detected(image, matched)
             self.detections += 1
-        elif mesh_detected:
-            self.detections += 1
+        covered = [landmark_box(landmarks) for landmarks in matched.values()]
+        self._doubtful = [
+            box for box in unmatched if all(_close(box, c, self.config.match_iou) == 0 for c in covered)
+        ]
         self._apply(matched, timestamp)
         visible = sorted((t for t in self.tracks if t.missed == 0), key=lambda t: -_box_size(t.box))
         self.frames += 1
@@ -255,11 +236,12 @@ class FaceTracker:
             self.tracked_frames += 1
         return visible[: self.config.max_faces]
 
-    def _associate(self, observed: list[np.ndarray]) -> dict[int, np.ndarray]:
-        """Greedy matching of observed landmarks to tracks, best similarity first."""
+    def _associate(self, observed: list[np.ndarray]) -> tuple[dict[int, np.ndarray], list[Box]]:
+        """Greedy matching of observed landmarks to tracks, best similarity first; returns the
+        matches and the boxes of observations no track follows."""
+        boxes = [landmark_box(landmarks) for landmarks in observed]
         pairs = []
-        for i, landmarks in enumerate(observed):
-            box = _box(landmarks)
+        for i, box in enumerate(boxes):
             for track in self.tracks:
                 score = _close(box, track.box, self.config.match_iou)
                 if score > 0:
@@ -271,33 +253,23 @@ class FaceTracker:
                 continue
             used.add(i)
             matched[track.id] = observed[i]
-            track.seen_by_mesh = True
-        for i, landmarks in enumerate(observed):
-            if i not in used:
-                matched[self._new_track(landmarks).id] = landmarks
-        return matched
+        return matched, [box for i, box in enumerate(boxes) if i not in used]
 
     def _add_detected(self, image: np.ndarray, matched: dict[int, np.ndarray]) -> None:
-        """Faces the detector finds and no track covers: landmarks from a crop, then a new track."""
-        covered = [_box(lm) for lm in matched.values()]
-        for box, _score in sorted(self._detect(image), key=lambda d: -_box_size(d[0])):
+        """Faces the detector finds and no track covers: revive a lost track there, or start one."""
+        covered = [landmark_box(landmarks) for landmarks in matched.values()]
+        for landmarks in self._detect(image, covered):
             if len(covered) >= self.config.max_faces:
                 break
+            box = landmark_box(landmarks)
             if any(_close(box, other, self.config.match_iou) > 0 for other in covered):
                 continue
-            points = self._roi_mesh(image, box)
-            if points is None:
-                continue
-            landmarks = landmarks68_from_mesh(points)
-            revived = self._revive(landmarks)
-            track = revived or self._new_track(landmarks)
-            track.seen_by_mesh = False
+            track = self._revive(box) or self._new_track(landmarks)
             matched[track.id] = landmarks
-            covered.append(_box(landmarks))
+            covered.append(box)
 
-    def _revive(self, landmarks: np.ndarray) -> Track | None:
+    def _revive(self, box: Box) -> Track | None:
         """A recently lost track where this face is, so it keeps its id."""
-        box = _box(landmarks)
         candidates = [
             t for t in self.tracks if t.missed > 0 and _close(box, t.box, self.config.match_iou) > 0
         ]
@@ -307,7 +279,7 @@ class FaceTracker:
         track = Track(
             id=self._next_id,
             landmarks=landmarks,
-            box=_box(landmarks),
+            box=landmark_box(landmarks),
             filter=OneEuroFilter(self.config.landmarks),
             mask=MaskSmoother(self.config.mask_new_weight),
         )
@@ -329,37 +301,34 @@ class FaceTracker:
                 track.filter.reset()  # back after a gap: do not glide from where it was
                 # One fixed unit per stretch of tracking: the filter works in face sizes, and a
                 # per-frame unit would put the size's own jitter back into the output.
-                track.scale = _box_size(_box(landmarks))
-            track.landmarks = track.filter(landmarks / track.scale, timestamp) * track.scale
-            track.box = _box(track.landmarks)
+                track.scale = _box_size(landmark_box(landmarks))
+                track.filter(landmarks / track.scale, timestamp)
+                # The detected landmarks as they are (not divided and multiplied back), so a new
+                # face's first crop is the still image's crop to the bit.
+                track.landmarks = np.array(landmarks, dtype=np.float64)
+            else:
+                track.landmarks = track.filter(landmarks / track.scale, timestamp) * track.scale
+            track.box = landmark_box(track.landmarks)
             track.missed = 0
             track.age += 1
             kept.append(track)
         self.tracks = kept
 
 
-def _mesh_points(result: Any, shape: Sequence[int]) -> list[np.ndarray]:
-    height, width = shape[:2]
-    faces = []
-    for face in result.multi_face_landmarks or []:
-        faces.append(np.array([(p.x * width, p.y * height) for p in face.landmark], dtype=np.float64))
-    return faces
-
-
 class TrackingStage(Stage):
-    """Pipeline stage: track faces, then crop, segment (smoothed) and whiten each one.
+    """Pipeline stage: track faces, then hand each track's landmarks to the aligner, which crops,
+    segments (through the track's mask smoother) and whitens each one as it does for stills.
 
-    ``aligner`` is the thread's :class:`p2c.stream.faces.FaceAligner` (it owns the segmenter);
-    ``segment=False`` skips the head mask (all ones, crop not whitened).
+    ``aligner`` is the thread's :class:`p2c.stream.faces.FaceAligner`; its config decides the crop
+    size and whether the background is whitened.
     """
 
     name = "tracker"
 
-    def __init__(self, tracker: FaceTracker, aligner: Any, stats: Any = None, segment: bool = True) -> None:
+    def __init__(self, tracker: FaceTracker, aligner: FaceAligner, stats: Any = None) -> None:
         self.tracker = tracker
         self.aligner = aligner
         self.stats = stats
-        self.segment = segment
 
     def process(self, frames: list[Frame]) -> list[Frame]:
         for frame in frames:
@@ -393,25 +362,14 @@ class TrackingStage(Stage):
         assert track.crop_landmarks is not None
         return track.crop_landmarks
 
-    def _face(self, image: np.ndarray, track: Track) -> FrameFace:
-        size = self.tracker.config.crop_size
+    def _face(self, image: np.ndarray, track: Track) -> AlignedFace:
         landmarks = self._crop_landmarks(track)
-        transform = crop_transform(landmarks, size)
-        crop = warp_to_crop(image, transform, size)
-        if self.segment:
-            mask = track.mask(self.aligner.segment(crop))
-            crop = whiten_background(crop, mask)
-        else:
-            mask = np.ones((size, size), np.float32)
-        return FrameFace(track_id=track.id, landmarks=landmarks, transform=transform, crop=crop, mask=mask)
+        return self.aligner.align_face(image, landmarks, track_id=track.id, mask_filter=track.mask)
 
     def warm_up(self) -> None:
         self.tracker.warm_up()
-        if self.segment:
-            self.aligner.segment(np.full((self.tracker.config.crop_size,) * 2 + (3,), 255, np.uint8))
+        self.aligner.warm_up()
 
     def close(self) -> None:
         self.tracker.close()
-        close = getattr(self.aligner, "close", None)
-        if close is not None:
-            close()
+        self.aligner.close()
