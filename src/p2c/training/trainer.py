@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import tempfile
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -24,7 +22,9 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from p2c.devices import resolve_device
 from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyError
+from p2c.files import atomic_write
 from p2c.models.generator import ResnetGenerator
 from p2c.training import checkpoint as ckpt
 from p2c.training.config import SHAPE_FIELDS, TrainConfig
@@ -35,8 +35,8 @@ from p2c.training.distributed import (
     barrier,
     init_distributed,
     local_rank_from_env,
-    resolve_device,
     shutdown,
+    use_device,
 )
 from p2c.training.export import export_generator
 from p2c.training.gan import NETWORK_KEYS, CartoonGan
@@ -96,13 +96,6 @@ def _resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[mode]
 
 
-def _write_json_atomic(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text + "\n")
-    os.replace(temporary, path)
-
-
 def check_data(data_dir: Path) -> None:
     """Fail early, in one sentence, when the dataset folder is not laid out as training needs."""
     if not data_dir.is_dir():
@@ -123,6 +116,7 @@ class Trainer:
         self.run_dir = config.run_dir
         check_data(Path(config.data_dir))
         self.device = resolve_device(config.device, local_rank_from_env())
+        use_device(self.device)
         self.context: DistContext = init_distributed(self.device)
         self.amp_dtype = _resolve_amp(config.amp, self.device)
         self._seed_everything()
@@ -171,7 +165,8 @@ class Trainer:
                     f"--resume with different {', '.join(changed)} than the run in {self.run_dir}; "
                     "use the same options or a new --out folder"
                 )
-        _write_json_atomic(config_path, self.config.to_json())
+        with atomic_write(config_path) as stream:
+            stream.write(self.config.to_json() + "\n")
 
     def _load_start_state(self) -> None:
         folder = self.run_dir / "checkpoints"
