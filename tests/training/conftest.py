@@ -68,9 +68,6 @@ def raw_cartoons(shared_cartoons: Path, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def prepared(raw_photos: Path, raw_cartoons: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """trainA/testA from the photos (2 held out), trainB/testB from the cartoons (2 held out)."""
-    pytest.importorskip(
-        "p2c.stream.faces", reason="the FaceAligner (p2c.stream.faces) is not in this checkout"
-    )
     from p2c.training.preparation import PrepareConfig, prepare_dataset
 
     data = tmp_path_factory.mktemp("prepared") / "data"
