@@ -53,6 +53,7 @@ log() { echo "default_model: $*" >&2; }
 p2c_prepare() { "$PY" -m p2c.training.commands.prepare "$@"; }
 p2c_train() { "$PY" -m p2c.training.commands.train "$@"; }
 p2c_eval() { "$PY" -m p2c.training.commands.evaluate "$@"; }
+p2c_export() { "$PY" -m p2c.engine.export "$@"; }
 
 ensure_installed() {
     # The GPU image has torch, numpy, OpenCV and safetensors but not p2c. Rather than pip (offline,
@@ -125,7 +126,7 @@ EOF
         split -b 15M -d "$STATE" "$OUT/slice.pt.part"
         local best
         best=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['best'])" "$RUN/eval/report.json")
-        p2c_train --export "$best" "$OUT/best_genA2B.safetensors" >&2
+        p2c_export "$best" "$OUT/best_genA2B.safetensors" --format safetensors >&2
         cp "$RUN/eval/report.json" "$OUT/eval_report.json"
         cp "$RUN/metrics.csv" "$OUT/metrics.csv"
     fi
@@ -153,7 +154,7 @@ ship() {
         cp "$weights" "$tmp/p2c_default.safetensors"
         cp "${weights%.safetensors}.json" "$tmp/p2c_default.json"
     else
-        p2c_train --export "$weights" "$tmp/p2c_default.safetensors" >&2
+        p2c_export "$weights" "$tmp/p2c_default.safetensors" --format safetensors >&2
     fi
     local size
     size=$(stat -c %s "$tmp/p2c_default.safetensors")
