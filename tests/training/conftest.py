@@ -47,6 +47,12 @@ def faceid_standin() -> FaceIdStandIn:
 
 
 @pytest.fixture(scope="session")
+def faceid_standins() -> type[FaceIdStandIn]:
+    """The stand-in's class, for tests that need a fresh one per network set (devices, layouts)."""
+    return FaceIdStandIn
+
+
+@pytest.fixture(scope="session")
 def raw_photos(shared_photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six photos with a face, one without, a blank image and a file that is not an image."""
     folder = tmp_path_factory.mktemp("raw_photos")
