@@ -23,6 +23,7 @@ __all__ = [
     "faceid_distance",
     "generator_loss",
     "translate",
+    "translate_fakes",
     "translation_loss",
 ]
 
@@ -94,10 +95,22 @@ class Translations(NamedTuple):
     cam_b2b: torch.Tensor
 
 
-def translate(nets: GanNetworks, real_a: torch.Tensor, real_b: torch.Tensor) -> Translations:
-    """Translations, cycles and identity mappings of both domains (the G step's generator work)."""
-    fake_a2b, cam_a2b, _ = nets.genA2B(real_a)
-    fake_b2a, cam_b2a, _ = nets.genB2A(real_b)
+Fakes = tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]
+
+
+def translate_fakes(nets: GanNetworks, real_a: torch.Tensor, real_b: torch.Tensor) -> Fakes:
+    """The generators' outputs on the real images: (A->B, B->A), each (image, CAM logit, heatmap)."""
+    return nets.genA2B(real_a), nets.genB2A(real_b)
+
+
+def translate(
+    nets: GanNetworks, real_a: torch.Tensor, real_b: torch.Tensor, fakes: Fakes | None = None
+) -> Translations:
+    """Translations, cycles and identity mappings of both domains (the G step's generator work).
+
+    ``fakes``: :func:`translate_fakes`'s result when it is already there (then not recomputed).
+    """
+    (fake_a2b, cam_a2b, _), (fake_b2a, cam_b2a, _) = fakes or translate_fakes(nets, real_a, real_b)
     cycle_a = nets.genB2A(fake_a2b)[0]
     cycle_b = nets.genA2B(fake_b2a)[0]
     same_a, cam_a2a, _ = nets.genB2A(real_a)

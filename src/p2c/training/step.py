@@ -14,7 +14,9 @@ GradScalers still check for infinities on the host unless Adam is fused.)
 
 - ``share_translations``: the D step judges the G step's translations (detached) instead of running
   both generators a second time without gradients; the generators' weights are the same for both
-  (only the discriminators have been updated in between), so the images are the same.
+  (only the discriminators have been updated in between), so the images are the same. The cycles
+  and identity mappings are computed after the D step, as before, so that their activations are
+  not held during it.
 - ``freeze_discriminators``: no weight gradients for the discriminators in the G step; the reference
   computes them and the next D step discards them.
 - ``fused_optimizer``: fused Adam (:mod:`p2c.training.optimizers`) and one multi-tensor clamp.
@@ -39,7 +41,13 @@ from torch import nn
 from p2c.training.config import LossWeights, TrainConfig
 from p2c.training.discriminator import clip_mixing_
 from p2c.training.gan import GENERATOR_KEYS, NETWORK_KEYS, CartoonGan
-from p2c.training.losses import GanNetworks, discriminator_loss, translate, translation_loss
+from p2c.training.losses import (
+    GanNetworks,
+    discriminator_loss,
+    translate,
+    translate_fakes,
+    translation_loss,
+)
 from p2c.training.network_setup import (
     checkpoint_hourglasses,
     to_channels_last,
@@ -236,11 +244,13 @@ class GanStep:
         if self.options.channels_last:
             real_a = real_a.contiguous(memory_format=torch.channels_last)
             real_b = real_b.contiguous(memory_format=torch.channels_last)
-        optimizers, translations = self.optimizers, None
+        optimizers, fakes = self.optimizers, None
         if self.options.share_translations:
+            # Only the two translations: the cycles' and identities' activations need not be alive
+            # during the D step (its peak memory stays the reference's).
             with self._autocast():
-                translations = translate(self.g_nets, real_a, real_b)
-            fake_a2b, fake_b2a = translations.fake_a2b.detach(), translations.fake_b2a.detach()
+                fakes = translate_fakes(self.g_nets, real_a, real_b)
+            fake_a2b, fake_b2a = fakes[0][0].detach(), fakes[1][0].detach()
         else:
             with torch.no_grad(), self._autocast():
                 fake_a2b = self.d_nets.genA2B(real_a)[0]
@@ -253,8 +263,7 @@ class GanStep:
 
         with self._frozen_discriminators():
             with self._autocast():
-                if translations is None:
-                    translations = translate(self.g_nets, real_a, real_b)
+                translations = translate(self.g_nets, real_a, real_b, fakes)
                 g_loss, g_parts = translation_loss(
                     self.g_nets, translations, real_a, real_b, self.weights, self.faceid
                 )
