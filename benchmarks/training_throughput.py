@@ -500,7 +500,8 @@ def _cases(args: argparse.Namespace, cuda: bool) -> list[tuple[str, int, int]]:
     return [(v, s, b) for s in sizes for b in batches for v in variants]
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, on_case: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Every case; ``on_case(report so far)`` after each, so that a run cut short keeps its numbers."""
     from p2c.devices import resolve_device
 
     if args.threads:
@@ -517,7 +518,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         faceid = load_faceid(args.faceid, "cpu")
     machine = machine_info()
     name = torch.cuda.get_device_name(device) if cuda else f"CPU: {machine['cpu']}"
-    rows = [measure(v, s, b, args, device, faceid) for v, s, b in _cases(args, cuda)]
+    rows: list[Row] = []
+    report: dict[str, Any] = {}
+    for variant, size, batch in _cases(args, cuda):
+        rows.append(measure(variant, size, batch, args, device, faceid))
+        report = _report(rows, args, device, name, machine, faceid is not None)
+        if on_case is not None:
+            on_case(report)
+    return report
+
+
+def _report(
+    rows: list[Row], args: argparse.Namespace, device: torch.device, name: str, machine: Any, faceid: bool
+) -> dict[str, Any]:
     add_speedups(rows)
     return {
         "device": f"{name} ({args.note})" if args.note else name,
@@ -526,8 +539,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "settings": {
             "ch": args.ch,
             "amp": args.amp,
-            "faceid": args.faceid if faceid is not None else None,
-            "faceid_weight": FACEID_WEIGHT if faceid is not None else 0.0,
+            "faceid": args.faceid if faceid else None,
+            "faceid_weight": FACEID_WEIGHT if faceid else 0.0,
             "warmup": args.warmup,
             "iterations": args.iterations,
             "profile_steps": args.profile_steps,
@@ -545,15 +558,17 @@ def _main(argv: Sequence[str] | None) -> int:
     from p2c.files import atomic_write
 
     args.out.mkdir(parents=True, exist_ok=True)
-    report = run(args)
-    with atomic_write(args.out / f"{NAME}.json") as stream:
-        json.dump(report, stream, indent=2)
-        stream.write("\n")
-    table = markdown(report)
-    with atomic_write(args.out / f"{NAME}.md") as stream:
-        stream.write(table)
+
+    def write(report: dict[str, Any]) -> None:
+        with atomic_write(args.out / f"{NAME}.json") as stream:
+            json.dump(report, stream, indent=2)
+            stream.write("\n")
+        with atomic_write(args.out / f"{NAME}.md") as stream:
+            stream.write(markdown(report))
+
+    report = run(args, on_case=write)
     plot(report, args.out / f"{NAME}.png")
-    print(table, end="")
+    print(markdown(report), end="")
     print(f"wrote {args.out / NAME}.json, .md and .png", file=sys.stderr)
     return 0
 
