@@ -39,8 +39,7 @@ import json
 import logging
 import sys
 import time
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,7 @@ from p2c.models.generator import ResnetGenerator
 from p2c.training.config import LossWeights, TrainConfig
 from p2c.training.graphs import CompiledOrEager, CudaGraphStep
 from p2c.training.step import GanStep, StepOptions, build_networks, resolve_amp
+from step_profile import SavedActivations, profile_counts
 
 log = logging.getLogger("p2c.benchmarks.training_throughput")
 
@@ -82,40 +82,6 @@ VARIANTS: dict[str, Callable[[bool], StepOptions]] = {
 # The issue's targets (an H100, 256 px, Face ID loss on): samples per second.
 TARGETS = {256: 60.0, 128: 200.0}
 # Leaf operators that only allocate or re-describe memory: no kernel runs for them.
-NO_KERNEL = frozenset(
-    "aten::" + name
-    for name in [
-        "empty",
-        "empty_strided",
-        "empty_like",
-        "view",
-        "as_strided",
-        "reshape",
-        "_reshape_alias",
-        "expand",
-        "permute",
-        "transpose",
-        "t",
-        "unsqueeze",
-        "squeeze",
-        "slice",
-        "select",
-        "detach",
-        "alias",
-        "_unsafe_view",
-        "resize_",
-        "set_",
-        "lift_fresh",
-        "unbind",
-        "split",
-        "chunk",
-        "narrow",
-        "contiguous",
-        "numpy_T",
-        "result_type",
-    ]
-)
-LAUNCH_CALLS = ("cudaLaunchKernel", "cuLaunchKernel", "cudaGraphLaunch", "cudaLaunchCooperativeKernel")
 GIB = 1024**3
 
 
@@ -149,92 +115,6 @@ class Row:
     error: str | None = None
 
 
-# --- what one step holds and launches ---------------------------------------------------------------
-
-
-class SavedActivations:
-    """The peak bytes of tensors autograd saves for backward (each storage once), while active."""
-
-    def __init__(self, parameters: list[torch.Tensor]) -> None:
-        self._parameters = {p.untyped_storage().data_ptr() for p in parameters}
-        self._counts: dict[int, int] = {}
-        self._bytes: dict[int, int] = {}
-        self.current = self.peak = 0
-
-    def _pack(self, tensor: torch.Tensor) -> Any:
-        storage = tensor.untyped_storage()
-        key = storage.data_ptr()
-        holder = _Saved(tensor)
-        if key in self._parameters:
-            return holder
-        if key not in self._counts:
-            self._counts[key], self._bytes[key] = 0, storage.nbytes()
-            self.current += storage.nbytes()
-            self.peak = max(self.peak, self.current)
-        self._counts[key] += 1
-        weakref.finalize(holder, self._release, key)
-        return holder
-
-    def _release(self, key: int) -> None:
-        self._counts[key] -= 1
-        if self._counts[key] == 0:
-            self.current -= self._bytes.pop(key)
-            del self._counts[key]
-
-    def hooks(self) -> Any:
-        return torch.autograd.graph.saved_tensors_hooks(self._pack, lambda holder: holder.tensor)
-
-
-class _Saved:
-    __slots__ = ("__weakref__", "tensor")
-
-    def __init__(self, tensor: torch.Tensor) -> None:
-        self.tensor = tensor
-
-
-def _union_us(intervals: list[tuple[float, float]]) -> float:
-    total, end = 0.0, float("-inf")
-    for start, stop in sorted(intervals):
-        if stop > end:
-            total += stop - max(start, end)
-            end = stop
-    return total
-
-
-def profile_counts(call: Callable[[], object], steps: int, cuda: bool) -> dict[str, float | None]:
-    """Launches, kernels, operators, copies and GPU kernel time per step, from torch.profiler."""
-    from torch.profiler import ProfilerActivity, profile
-
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities) as profiler:
-        for _ in range(steps):
-            call()
-        if cuda:
-            torch.cuda.synchronize()
-    events = profiler.events()
-    operators = copies = launches = kernels = 0
-    busy: list[tuple[float, float]] = []
-    for event in events:
-        name = event.name
-        if event.device_type == torch.autograd.DeviceType.CUDA:
-            if not name.startswith(("Memcpy", "Memset")):
-                kernels += 1
-                busy.append((event.time_range.start, event.time_range.end))
-        elif name.startswith("aten::"):
-            copies += name == "aten::copy_"
-            leaf = not any(child.name.startswith("aten::") for child in event.cpu_children)
-            operators += leaf and name not in NO_KERNEL
-        elif name.startswith(LAUNCH_CALLS):
-            launches += 1
-    return {
-        "operator_launches_per_step": operators / steps,
-        "copies_per_step": copies / steps,
-        "kernel_launches_per_step": launches / steps if cuda else None,
-        "gpu_kernels_per_step": kernels / steps if cuda else None,
-        "gpu_kernel_ms_per_step": _union_us(busy) / 1000 / steps if cuda else None,
-    }
-
-
 # --- one case -------------------------------------------------------------------------------------
 
 
@@ -266,80 +146,132 @@ def build_case(
     return (CudaGraphStep(step, warmup=2) if options.graph == "cuda" else step), step
 
 
-def measure(
-    variant: str, size: int, batch: int, args: argparse.Namespace, device: torch.device, faceid: Any
-) -> Row:
-    cuda = device.type == "cuda"
-    amp = resolve_amp(args.amp, device)
-    options = VARIANTS[variant](cuda)
-    row = Row(
-        variant,
-        size,
-        args.ch,
-        batch,
-        str(amp).removeprefix("torch.") if amp else "none",
-        options.channels_last,
-        options.graph,
-        options.checkpoint_hourglasses,
-        faceid is not None,
-    )
-    if cuda:
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    try:
-        run, step = build_case(variant, size, args.ch, batch, amp, device, faceid)
-        generator = torch.Generator().manual_seed(1)
-        real_a, real_b = (
-            (torch.rand(batch, 3, size, size, generator=generator) * 2 - 1).to(device) for _ in range(2)
+class Case:
+    """One variant x size x batch: built and warmed up (:meth:`start`), timed one step at a time
+    (:meth:`time_step`), then profiled and released (:meth:`finish`). An error ends the case only."""
+
+    def __init__(
+        self, variant: str, size: int, batch: int, args: argparse.Namespace, device: torch.device, faceid: Any
+    ) -> None:
+        self.args, self.device, self.faceid, self.cuda = args, device, faceid, device.type == "cuda"
+        self.amp = resolve_amp(args.amp, device)
+        self.options = VARIANTS[variant](self.cuda)
+        amp_name = str(self.amp).removeprefix("torch.") if self.amp else "none"
+        o = self.options
+        self.row = Row(
+            variant, size, args.ch, batch, amp_name, o.channels_last, o.graph, o.checkpoint_hourglasses,
+            faceid is not None,
+        )  # fmt: skip
+        self.times: list[float] = []
+        self._run: Callable[[torch.Tensor, torch.Tensor], Any] | None = None
+        self._inputs: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _guard(self, work: Callable[[], None]) -> None:
+        if self.row.error is not None:
+            return
+        try:
+            work()
+        except torch.cuda.OutOfMemoryError:
+            self.row.error = "out of memory"
+            self._release()
+        except Exception as error:  # one failing case must not lose the others' numbers
+            text = str(error).strip()
+            self.row.error = f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+            log.exception(
+                "case %s %d px batch %d failed", self.row.variant, self.row.img_size, self.row.batch
+            )
+            self._release()
+
+    def start(self) -> None:
+        if self.cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self._guard(self._start)
+
+    def _start(self) -> None:
+        row = self.row
+        run, step = build_case(
+            row.variant, row.img_size, row.ch, row.batch, self.amp, self.device, self.faceid
         )
+        generator = torch.Generator().manual_seed(1)
+        shape = (row.batch, 3, row.img_size, row.img_size)
+        real_a, real_b = ((torch.rand(shape, generator=generator) * 2 - 1).to(self.device) for _ in range(2))
+        self._run, self._inputs = run, (real_a, real_b)
         started = time.perf_counter()
-        for number in range(args.warmup):
-            if number == 0 and options.graph != "compile":  # an eager step (also before a capture)
+        for number in range(self.args.warmup):
+            if number == 0 and self.options.graph != "compile":  # an eager step (also before a capture)
                 meter = SavedActivations(list(step.gan.parameters()))
                 with meter.hooks():
                     run(real_a, real_b)
                 row.saved_activations_gib = meter.peak / GIB
-                row.saved_activations_gib_per_sample = meter.peak / GIB / batch
+                row.saved_activations_gib_per_sample = meter.peak / GIB / row.batch
             else:
                 run(real_a, real_b)
-        _sync(cuda)
+        _sync(self.cuda)
         row.warmup_s = time.perf_counter() - started
-        times: list[float] = []
-        budget_start = time.perf_counter()
-        while len(times) < args.iterations:
-            _sync(cuda)
-            begin = time.perf_counter()
-            run(real_a, real_b)
-            _sync(cuda)
-            times.append(time.perf_counter() - begin)
-            if time.perf_counter() - budget_start > args.budget_s and len(times) >= 2:
-                break
-        row.iterations = len(times)
-        p50, p95 = (float(v) for v in np.percentile(times, [50, 95]))
+
+    def time_step(self) -> None:
+        self._guard(self._time_step)
+
+    def _time_step(self) -> None:
+        assert self._run is not None and self._inputs is not None
+        _sync(self.cuda)
+        begin = time.perf_counter()
+        self._run(*self._inputs)
+        _sync(self.cuda)
+        self.times.append(time.perf_counter() - begin)
+
+    def finish(self) -> Row:
+        self._guard(self._finish)
+        self._release()
+        log.info("%s", {k: v for k, v in dataclasses.asdict(self.row).items() if v is not None})
+        return self.row
+
+    def _finish(self) -> None:
+        row, run, inputs = self.row, self._run, self._inputs
+        assert run is not None and inputs is not None
+        row.iterations = len(self.times)
+        p50, p95 = (float(v) for v in np.percentile(self.times, [50, 95]))
         row.ms_per_step_p50, row.ms_per_step_p95 = p50 * 1000, p95 * 1000
-        row.samples_per_s, row.steps_per_min = batch / p50, 60.0 / p50
-        counts = profile_counts(lambda: run(real_a, real_b), args.profile_steps, cuda)
+        row.samples_per_s, row.steps_per_min = row.batch / p50, 60.0 / p50
+        counts = profile_counts(lambda: run(*inputs), self.args.profile_steps, self.cuda)
         kernel_ms = counts.pop("gpu_kernel_ms_per_step")
         for key, value in counts.items():
             setattr(row, key, value)
-        if cuda and kernel_ms is not None:
+        if self.cuda and kernel_ms is not None:
             row.gpu_busy_fraction = min(1.0, kernel_ms / row.ms_per_step_p50)
-            row.peak_memory_gib = torch.cuda.max_memory_allocated(device) / GIB
-            row.peak_memory_gib_per_sample = row.peak_memory_gib / batch
-    except torch.cuda.OutOfMemoryError:
-        row.error = "out of memory"
-    except Exception as error:  # one failing case must not lose the others' numbers
-        row.error = (
-            f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-        )
-        log.exception("case %s %d px batch %d failed", variant, size, batch)
-    finally:
-        run = step = None  # type: ignore[assignment]
+            row.peak_memory_gib = torch.cuda.max_memory_allocated(self.device) / GIB
+            row.peak_memory_gib_per_sample = row.peak_memory_gib / row.batch
+
+    def _release(self) -> None:
+        self._run = self._inputs = None
         gc.collect()
-        if cuda:
+        if self.cuda:
             torch.cuda.empty_cache()
-    log.info("%s", {k: v for k, v in dataclasses.asdict(row).items() if v is not None})
-    return row
+
+
+def measure_one_by_one(cases: list[Case], args: argparse.Namespace) -> Iterator[Row]:
+    """Each case alone: start, ``--iterations`` steps (or ``--budget-s``), finish."""
+    for case in cases:
+        case.start()
+        started = time.perf_counter()
+        while len(case.times) < args.iterations and case.row.error is None:
+            case.time_step()
+            if time.perf_counter() - started > args.budget_s and len(case.times) >= 2:
+                break
+        yield case.finish()
+
+
+def measure_interleaved(cases: list[Case], args: argparse.Namespace) -> Iterator[Row]:
+    """All cases built first, then timed a step each in turn (ABC ABC ...): on a shared machine a
+    busy moment slows every case alike, so their ratios hold. CPU only (one GPU memory for all)."""
+    for case in cases:
+        case.start()
+    for _ in range(args.iterations):
+        for case in cases:
+            case.time_step()
+    for case in cases:
+        yield case.finish()
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -480,6 +412,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile-steps", type=int, default=1)
     parser.add_argument("--budget-s", type=float, default=60.0, help="per case, after warm-up")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--interleave", action="store_true", help="CPU: time the cases a step each in turn (a busy machine)"
+    )
     parser.add_argument("--note", default="", help="what the JSON and table should say about the machine")
     return parser
 
@@ -518,10 +453,14 @@ def run(args: argparse.Namespace, on_case: Callable[[dict[str, Any]], None] | No
         faceid = load_faceid(args.faceid, "cpu")
     machine = machine_info()
     name = torch.cuda.get_device_name(device) if cuda else f"CPU: {machine['cpu']}"
+    if args.interleave and cuda:
+        raise SystemExit("--interleave is for CPUs: on a GPU the cases would share its memory")
+    cases = [Case(v, s, b, args, device, faceid) for v, s, b in _cases(args, cuda)]
+    measured = measure_interleaved(cases, args) if args.interleave else measure_one_by_one(cases, args)
     rows: list[Row] = []
     report: dict[str, Any] = {}
-    for variant, size, batch in _cases(args, cuda):
-        rows.append(measure(variant, size, batch, args, device, faceid))
+    for row in measured:
+        rows.append(row)
         report = _report(rows, args, device, name, machine, faceid is not None)
         if on_case is not None:
             on_case(report)
@@ -544,6 +483,7 @@ def _report(
             "warmup": args.warmup,
             "iterations": args.iterations,
             "profile_steps": args.profile_steps,
+            "interleaved": args.interleave,
             "threads": torch.get_num_threads(),
             "note": args.note,
         },

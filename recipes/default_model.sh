@@ -39,13 +39,13 @@ if [[ ${P2C_TINY:-0} == 1 ]]; then
     ITERATIONS=${P2C_ITERATIONS:-6}
     SAVE=(--save-every 2 --export-every 2 --log-every 1 --sample-every 2 --keep-checkpoints 10)
     EVAL=(--device cpu --max-photos 4)
-    COMPILE=()
     SLICE_MINUTES=${P2C_SLICE_MINUTES:-0.05}
 else
     SIZE=(--img-size 256 --ch 32 --device cuda --amp bf16 --num-workers 8)
     SAVE=(--save-every 2000 --export-every 2000 --log-every 100 --sample-every 2000 --keep-checkpoints 6)
     EVAL=(--device cuda)
-    COMPILE=(--compile)
+    # No --compile: by default the step is replayed as one CUDA graph (issue 9); --compile would
+    # replace the graph and took minutes to build at full size.
 fi
 
 log() { echo "default_model: $*" >&2; }
@@ -115,7 +115,7 @@ EOF
     fi
     log "slice of $SLICE_MINUTES min, batch $batch, start: ${start[*]:-from scratch}"
     p2c_train --data "$CARRY/data" --out "$RUN" --iterations "$ITERATIONS" --batch-size "$batch" \
-        "${SIZE[@]}" "${COMPILE[@]}" "${SAVE[@]}" "${start[@]}" \
+        "${SIZE[@]}" "${SAVE[@]}" "${start[@]}" \
         --faceid-weight "$FACEID_WEIGHT" --faceid-weights "$CARRY/faceid/dlib_fp16.safetensors" \
         --time-limit "$SLICE_MINUTES" --slice-state "$STATE" --slice-generators fp16
     p2c_eval --checkpoints "$RUN" --photos "$CARRY/data/testA" --cartoons "$CARRY/data/testB" \
