@@ -376,11 +376,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
     x = np.arange(len(rows))
     figure, (speed, launches) = plt.subplots(1, 2, figsize=(max(8, 1.6 * len(rows)), 4.5))
     speed.bar(x, [r["samples_per_s"] for r in rows], color="tab:blue")
-    speed.set_xticks(x, labels, fontsize=7)
+    speed.set_xticks(x, labels, fontsize=7, rotation=30, ha="right")
     speed.set_ylabel("samples per second")
     key = "kernel_launches_per_step" if report["device_type"] == "cuda" else "operator_launches_per_step"
     launches.bar(x, [r[key] or 0 for r in rows], color="tab:orange")
-    launches.set_xticks(x, labels, fontsize=7)
+    launches.set_xticks(x, labels, fontsize=7, rotation=30, ha="right")
     launches.set_ylabel(key.replace("_", " "))
     figure.suptitle(f"one D+G training step, {report['device']}", fontsize=9)
     figure.tight_layout()
