@@ -39,13 +39,13 @@ if [[ ${P2C_TINY:-0} == 1 ]]; then
     ITERATIONS=${P2C_ITERATIONS:-6}
     SAVE=(--save-every 2 --export-every 2 --log-every 1 --sample-every 2 --keep-checkpoints 10)
     EVAL=(--device cpu --max-photos 4)
-    COMPILE=()
     SLICE_MINUTES=${P2C_SLICE_MINUTES:-0.05}
 else
     SIZE=(--img-size 256 --ch 32 --device cuda --amp bf16 --num-workers 8)
     SAVE=(--save-every 2000 --export-every 2000 --log-every 100 --sample-every 2000 --keep-checkpoints 6)
     EVAL=(--device cuda)
-    COMPILE=(--compile)
+    # No --compile: by default the step is replayed as one CUDA graph (issue 9); --compile would
+    # replace the graph and took minutes to build at full size.
 fi
 
 log() { echo "default_model: $*" >&2; }
@@ -53,6 +53,7 @@ log() { echo "default_model: $*" >&2; }
 p2c_prepare() { "$PY" -m p2c.training.commands.prepare "$@"; }
 p2c_train() { "$PY" -m p2c.training.commands.train "$@"; }
 p2c_eval() { "$PY" -m p2c.training.commands.evaluate "$@"; }
+p2c_export() { "$PY" -m p2c.engine.export "$@"; }
 
 ensure_installed() {
     # The GPU image has torch, numpy, OpenCV and safetensors but not p2c. Rather than pip (offline,
@@ -114,7 +115,7 @@ EOF
     fi
     log "slice of $SLICE_MINUTES min, batch $batch, start: ${start[*]:-from scratch}"
     p2c_train --data "$CARRY/data" --out "$RUN" --iterations "$ITERATIONS" --batch-size "$batch" \
-        "${SIZE[@]}" "${COMPILE[@]}" "${SAVE[@]}" "${start[@]}" \
+        "${SIZE[@]}" "${SAVE[@]}" "${start[@]}" \
         --faceid-weight "$FACEID_WEIGHT" --faceid-weights "$CARRY/faceid/dlib_fp16.safetensors" \
         --time-limit "$SLICE_MINUTES" --slice-state "$STATE" --slice-generators fp16
     p2c_eval --checkpoints "$RUN" --photos "$CARRY/data/testA" --cartoons "$CARRY/data/testB" \
@@ -125,7 +126,7 @@ EOF
         split -b 15M -d "$STATE" "$OUT/slice.pt.part"
         local best
         best=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['best'])" "$RUN/eval/report.json")
-        p2c_train --export "$best" "$OUT/best_genA2B.safetensors" >&2
+        p2c_export "$best" "$OUT/best_genA2B.safetensors" --format safetensors >&2
         cp "$RUN/eval/report.json" "$OUT/eval_report.json"
         cp "$RUN/metrics.csv" "$OUT/metrics.csv"
     fi
@@ -153,7 +154,7 @@ ship() {
         cp "$weights" "$tmp/p2c_default.safetensors"
         cp "${weights%.safetensors}.json" "$tmp/p2c_default.json"
     else
-        p2c_train --export "$weights" "$tmp/p2c_default.safetensors" >&2
+        p2c_export "$weights" "$tmp/p2c_default.safetensors" --format safetensors >&2
     fi
     local size
     size=$(stat -c %s "$tmp/p2c_default.safetensors")

@@ -1,6 +1,7 @@
 """Pack what a GPU machine needs to train into one folder small enough to travel (64 MiB in all).
 
     python recipes/pack_carry.py DATA CARRY [--quality 90]
+    python recipes/pack_carry.py --faceid-only CARRY   # only CARRY/faceid/dlib_fp16.safetensors
 
 DATA: a p2c-prepare-data folder (trainA, testA, trainB, testB as 256x256 PNG crops). CARRY gets
 ``data/{trainA,testA,trainB,testB}/*.webp`` (WebP at ``--quality``: 7.4 MB for the 738 training
@@ -48,10 +49,21 @@ def pack_faceid(target: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path)
-    parser.add_argument("carry", type=Path)
+    parser.add_argument("data", type=Path, nargs="?")
+    parser.add_argument("carry", type=Path, nargs="?")
     parser.add_argument("--quality", type=int, default=90)
+    parser.add_argument(
+        "--faceid-only",
+        type=Path,
+        metavar="CARRY",
+        help="write only CARRY/faceid/dlib_fp16.safetensors (for recipes/gpu_training_bench.sh)",
+    )
     args = parser.parse_args(argv)
+    if args.faceid_only:
+        print(f"faceid: {pack_faceid(args.faceid_only / 'faceid' / 'dlib_fp16.safetensors') / 1e6:.1f} MB")
+        return 0
+    if args.data is None or args.carry is None:
+        parser.error("DATA and CARRY are required (or --faceid-only CARRY)")
     missing = [n for n in FOLDERS if not (args.data / n).is_dir() or not list_images(args.data / n)]
     if missing:
         raise SystemExit(f"{args.data} lacks {', '.join(missing)}: run p2c-prepare-data first")

@@ -89,7 +89,6 @@ def test_shipped_weights_are_a_small_fp16_full_size_generator(shipped: Path) -> 
 def test_shipped_model_cartoonises_the_astronaut_keeping_her_identity(
     shipped: Path, tmp_path: Path, astronaut: np.ndarray
 ) -> None:
-    pytest.importorskip("face_recognition_models", reason="the Face ID network needs face_recognition_models")
     from p2c.stream.commands.image import main as image_main
     from p2c.stream.faces import FaceAligner
     from p2c.stream.image_io import read_image

@@ -47,6 +47,12 @@ def faceid_standin() -> FaceIdStandIn:
 
 
 @pytest.fixture(scope="session")
+def faceid_standins() -> type[FaceIdStandIn]:
+    """The stand-in's class, for tests that need a fresh one per network set (devices, layouts)."""
+    return FaceIdStandIn
+
+
+@pytest.fixture(scope="session")
 def raw_photos(shared_photos: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six photos with a face, one without, a blank image and a file that is not an image."""
     folder = tmp_path_factory.mktemp("raw_photos")
@@ -68,9 +74,6 @@ def raw_cartoons(shared_cartoons: Path, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def prepared(raw_photos: Path, raw_cartoons: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """trainA/testA from the photos (2 held out), trainB/testB from the cartoons (2 held out)."""
-    pytest.importorskip(
-        "p2c.stream.faces", reason="the FaceAligner (p2c.stream.faces) is not in this checkout"
-    )
     from p2c.training.preparation import PrepareConfig, prepare_dataset
 
     data = tmp_path_factory.mktemp("prepared") / "data"

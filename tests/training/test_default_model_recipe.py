@@ -32,8 +32,6 @@ def raw_tree(raw_photos: Path, raw_cartoons: Path, shared_cartoons: Path, tmp_pa
 
 
 def test_the_recipe_runs_every_step_and_ships_a_small_generator(raw_tree: Path, tmp_path: Path) -> None:
-    pytest.importorskip("face_recognition_models", reason="the recipe packs the default Face ID network")
-    pytest.importorskip("p2c.stream.faces", reason="packing prepares crops with the FaceAligner")
     out, ship = tmp_path / "device_out", tmp_path / "ship"
     out.mkdir()
     env = {

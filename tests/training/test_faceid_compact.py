@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -13,9 +12,6 @@ from p2c.training.dataset import to_tensor
 
 
 def test_fp16_copy_gives_the_same_descriptors_at_half_the_size(tmp_path: Path, astronaut: np.ndarray) -> None:
-    pytest.importorskip(
-        "face_recognition_models", reason="dlib's descriptor comes with face_recognition_models"
-    )
     import cv2
 
     from p2c.training.dlib_resnet import save_dlib_resnet

@@ -1,33 +1,26 @@
-"""The PyTorch port of dlib's face descriptor against dlib itself (runs where dlib is importable).
+"""The PyTorch port of dlib's face descriptor against dlib itself.
 
-dlib is not a p2c dependency: ``pip install dlib-bin`` (a prebuilt wheel) to run these.
+dlib is not a p2c dependency, only a dev one (``dlib-bin``, a prebuilt wheel, in ``.[dev]``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import dlib
 import numpy as np
 import pytest
 import torch
 
-from p2c.errors import MissingDependencyError
 from p2c.training.dlib_resnet import DLIB_CHIP_SIZE, DlibResNet, load_dlib_resnet
 from p2c.training.faceid import DLIB_FACE_BOX, default_faceid_path
-
-dlib = pytest.importorskip(
-    "dlib", reason="dlib is not installed (pip install dlib-bin) to compare the port with it"
-)
 
 _PHOTOS = ("photo_0001.jpg", "photo_0002.jpg", "photo_0008.jpg", "photo_0010.jpg")
 
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    try:
-        return default_faceid_path().parent
-    except MissingDependencyError as error:
-        pytest.skip(str(error))
+    return default_faceid_path().parent
 
 
 @pytest.fixture(scope="module")

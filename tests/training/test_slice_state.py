@@ -134,11 +134,21 @@ def _config_from(argv: list[str]) -> TrainConfig:
     return config_from_args(build_parser().parse_args(argv))
 
 
-def test_checkpoint_converts_to_a_slice_state_from_the_command_line(tmp_path: Path) -> None:
+def test_checkpoint_converts_to_a_slice_state_with_p2c_export(tmp_path: Path, capsys) -> None:
+    from p2c.engine.export import main as export_main
+
     gan = CartoonGan(ch=8, img_size=96)
     checkpoint = tmp_path / "ckpt_00000007.pt"
     payload = _payload(gan, 7, 8, 96)
     torch.save({**payload, "optimizers": {"G": {}, "D": {}}}, checkpoint)
     out = tmp_path / "slice.pt"
-    assert train_main(["--to-slice-state", str(checkpoint), str(out)]) == 0
-    assert read_slice_state(out)["step"] == 7
+    argv = [str(checkpoint), str(out), "--format", "slice-state", "--precision", "fp16"]
+    assert export_main(argv) == 0
+    state = read_slice_state(out)
+    assert state["step"] == 7 and "(slice-state, fp16," in capsys.readouterr().out
+    reference = gan.genA2B.state_dict()
+    assert all(torch.equal(state["genA2B"][k], v.half().float()) for k, v in reference.items())
+    # The old p2c-train flag says where the command went, in one line.
+    assert train_main(["--to-slice-state", str(checkpoint), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "p2c-export CHECKPOINT OUT --format slice-state" in err

@@ -210,9 +210,13 @@ def test_export_in_the_engine_format(full_run: Path, tmp_path: Path) -> None:
     assert exported.config.ngf == 8 and exported.config.img_size == 256  # the engine's crop size
     for name, tensor in exported.state_dict().items():
         assert torch.allclose(tensor.float(), checkpoint["genA2B"][name].float(), atol=1e-2, rtol=1e-2), name
+    from p2c.engine.export import main as export_main
+
     target = tmp_path / "best.safetensors"
-    assert train_main(["--export", str(full_run / "checkpoints" / "ckpt_00000002.pt"), str(target)]) == 0
+    checkpoint = full_run / "checkpoints" / "ckpt_00000002.pt"
+    assert export_main([str(checkpoint), str(target), "--format", "safetensors"]) == 0
     assert load_generator(target).config.ngf == 8
+    assert train_main(["--export", str(checkpoint), str(target)]) == 2  # moved: a one-line pointer
 
 
 def test_eval_names_the_best_checkpoint(full_run: Path, train_data: Path, tmp_path: Path, capsys) -> None:

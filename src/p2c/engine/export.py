@@ -1,6 +1,10 @@
 """``p2c-export``: write the generator as an ONNX model (FP32 or FP16) or a TensorRT engine.
 
 p2c-export photo2cartoon_weights.pt --format onnx --precision fp16 p2c_fp16.onnx
+
+From a p2c-train checkpoint also the engine's own weights (``--format safetensors``: the A->B
+generator, FP16 safetensors + JSON) or a slice state (``--format slice-state``, <= 60 MB, the
+generators at ``--precision``); both are done by :mod:`p2c.training`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ __all__ = ["export", "main"]
 
 log = logging.getLogger(__name__)
 
+TRAINING_FORMATS = ("safetensors", "slice-state")  # written by p2c.training from a checkpoint
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -28,7 +34,12 @@ def _parser() -> argparse.ArgumentParser:
         "weights", type=Path, help="photo2cartoon .pt, p2c .safetensors, or an FP32 .onnx (to FP16)"
     )
     parser.add_argument("out", type=Path, help="output file (.onnx, or .engine/.ep for TensorRT)")
-    parser.add_argument("--format", choices=("onnx", "tensorrt"), default="onnx", help="default: onnx")
+    parser.add_argument(
+        "--format",
+        choices=("onnx", "tensorrt", *TRAINING_FORMATS),
+        default="onnx",
+        help="default: onnx; safetensors and slice-state take a p2c-train checkpoint",
+    )
     parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="default: fp32")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     parser.add_argument(
@@ -77,6 +88,10 @@ def export(
         raise OutputError(f"cannot write {out}: it is a folder; give a file name such as {out / 'p2c.onnx'}")
     if fmt == "onnx":
         return _export_onnx(Path(weights), out, precision, opset, dynamic_batch)
+    if fmt in TRAINING_FORMATS:
+        from p2c.training.export import export_training_format
+
+        return export_training_format(Path(weights), out, fmt, precision)
     from p2c.engine.tensorrt import build_engine_file
 
     return build_engine_file(Path(weights), out, precision, device)
@@ -88,7 +103,8 @@ def _main(argv: Sequence[str] | None) -> int:
         args.weights, args.out, args.format, args.precision, args.opset, not args.static_batch, args.device
     )
     size_mb = path.stat().st_size / 1e6
-    print(f"wrote {path} ({args.format}, {args.precision}, {size_mb:.1f} MB)")
+    precision = "fp16" if args.format == "safetensors" else args.precision  # the engine's format is FP16
+    print(f"wrote {path} ({args.format}, {precision}, {size_mb:.1f} MB)")
     return 0
 
 

@@ -9,10 +9,8 @@ the six networks at the top level under the released names (so ``load_generator(
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 
 from p2c.errors import InputNotFoundError, OutputError, WeightsError
+from p2c.files import atomic_path
 from p2c.training.gan import DISCRIMINATOR_KEYS, GENERATOR_KEYS, NETWORK_KEYS
 
 __all__ = [
@@ -66,15 +65,12 @@ def prune_checkpoints(folder: Path, keep: int) -> None:
 
 
 def write_checkpoint(path: Path, payload: Mapping[str, Any]) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace``: never a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
+    """``torch.save`` through :func:`p2c.files.atomic_path`: never a torn file."""
     try:
-        torch.save(dict(payload), temporary)
-        os.replace(temporary, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as temporary:
+            torch.save(dict(payload), temporary)
     except OSError as error:
-        Path(temporary).unlink(missing_ok=True)
         raise OutputError(f"cannot write checkpoint {path}: {error.strerror or error}") from error
 
 

@@ -15,7 +15,15 @@ import torch
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-__all__ = ["GLOBAL_LAYERS", "LOCAL_LAYERS", "Discriminator", "DiscriminatorOutput", "clip_generator_"]
+__all__ = [
+    "GLOBAL_LAYERS",
+    "LOCAL_LAYERS",
+    "Discriminator",
+    "DiscriminatorOutput",
+    "clip_generator_",
+    "clip_mixing_",
+    "mixing_parameters",
+]
 
 GLOBAL_LAYERS = 7  # sees the whole face: receptive field covers the 256x256 crop
 LOCAL_LAYERS = 5  # sees patches: texture and strokes
@@ -72,6 +80,20 @@ class Discriminator(nn.Module):
         return DiscriminatorOutput(self.conv(self.pad(x)), cam_logit, heatmap)
 
 
+MIXING_NAMES = ("rho", "w_gamma", "w_beta")
+
+
+def mixing_parameters(generator: nn.Module) -> list[nn.Parameter]:
+    """Every LIN/adaLIN ``rho`` and Soft-AdaLIN ``w_gamma``/``w_beta`` of ``generator``."""
+    found = []
+    for module in generator.modules():
+        for name in MIXING_NAMES:
+            parameter = getattr(module, name, None)
+            if isinstance(parameter, nn.Parameter):
+                found.append(parameter)
+    return found
+
+
 @torch.no_grad()
 def clip_generator_(generator: nn.Module, low: float = 0.0, high: float = 1.0) -> None:
     """Clamp every LIN/adaLIN ``rho`` and Soft-AdaLIN ``w_gamma``/``w_beta`` into [low, high], in place.
@@ -79,8 +101,12 @@ def clip_generator_(generator: nn.Module, low: float = 0.0, high: float = 1.0) -
     They are mixing weights (instance vs layer norm; content vs style statistics): outside [0, 1]
     the mix extrapolates and training diverges, so U-GAT-IT clips them after every optimiser step.
     """
-    for module in generator.modules():
-        for name in ("rho", "w_gamma", "w_beta"):
-            parameter = getattr(module, name, None)
-            if isinstance(parameter, nn.Parameter):
-                parameter.clamp_(low, high)
+    for parameter in mixing_parameters(generator):
+        parameter.clamp_(low, high)
+
+
+@torch.no_grad()
+def clip_mixing_(parameters: list[torch.Tensor], low: float = 0.0, high: float = 1.0) -> None:
+    """:func:`clip_generator_` on parameters collected once: two multi-tensor kernels in all."""
+    torch._foreach_clamp_min_(parameters, low)
+    torch._foreach_clamp_max_(parameters, high)

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from p2c.errors import BackendUnavailableError, InvalidInputError
+from p2c.errors import InvalidInputError
 
-__all__ = ["DistContext", "all_gather_objects", "init_distributed", "resolve_device", "shutdown"]
+__all__ = ["DistContext", "all_gather_objects", "init_distributed", "shutdown", "use_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,25 +47,13 @@ def _env_int(name: str, default: int) -> int:
         raise InvalidInputError(f"environment variable {name}={value!r} is not an integer") from error
 
 
-def resolve_device(requested: str, local_rank: int) -> torch.device:
-    """``auto`` -> this process's GPU (``cuda:LOCAL_RANK``) when CUDA is available, else CPU."""
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(requested)
-    except RuntimeError as error:
-        raise InvalidInputError(
-            f"--device {requested!r} is not a device name (try cpu, cuda, cuda:1)"
-        ) from error
+def use_device(device: torch.device) -> None:
+    """Make ``device`` this process's current GPU (NCCL and ``torch.cuda`` calls default to it).
+
+    The device itself comes from :func:`p2c.devices.resolve_device` (``cuda`` -> ``cuda:LOCAL_RANK``).
+    """
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise BackendUnavailableError(
-                "--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu"
-            )
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    return device
 
 
 def init_distributed(device: torch.device) -> DistContext:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import torch
 from torch import nn
 
 from p2c.errors import InvalidInputError, MissingDependencyError, WeightsError
+from p2c.files import atomic_write
 from p2c.models.generator import ResnetGenerator
 from p2c.training.dataset import list_images, read_rgb, to_tensor
 from p2c.training.metrics import StyleFeatures, identity_similarity, kernel_inception_distance
@@ -174,11 +173,9 @@ def load_faceid_or_none(path: str | None, device: torch.device) -> tuple[nn.Modu
 
 
 def write_json(path: Path, content: dict[str, Any]) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
+    with atomic_write(path) as stream:
         json.dump(content, stream, indent=2)
         stream.write("\n")
-    os.replace(temporary, path)
 
 
 def evaluate_checkpoints(

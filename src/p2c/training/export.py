@@ -1,4 +1,5 @@
-"""Export the A->B generator in the engine's format (FP16 safetensors + JSON model config)."""
+"""Export from training: the A->B generator in the engine's format (FP16 safetensors + JSON model
+config), or a checkpoint's compact slice state. ``p2c-export --format safetensors|slice-state``."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from pathlib import Path
 
 import torch
 
-from p2c.errors import WeightsError
+from p2c.errors import InvalidInputError, WeightsError
 from p2c.models.generator import ResnetGenerator
 from p2c.stream.alignment import CROP_SIZE
 from p2c.training import checkpoint as ckpt
 
-__all__ = ["export_checkpoint", "export_generator"]
+__all__ = ["export_checkpoint", "export_generator", "export_training_format", "slice_state_from_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,3 +83,24 @@ def export_checkpoint(source: Path, target: Path, key: str = "genA2B") -> Path:
     if target.suffix != ".safetensors":
         target = target.with_suffix(".safetensors")
     return export_generator(generator, target)
+
+
+def slice_state_from_checkpoint(source: Path, target: Path, generators: str = "fp32") -> Path:
+    """Write the slice state (<= 60 MB) of a p2c-train checkpoint; ``generators``: fp32 or fp16."""
+    from p2c.training.slice_state import write_slice_state
+
+    payload = ckpt.read_checkpoint(source)
+    if "optimizers" not in payload:
+        raise InvalidInputError(f"{source} is not a p2c-train checkpoint (it has no training state)")
+    size = write_slice_state(target, payload, generators=generators)
+    logger.info("slice state %s (%.1f MB), step %d", target, size / 1e6, payload["step"])
+    return target
+
+
+def export_training_format(source: Path, target: Path, fmt: str, precision: str = "fp32") -> Path:
+    """``p2c-export``'s training formats: ``safetensors`` (the A->B generator) or ``slice-state``."""
+    if fmt == "safetensors":
+        return export_checkpoint(source, target)
+    if fmt == "slice-state":
+        return slice_state_from_checkpoint(source, target, generators=precision)
+    raise ValueError(f"unknown training export format {fmt!r}; expected safetensors or slice-state")

@@ -10,7 +10,13 @@ from torch import nn
 
 from p2c.errors import WeightsError
 from p2c.models.generator import ResnetGenerator
-from p2c.training.discriminator import GLOBAL_LAYERS, LOCAL_LAYERS, Discriminator, clip_generator_
+from p2c.training.discriminator import (
+    GLOBAL_LAYERS,
+    LOCAL_LAYERS,
+    Discriminator,
+    clip_generator_,
+    mixing_parameters,
+)
 
 __all__ = ["DISCRIMINATOR_KEYS", "GENERATOR_KEYS", "NETWORK_KEYS", "CartoonGan"]
 
@@ -43,6 +49,10 @@ class CartoonGan(nn.Module):
     def clip_(self) -> None:
         for key in GENERATOR_KEYS:
             clip_generator_(self.network(key))
+
+    def mixing_parameters(self) -> list[nn.Parameter]:
+        """Both generators' rho, w_gamma and w_beta: what :meth:`clip_` clamps into [0, 1]."""
+        return [p for key in GENERATOR_KEYS for p in mixing_parameters(self.network(key))]
 
     def network_state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
         """``{"genA2B": state_dict, ...}``: the released checkpoint's layout."""

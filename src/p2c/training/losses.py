@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,16 @@ from torch import nn
 
 from p2c.training.config import LossWeights
 
-__all__ = ["GanNetworks", "discriminator_loss", "faceid_distance", "generator_loss"]
+__all__ = [
+    "GanNetworks",
+    "Translations",
+    "discriminator_loss",
+    "faceid_distance",
+    "generator_loss",
+    "translate",
+    "translate_fakes",
+    "translation_loss",
+]
 
 Losses = dict[str, torch.Tensor]
 
@@ -70,27 +80,61 @@ def discriminator_loss(
     return loss, {"D": loss, **parts}
 
 
-def generator_loss(
-    nets: GanNetworks,
-    real_a: torch.Tensor,
-    real_b: torch.Tensor,
-    weights: LossWeights,
-    faceid: nn.Module | None,
-) -> tuple[torch.Tensor, Losses, torch.Tensor]:
-    """Both directions' generator loss; also returns the A->B cartoons (for sample grids).
+class Translations(NamedTuple):
+    """The six generator passes of one G step (``cam_*`` are the generators' CAM logits)."""
 
-    Domain A's terms judge B->A images (photos made from cartoons), domain B's judge A->B.
+    fake_a2b: torch.Tensor
+    cam_a2b: torch.Tensor
+    fake_b2a: torch.Tensor
+    cam_b2a: torch.Tensor
+    cycle_a: torch.Tensor  # A -> B -> A
+    cycle_b: torch.Tensor
+    same_a: torch.Tensor  # B->A generator on an A image: should change nothing
+    cam_a2a: torch.Tensor
+    same_b: torch.Tensor
+    cam_b2b: torch.Tensor
+
+
+Fakes = tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]
+
+
+def translate_fakes(nets: GanNetworks, real_a: torch.Tensor, real_b: torch.Tensor) -> Fakes:
+    """The generators' outputs on the real images: (A->B, B->A), each (image, CAM logit, heatmap)."""
+    return nets.genA2B(real_a), nets.genB2A(real_b)
+
+
+def translate(
+    nets: GanNetworks, real_a: torch.Tensor, real_b: torch.Tensor, fakes: Fakes | None = None
+) -> Translations:
+    """Translations, cycles and identity mappings of both domains (the G step's generator work).
+
+    ``fakes``: :func:`translate_fakes`'s result when it is already there (then not recomputed).
     """
-    fake_a2b, cam_a2b, _ = nets.genA2B(real_a)
-    fake_b2a, cam_b2a, _ = nets.genB2A(real_b)
+    (fake_a2b, cam_a2b, _), (fake_b2a, cam_b2a, _) = fakes or translate_fakes(nets, real_a, real_b)
     cycle_a = nets.genB2A(fake_a2b)[0]
     cycle_b = nets.genA2B(fake_b2a)[0]
     same_a, cam_a2a, _ = nets.genB2A(real_a)
     same_b, cam_b2b, _ = nets.genA2B(real_b)
+    return Translations(
+        fake_a2b, cam_a2b, fake_b2a, cam_b2a, cycle_a, cycle_b, same_a, cam_a2a, same_b, cam_b2b
+    )
 
+
+def translation_loss(
+    nets: GanNetworks,
+    t: Translations,
+    real_a: torch.Tensor,
+    real_b: torch.Tensor,
+    weights: LossWeights,
+    faceid: nn.Module | None,
+) -> tuple[torch.Tensor, Losses]:
+    """Both directions' generator loss on ``t``: the discriminators judge the translations.
+
+    Domain A's terms judge B->A images (photos made from cartoons), domain B's judge A->B.
+    """
     directions = {
-        "A": (fake_b2a, cycle_a, real_a, same_a, cam_b2a, cam_a2a, real_b),
-        "B": (fake_a2b, cycle_b, real_b, same_b, cam_a2b, cam_b2b, real_a),
+        "A": (t.fake_b2a, t.cycle_a, real_a, t.same_a, t.cam_b2a, t.cam_a2a, real_b),
+        "B": (t.fake_a2b, t.cycle_b, real_b, t.same_b, t.cam_a2b, t.cam_b2b, real_a),
     }
     parts: Losses = {}
     for domain, (fake, cycled, real, same, cam_fake, cam_same, source) in directions.items():
@@ -107,4 +151,17 @@ def generator_loss(
             # photo2cartoon: the source and its translation should be the same person.
             parts[f"G_faceid_{domain}"] = weights.faceid * faceid_distance(faceid, source, fake)
     loss = torch.stack(list(parts.values())).sum()
-    return loss, {"G": loss, **parts}, fake_a2b
+    return loss, {"G": loss, **parts}
+
+
+def generator_loss(
+    nets: GanNetworks,
+    real_a: torch.Tensor,
+    real_b: torch.Tensor,
+    weights: LossWeights,
+    faceid: nn.Module | None,
+) -> tuple[torch.Tensor, Losses, torch.Tensor]:
+    """Both directions' generator loss; also returns the A->B cartoons (for sample grids)."""
+    translations = translate(nets, real_a, real_b)
+    loss, parts = translation_loss(nets, translations, real_a, real_b, weights, faceid)
+    return loss, parts, translations.fake_a2b

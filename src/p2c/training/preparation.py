@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 
 from p2c.errors import InputNotFoundError, InvalidInputError, OutputError
+from p2c.files import atomic_write
 from p2c.training.dataset import IMAGE_SUFFIXES, read_rgb
 
 __all__ = ["STATUSES", "PrepareConfig", "PrepareReport", "prepare_dataset"]
@@ -103,7 +103,8 @@ def _process(job: tuple[str, str, bool]) -> tuple[str, str, str | None]:
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(faces[0].crop, cv2.COLOR_RGB2BGR))
     if not ok:
         return source, UNREADABLE, None
-    Path(target).write_bytes(encoded.tobytes())
+    with atomic_write(target, "wb") as file:
+        file.write(encoded.tobytes())
     return source, WRITTEN, target
 
 
@@ -175,11 +176,9 @@ def _run_jobs(
 
 
 def _write_manifest(path: Path, content: dict[str, Any]) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
+    with atomic_write(path) as stream:
         json.dump(content, stream, indent=2, sort_keys=True)
         stream.write("\n")
-    os.replace(temporary, path)
 
 
 def prepare_dataset(config: PrepareConfig, progress: bool = True) -> PrepareReport:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -11,6 +9,7 @@ import numpy as np
 import torch
 
 from p2c.errors import OutputError
+from p2c.files import atomic_write, require_folder
 
 __all__ = ["grid_image", "tensor_to_rgb", "write_png"]
 
@@ -29,13 +28,10 @@ def grid_image(columns: list[torch.Tensor]) -> np.ndarray:
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
-    """Write atomically (temp + os.replace) so a viewer never sees half a PNG."""
+    """Write atomically (:func:`p2c.files.atomic_write`) so a viewer never sees half a PNG."""
+    require_folder(path, "sample")
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OutputError(f"cannot encode {path} as PNG")
-    if not path.parent.is_dir():
-        raise OutputError(f"folder {path.parent} does not exist; create it first")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "wb") as stream:
+    with atomic_write(path, "wb") as stream:
         stream.write(encoded.tobytes())
-    os.replace(temporary, path)

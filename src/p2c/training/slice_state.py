@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 import torch
 
 from p2c.errors import InputNotFoundError, OutputError, WeightsError
+from p2c.files import atomic_path
 from p2c.training.gan import DISCRIMINATOR_KEYS, GENERATOR_KEYS
 
 __all__ = [
@@ -143,25 +143,21 @@ def write_slice_state(
     A state over ``limit`` is not written (an existing file at ``path`` is kept): OutputError.
     """
     state = pack_slice_state(payload, generators)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
     try:
-        torch.save(state, temporary)
-        size = os.path.getsize(temporary)
-        if size > limit:
-            raise OutputError(
-                f"the slice state would be {size / 1e6:.1f} MB, over its {limit / 1e6:.0f} MB limit "
-                f"(networks with --ch {state['config'].get('ch')}); train photo2cartoon's size "
-                "(--ch 32) or carry a full checkpoint instead"
-            )
-        os.replace(temporary, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as temporary:
+            torch.save(state, temporary)
+            size = os.path.getsize(temporary)
+            if size > limit:  # raised inside: the temporary file goes, an existing state stays
+                raise OutputError(
+                    f"the slice state would be {size / 1e6:.1f} MB, over its {limit / 1e6:.0f} MB limit "
+                    f"(networks with --ch {state['config'].get('ch')}); train photo2cartoon's size "
+                    "(--ch 32) or carry a full checkpoint instead"
+                )
     except OutputError:
         raise
     except OSError as error:
         raise OutputError(f"cannot write slice state {path}: {error.strerror or error}") from error
-    finally:
-        Path(temporary).unlink(missing_ok=True)
     logger.info("slice state %s: step %d, %.1f MB", path, state["step"], size / 1e6)
     return size
 

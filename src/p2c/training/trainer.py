@@ -1,18 +1,17 @@
-"""The training loop: one process per device, AMP, optional torch.compile, exact resume.
+"""The training loop: one process per device, AMP, a fast step, progressive resolution, exact resume.
 
-Each step updates the four discriminators on (real, generated) pairs, then both generators,
-then clips the generators' rho and w into [0, 1], as photo2cartoon does. The side being optimised
-runs through its DistributedDataParallel wrapper; the side held fixed runs bare (its gradients
-are discarded), so only the optimised networks' gradients are all-reduced.
+The step itself is :class:`p2c.training.step.GanStep` (replayed as a CUDA graph where it can be,
+see :mod:`p2c.training.graphs`). The side being optimised runs through its DistributedDataParallel
+wrapper; the side held fixed runs bare, so only the optimised networks' gradients are all-reduced.
+With ``--size-schedule`` the crop size follows the step (:mod:`p2c.training.schedule`): at each
+switch the loaders and the graph are rebuilt for the new size.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import tempfile
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -24,7 +23,9 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from p2c.devices import resolve_device
 from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyError
+from p2c.files import atomic_write
 from p2c.models.generator import ResnetGenerator
 from p2c.training import checkpoint as ckpt
 from p2c.training.config import SHAPE_FIELDS, TrainConfig
@@ -35,15 +36,16 @@ from p2c.training.distributed import (
     barrier,
     init_distributed,
     local_rank_from_env,
-    resolve_device,
     shutdown,
+    use_device,
 )
 from p2c.training.export import export_generator
-from p2c.training.gan import NETWORK_KEYS, CartoonGan
-from p2c.training.losses import GanNetworks, discriminator_loss, generator_loss
+from p2c.training.graphs import CompiledOrEager, CudaGraphStep
 from p2c.training.run_log import RunLog
 from p2c.training.samples import grid_image, write_png
+from p2c.training.schedule import size_at
 from p2c.training.slice_state import read_slice_state, write_slice_state
+from p2c.training.step import GanStep, Losses, StepOptions, build_networks, prepare_faceid, resolve_amp
 
 __all__ = ["TrainResult", "Trainer", "learning_rate", "load_faceid_network", "train"]
 
@@ -90,19 +92,6 @@ def load_faceid_network(config: TrainConfig, device: torch.device) -> nn.Module 
     return load_faceid(config.faceid_weights, device)
 
 
-def _resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
-    if mode == "auto":
-        mode = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "none"
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}[mode]
-
-
-def _write_json_atomic(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text + "\n")
-    os.replace(temporary, path)
-
-
 def check_data(data_dir: Path) -> None:
     """Fail early, in one sentence, when the dataset folder is not laid out as training needs."""
     if not data_dir.is_dir():
@@ -123,23 +112,14 @@ class Trainer:
         self.run_dir = config.run_dir
         check_data(Path(config.data_dir))
         self.device = resolve_device(config.device, local_rank_from_env())
+        use_device(self.device)
         self.context: DistContext = init_distributed(self.device)
-        self.amp_dtype = _resolve_amp(config.amp, self.device)
+        self.amp_dtype = resolve_amp(config.amp, self.device)
+        self.options = StepOptions.for_run(config, self.device, self.amp_dtype, self.context.distributed)
         self._seed_everything()
-        self.gan = CartoonGan(config.ch, config.img_size, config.light).to(self.device)
+        self.gan, self.optimizers = build_networks(config, self.device, self.options, self.amp_dtype)
         self.faceid = faceid if faceid is not None else load_faceid_network(config, self.device)
-        if self.faceid is not None:
-            self.faceid = self.faceid.to(self.device).eval().requires_grad_(False)
-        betas = config.betas
-        self.g_optim = torch.optim.Adam(
-            self.gan.generator_parameters(), lr=config.lr, betas=betas, weight_decay=config.weight_decay
-        )
-        self.d_optim = torch.optim.Adam(
-            self.gan.discriminator_parameters(), lr=config.lr, betas=betas, weight_decay=config.weight_decay
-        )
-        use_scaler = self.amp_dtype == torch.float16
-        self.g_scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
-        self.d_scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
+        prepare_faceid(self.faceid, self.device, self.options)
         self.step = 0
         self.warmup_start: int | None = None
         self.log: RunLog | None = None
@@ -171,7 +151,8 @@ class Trainer:
                     f"--resume with different {', '.join(changed)} than the run in {self.run_dir}; "
                     "use the same options or a new --out folder"
                 )
-        _write_json_atomic(config_path, self.config.to_json())
+        with atomic_write(config_path) as stream:
+            stream.write(self.config.to_json() + "\n")
 
     def _load_start_state(self) -> None:
         folder = self.run_dir / "checkpoints"
@@ -196,10 +177,7 @@ class Trainer:
     def _restore(self, payload: dict[str, Any]) -> None:
         payload = ckpt.expand(payload)
         self.gan.load_network_state_dicts(payload, "checkpoint")
-        self.g_optim.load_state_dict(payload["optimizers"]["G"])
-        self.d_optim.load_state_dict(payload["optimizers"]["D"])
-        self.g_scaler.load_state_dict(payload["scalers"]["G"])
-        self.d_scaler.load_state_dict(payload["scalers"]["D"])
+        self.optimizers.load_state_dicts(payload["optimizers"], payload["scalers"])
         self.step = int(payload["step"])
         warmup_start = payload.get("warmup_start")
         self.warmup_start = int(warmup_start) if warmup_start is not None else None
@@ -249,22 +227,26 @@ class Trainer:
         # Only the generators are compiled: the discriminators' spectral norm updates its power-
         # iteration vectors in place on every call, which compiled autograd graphs reject when a
         # discriminator runs twice (real, fake) before one backward. The generators dominate anyway.
-        if self.config.compile and isinstance(module, ResnetGenerator):
-            wrapped = torch.compile(wrapped)
+        if self.options.graph == "compile" and isinstance(module, ResnetGenerator):
+            wrapped = CompiledOrEager(torch.compile(wrapped), wrapped, "the generators")
         return wrapped
 
-    def _networks(self) -> tuple[GanNetworks, GanNetworks]:
-        """(for the D step: DDP discriminators, bare generators; for the G step: the reverse)."""
-        gens = ("genA2B", "genB2A")
-        d_side = {k: self._wrap(self.gan.network(k), train_side=k not in gens) for k in NETWORK_KEYS}
-        g_side = {k: self._wrap(self.gan.network(k), train_side=k in gens) for k in NETWORK_KEYS}
-        return GanNetworks(**d_side), GanNetworks(**g_side)
+    def _step_runner(self, step: GanStep) -> Any:
+        """The step as it runs: a CUDA graph replay, or the step itself."""
+        if self.options.graph != "cuda":
+            return step
 
-    def _loaders(self) -> tuple[Any, Any]:
+        def drop_gradients() -> None:
+            self.optimizers.g.zero_grad(set_to_none=True)
+            self.optimizers.d.zero_grad(set_to_none=True)
+
+        return CudaGraphStep(step, on_failure=drop_gradients)
+
+    def _loaders(self, size: int) -> tuple[Any, Any]:
         data = Path(self.config.data_dir)
         iterators = []
         for domain_id, domain in enumerate(("trainA", "trainB")):
-            dataset = AugmentedFolder(data / domain, self.config.img_size)
+            dataset = AugmentedFolder(data / domain, size)
             sampler = DomainBatchSampler(
                 len(dataset),
                 self.config.batch_size,
@@ -278,48 +260,24 @@ class Trainer:
             iterators.append(make_loader(dataset, sampler, self.config.num_workers, pin))
         return iterators[0], iterators[1]
 
-    # -- one step -------------------------------------------------------------------------------
-
     def _autocast(self) -> AbstractContextManager[Any]:
         if self.amp_dtype is None:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def _train_step(
-        self, d_nets: GanNetworks, g_nets: GanNetworks, real_a: torch.Tensor, real_b: torch.Tensor
-    ) -> dict[str, torch.Tensor]:
-        weights = self.config.weights
-        with torch.no_grad(), self._autocast():
-            fake_a2b = d_nets.genA2B(real_a)[0]
-            fake_b2a = d_nets.genB2A(real_b)[0]
-        with self._autocast():
-            d_loss, d_parts = discriminator_loss(d_nets, real_a, real_b, fake_a2b, fake_b2a, weights)
-        self.d_optim.zero_grad(set_to_none=True)
-        self.d_scaler.scale(d_loss).backward()
-        self.d_scaler.step(self.d_optim)
-        self.d_scaler.update()
-
-        with self._autocast():
-            g_loss, g_parts, _ = generator_loss(g_nets, real_a, real_b, weights, self.faceid)
-        self.g_optim.zero_grad(set_to_none=True)
-        self.g_scaler.scale(g_loss).backward()
-        self.g_scaler.step(self.g_optim)
-        self.g_scaler.update()
-        self.gan.clip_()
-        return {**d_parts, **g_parts}
-
     # -- outputs --------------------------------------------------------------------------------
 
     def _payload(self) -> dict[str, Any]:
         rng_states = all_gather_objects(self.context, ckpt.capture_rng())
+        optimizers, scalers = self.optimizers.state_dicts()
         payload: dict[str, Any] = {
             "format": ckpt.CHECKPOINT_FORMAT,
             "step": self.step,
             "config": self.config.to_dict(),
             "world_size": self.context.world_size,
             **self.gan.network_state_dicts(),
-            "optimizers": {"G": self.g_optim.state_dict(), "D": self.d_optim.state_dict()},
-            "scalers": {"G": self.g_scaler.state_dict(), "D": self.d_scaler.state_dict()},
+            "optimizers": optimizers,
+            "scalers": scalers,
             "rng": rng_states,
             "warmup_start": self.warmup_start,
         }
@@ -377,28 +335,39 @@ class Trainer:
         if self.step >= last:
             logger.info("nothing to do: the run is at step %d of %d", self.step, last)
             return result
-        d_nets, g_nets = self._networks()
-        loader_a, loader_b = self._loaders()
+        gan_step = GanStep(
+            self.gan,
+            self.faceid,
+            config.weights,
+            self.optimizers,
+            self.amp_dtype,
+            self.device,
+            self.options,
+            wrap=self._wrap,
+        )
         for module in self.gan.children():
             module.train()
         window_start, window_steps = time.perf_counter(), 0
         deadline = time.monotonic() + 60.0 * time_limit if time_limit is not None else None
-        saved_at = -1
-        parts: dict[str, torch.Tensor] = {}
+        saved_at, size = -1, 0
+        parts: Losses = {}
         logger.info("training %s from step %d to %d on %s", self.run_dir, self.step, last, self.device)
         while self.step < last:
+            if size_at(config.size_schedule, config.img_size, self.step + 1) != size:
+                size = size_at(config.size_schedule, config.img_size, self.step + 1)
+                loader_a, loader_b = self._loaders(size)
+                run_step = self._step_runner(gan_step)  # a graph is captured for one input shape
+                logger.info("step %d on: %dx%d crops", self.step + 1, size, size)
             self.step += 1
-            lr = learning_rate(config, self.step, self.warmup_start)
-            for optimizer in (self.g_optim, self.d_optim):
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+            self.optimizers.set_lr(learning_rate(config, self.step, self.warmup_start))
             real_a = next(loader_a).to(self.device, non_blocking=True)
             real_b = next(loader_b).to(self.device, non_blocking=True)
-            parts = self._train_step(d_nets, g_nets, real_a, real_b)
+            parts = run_step(real_a, real_b)
             window_steps += 1
             if self.step % config.log_every == 0 or self.step == last:
                 elapsed = time.perf_counter() - window_start
-                self._log(parts, lr, window_steps / max(elapsed, 1e-9))
+                lr = learning_rate(config, self.step, self.warmup_start)
+                self._log(parts, lr, window_steps / max(elapsed, 1e-9), size)
                 window_start, window_steps = time.perf_counter(), 0
             if self.step % config.sample_every == 0:
                 self.write_samples()
@@ -440,11 +409,12 @@ class Trainer:
         barrier(self.context)
         return path
 
-    def _log(self, parts: dict[str, torch.Tensor], lr: float, rate: float) -> None:
+    def _log(self, parts: Losses, lr: float, rate: float, size: int) -> None:
+        """The one place the losses reach the host (and so the CPU waits for the GPU)."""
         values = {name: float(value.detach()) for name, value in parts.items()}
         if self.log is None:
             return
-        self.log.write(self.step, {"lr": lr, "it_per_s": rate, **values})
+        self.log.write(self.step, {"lr": lr, "it_per_s": rate, **values, "crop_size": size})
         logger.info(
             "step %d/%d  D %.4f  G %.4f  lr %.2e  %.2f it/s",
             self.step,

@@ -69,7 +69,7 @@ def _weights_list(args: argparse.Namespace) -> tuple[list[Path], Path]:
 def _main(argv: Sequence[str] | None) -> int:
     import torch
 
-    from p2c.training.distributed import resolve_device
+    from p2c.devices import resolve_device
     from p2c.training.evaluation import evaluate_checkpoints, load_crops, load_faceid_or_none, write_json
 
     args = build_parser().parse_args(argv)
