@@ -72,7 +72,7 @@ def _host_port(address: str) -> tuple[str, int]:
         return host.strip("[]"), int(port)
     except ValueError:
         raise InvalidInputError(
-            f"--address {address!r} is not HOST:PORT (e.g. 192.168.1.10:6379 or ray://head:10001)"
+            f"--address {address!r} is not HOST:PORT (e.g. head-node:6379 or ray://head-node:10001)"
         ) from None
 
 
@@ -179,13 +179,19 @@ def plan_workers(config: ClusterConfig, resources: dict[str, float], nodes: int,
 
 @dataclass
 class WorkerSlot:
-    """One worker actor as the driver sees it."""
+    """One worker actor as the driver sees it: ``busy`` with a file, ``restarting`` after its
+    process died (Ray starts a new one), or no longer ``alive`` (out of restarts)."""
 
     index: int
     handle: Any
     info: WorkerInfo
     alive: bool = True
     busy: bool = False
+    restarting: bool = False
+
+    @property
+    def free(self) -> bool:
+        return self.alive and not self.busy and not self.restarting
 
 
 def _settings_for(plan: WorkerPlan, settings: WorkerSettings) -> WorkerSettings:
@@ -238,7 +244,7 @@ def start_workers(ray: Any, plan: WorkerPlan, settings: WorkerSettings) -> list[
 
 def stop_workers(ray: Any, slots: list[WorkerSlot], timeout_s: float = 10.0) -> None:
     """Let each live worker release its engine, then end the actors."""
-    alive = [slot for slot in slots if slot.alive]
+    alive = [slot for slot in slots if slot.alive and not slot.restarting]
     if alive:
         refs = [slot.handle.stop.remote() for slot in alive]
         ray.wait(refs, num_returns=len(refs), timeout=timeout_s)

@@ -14,7 +14,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from p2c.batch.cluster import WorkerSlot, connect, disconnect, plan_workers, start_workers, stop_workers
+from p2c.batch.cluster import (
+    WorkerSlot,
+    check_address,
+    connect,
+    disconnect,
+    plan_workers,
+    start_workers,
+    stop_workers,
+)
 from p2c.batch.config import ClusterConfig, WorkerSettings
 from p2c.batch.inputs import BatchPlan, plan_batch
 from p2c.batch.progress import BatchProgress
@@ -105,6 +113,8 @@ def run_batch(
     cluster = cluster or ClusterConfig()
     output = Path(output).expanduser().absolute()
     _check_output(output)
+    if cluster.address is not None:
+        check_address(cluster.address)  # at once, before the inputs are read
     started = time.monotonic()
     plan = plan_batch(inputs, output, settings.start, settings.duration)
     if not (plan.jobs or plan.skipped or plan.problems):

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 _POLL_S = 0.5
 # After Ctrl-C, how long running files get to stop by themselves before their workers are killed.
 _CANCEL_GRACE_S = 15.0
+# How long to wait before asking a restarting worker again whether its new process is up.
+_PROBE_AGAIN_S = 1.0
 
 
 @dataclass
@@ -62,10 +64,14 @@ class Scheduler:
         self.interrupted = False
         self._pending: deque[_Task] = deque()
         self._running: dict[Any, _Call] = {}
+        self._probes: dict[Any, WorkerSlot] = {}
+        self._probe_at: dict[int, float] = {}
+        self._seen: dict[str, WorkerInfo] = {slot.info.name: slot.info for slot in slots}
 
     @property
     def workers(self) -> list[WorkerInfo]:
-        return [slot.info for slot in self.slots]
+        """Every worker process that served this run, restarted ones included."""
+        return list(self._seen.values())
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -74,13 +80,18 @@ class Scheduler:
         self._pending.extend(_Task(job) for job in jobs)
         try:
             while self._pending or self._running:
+                self._probe_restarting()
                 self._dispatch()
-                if not self._running:
+                if not (self._running or self._probes or self._probe_at):
                     self._fail_pending("no worker is left: every worker died; see Ray's logs")
                     break
-                ready, _ = self.ray.wait(list(self._running), num_returns=1, timeout=_POLL_S)
-                for call_ref in ready:
-                    self._receive(call_ref)
+                waiting = [*self._running, *self._probes]
+                ready, _ = self.ray.wait(waiting, num_returns=1, timeout=_POLL_S)
+                for ref in ready:
+                    if ref in self._probes:
+                        self._receive_probe(ref)
+                    else:
+                        self._receive(ref)
         except KeyboardInterrupt:
             self.interrupted = True
             self._stop_running()
@@ -90,25 +101,23 @@ class Scheduler:
         return self.records
 
     def _next_task_for(self, slot: WorkerSlot) -> _Task | None:
-        """The first waiting task not tried on ``slot`` before, or one no live worker is new to."""
-        alive = {other.index for other in self.slots if other.alive}
+        """The first waiting task whose worker never died on it here; else, rather than stay idle
+        while every other worker is occupied, a task retried from this worker (a new process)."""
         for task in self._pending:
-            if slot.index not in task.died_on or alive <= task.died_on:
+            if slot.index not in task.died_on:
                 return task
-        return None
+        others_free = any(other.free for other in self.slots if other is not slot)
+        return None if others_free or not self._pending else self._pending[0]
 
     def _dispatch(self) -> None:
         for slot in self.slots:
             if not self._pending:
                 return
-            if not slot.alive or slot.busy:
-                continue
-            task = self._next_task_for(slot)
+            task = self._next_task_for(slot) if slot.free else None
             if task is None:
                 continue
             self._pending.remove(task)
-            target = Path(task.job.target)
-            remove_partials(target)  # a previous run's, if its machine went down mid-file
+            remove_partials(Path(task.job.target))  # a previous run's, if its machine went down mid-file
             task.attempts += 1
             task.reported = 0
             slot.busy = True
@@ -135,8 +144,34 @@ class Scheduler:
         del self._running[call_ref]
         call.slot.busy = False
         if message.worker is not None:
-            call.slot.info = message.worker
+            call.slot.info = self._seen[message.worker.name] = message.worker
         self._finish(call.task, message)
+
+    # -- restarts -----------------------------------------------------------------------------
+
+    def _probe_restarting(self) -> None:
+        """Ask each restarting worker for its info: the answer comes once Ray has its new process up."""
+        now = time.monotonic()
+        for slot in self.slots:
+            due = self._probe_at.get(slot.index)
+            if due is not None and now >= due:
+                del self._probe_at[slot.index]
+                self._probes[slot.handle.info.remote()] = slot
+
+    def _receive_probe(self, ref: Any) -> None:
+        ray = self.ray
+        slot = self._probes.pop(ref)
+        try:
+            info = ray.get(ref)
+        except ray.exceptions.ActorUnavailableError:
+            self._probe_at[slot.index] = time.monotonic() + _PROBE_AGAIN_S  # not up yet
+            return
+        except ray.exceptions.RayActorError:
+            slot.alive = slot.restarting = False  # out of restarts
+            return
+        slot.restarting = False
+        slot.info = self._seen[info.name] = info
+        logger.debug("worker %d is back as %s", slot.index, info.name)
 
     def _finish(self, task: _Task, outcome: Outcome) -> None:
         job = task.job
@@ -157,8 +192,12 @@ class Scheduler:
         call = self._running.pop(call_ref)
         task, slot = call.task, call.slot
         slot.busy = False
-        # Unavailable: Ray is restarting the process. Died: it will not come back.
-        slot.alive = isinstance(error, ray.exceptions.ActorUnavailableError)
+        # Unavailable: Ray is restarting the process (probe it until it answers). Died: gone for good.
+        if isinstance(error, ray.exceptions.ActorUnavailableError):
+            slot.restarting = True
+            self._probe_at[slot.index] = time.monotonic() + _PROBE_AGAIN_S
+        else:
+            slot.alive = False
         remove_partials(Path(task.job.target))
         self.progress.correct_total(task.reported)  # those frames will be written again
         task.died_on.add(slot.index)
