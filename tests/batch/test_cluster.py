@@ -66,7 +66,7 @@ def test_summary_counts_exit_code_and_json(tmp_path: Path) -> None:
     assert summary.exit_code == 0
     assert (
         summary.line()
-        == "1 converted, 1 skipped (already done), 0 failed; 50 frames in 12.0 s (5.0 frames/s)"
+        == "1 converted, 1 skipped (already done), 0 failed; 50 frames at 5.0 frames/s, 12.0 s in all"
     )
     summary.records.append(FileRecord("in/c.mp4", "", "", "failed", error="cannot read in/c.mp4"))
     assert summary.exit_code == 1

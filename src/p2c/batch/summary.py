@@ -92,7 +92,9 @@ class BatchSummary:
         if self.interrupted or stopped:
             parts.append(f"{stopped} not finished (interrupted)")
         fps = self.frames / self.convert_s if self.convert_s > 0 else 0.0
-        return f"{', '.join(parts)}; {self.frames} frames in {self.elapsed_s:.1f} s ({fps:.1f} frames/s)"
+        return (
+            f"{', '.join(parts)}; {self.frames} frames at {fps:.1f} frames/s, {self.elapsed_s:.1f} s in all"
+        )
 
     def to_dict(self) -> dict[str, object]:
         statuses: tuple[Status, ...] = ("done", "skipped", "failed", "interrupted", "not started")
