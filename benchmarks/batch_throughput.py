@@ -191,7 +191,9 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     axes.set_ylabel("frames per second (whole batch)")
     axes.set_xticks(workers)
     gpu = report["machine"].get("gpu") or {}
-    axes.set_title(f"p2c-batch on {gpu.get('name') or report['machine']['cpu']}")
+    load = report["machine"]["load_average_at_start"][0]
+    where = gpu.get("name") or f"{report['machine']['cpu']} x{report['machine']['cpu_count']}"
+    axes.set_title(f"p2c-batch on {where} (load {load:.1f} at start)")
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
