@@ -91,6 +91,8 @@ class BatchSummary:
         stopped = self.count("interrupted") + self.count("not started")
         if self.interrupted or stopped:
             parts.append(f"{stopped} not finished (interrupted)")
+        if not self.frames:
+            return f"{', '.join(parts)}; {self.elapsed_s:.1f} s in all"
         fps = self.frames / self.convert_s if self.convert_s > 0 else 0.0
         return (
             f"{', '.join(parts)}; {self.frames} frames at {fps:.1f} frames/s, {self.elapsed_s:.1f} s in all"
