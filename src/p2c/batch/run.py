@@ -108,8 +108,12 @@ def run_batch(
     address, workers that cannot load the model).
     """
     settings = settings or WorkerSettings()
-    if settings.weights is not None:  # the workers may not share the driver's working folder
-        settings = dataclasses.replace(settings, weights=Path(settings.weights).expanduser().absolute())
+    if settings.weights is not None:
+        from p2c.models.weights import detect_format
+
+        weights = Path(settings.weights).expanduser().absolute()  # the workers may run elsewhere
+        detect_format(weights)  # a file that is not a generator: one line, before Ray starts
+        settings = dataclasses.replace(settings, weights=weights)
     cluster = cluster or ClusterConfig()
     output = Path(output).expanduser().absolute()
     _check_output(output)
