@@ -127,10 +127,14 @@ def connect(config: ClusterConfig) -> ModuleType:
         except (ConnectionError, RuntimeError, ValueError) as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             # Ray's own message for a refused token reads like a network failure.
+            hint = (
+                "; if the cluster uses token authentication (the default of `ray start`), set "
+                "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or ~/.ray/auth_token) as for any Ray driver"
+                if "failed to connect" in first_line.lower() or "auth" in first_line.lower()
+                else ""
+            )
             raise ClusterUnavailableError(
-                f"cannot join the Ray cluster at {config.address}: {first_line}; if the cluster uses "
-                "token authentication (the default of `ray start`), set RAY_AUTH_MODE=token and "
-                "RAY_AUTH_TOKEN (or ~/.ray/auth_token) as for any Ray driver"
+                f"cannot join the Ray cluster at {config.address}: {first_line}{hint}"
             ) from None
     _quiet(ray, config.verbose)
     return ray
