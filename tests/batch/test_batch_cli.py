@@ -166,7 +166,7 @@ def test_a_worker_killed_mid_file_has_its_file_retried(
     tmp_path: Path, talking_clip: Path, batch_command, facts_of_video, screen_lines, temporary_files
 ) -> None:
     source, out = _clips(tmp_path / "in", talking_clip, 2), tmp_path / "out"
-    process = _start(batch_command, source, out, "--workers", "2", "--duration", "1.6")
+    process = _start(batch_command, source, out, "--workers", "2", "--duration", "2")
     victim = _wait_for_conversion(process)
     os.kill(victim, signal.SIGKILL)  # the worker's process dies (as when the OOM killer strikes)
     _, stderr = process.communicate(timeout=300)
@@ -178,7 +178,7 @@ def test_a_worker_killed_mid_file_has_its_file_retried(
     assert len(retried) == 1 and retried[0]["status"] == "done"
     assert not retried[0]["worker"].endswith(f":{victim}")
     for index in range(2):
-        assert facts_of_video(out / f"clip{index}.mp4") == (512, 512, 40, False)
+        assert facts_of_video(out / f"clip{index}.mp4") == (512, 512, 50, False)
     assert temporary_files(out) == []
 
 

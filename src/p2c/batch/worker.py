@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -42,12 +43,17 @@ class CancelledError(Exception):
 
 
 def _cancel_requested() -> bool:
-    """Whether Ray was asked to cancel the task this thread runs (``ray.cancel``); False outside Ray."""
-    try:
-        import ray
+    """Whether Ray was asked to cancel the task this thread runs (``ray.cancel``); False outside Ray.
 
+    Only asked inside a connected Ray worker: elsewhere Ray's API would connect to (or start) a
+    cluster on first use.
+    """
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return False
+    try:
         return bool(ray.get_runtime_context().is_canceled())
-    except (ImportError, AttributeError, RuntimeError):
+    except (AttributeError, RuntimeError):
         return False
 
 
