@@ -104,8 +104,13 @@ def _quiet(ray: Any, verbose: bool) -> None:
 
 
 def connect(config: ClusterConfig) -> ModuleType:
-    """Start a local Ray, or join the one at ``config.address``; returns the ``ray`` module."""
+    """Start a local Ray, or join the one at ``config.address``; returns the ``ray`` module.
+
+    When this process is already connected to a Ray, that one is used as it is.
+    """
     ray = import_ray()
+    if ray.is_initialized():
+        return ray
     options: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": config.verbose,

@@ -19,6 +19,7 @@ from p2c.batch.cluster import (
     check_address,
     connect,
     disconnect,
+    import_ray,
     plan_workers,
     start_workers,
     stop_workers,
@@ -59,15 +60,21 @@ def _convert(
     summary: BatchSummary,
     progress: BatchProgress,
 ) -> None:
-    """Start Ray and the workers, convert ``plan.jobs``, and stop them, Ctrl-C or not."""
+    """Start Ray and the workers, convert ``plan.jobs``, and stop them, Ctrl-C or not.
+
+    A Ray this process already uses (``ray.init`` in a notebook) is used as it is and left running.
+    """
+    joined = import_ray().is_initialized()
     where = f"joining the Ray cluster at {cluster.address}" if cluster.address else "starting a local Ray"
+    where = "on the Ray this process is connected to" if joined else where
     progress.line(f"{len(plan.jobs)} file(s) to convert, {len(plan.skipped)} already done; {where}")
     ray = None
     slots: list[WorkerSlot] = []
     try:
         began = time.monotonic()
         ray = connect(cluster)
-        worker_plan = plan_workers(cluster, ray.cluster_resources(), _nodes(ray), cluster.address is None)
+        local = cluster.address is None and not joined
+        worker_plan = plan_workers(cluster, ray.cluster_resources(), _nodes(ray), local)
         logger.debug("workers: %s", worker_plan)
         slots = start_workers(ray, worker_plan, settings)
         progress.line(_describe_workers(slots, time.monotonic() - began))
@@ -88,7 +95,8 @@ def _convert(
             except KeyboardInterrupt:
                 pass
             finally:
-                disconnect(ray)
+                if not joined:
+                    disconnect(ray)
     done = {record.source for record in summary.records}
     summary.records.extend(FileRecord.of(job, "not started") for job in plan.jobs if job.source not in done)
 
