@@ -161,11 +161,13 @@ def cartoonize_video(
     config: VideoConfig | None = None,
     progress: bool = False,
     title: str = "p2c",
+    on_frame: FrameCallback | None = None,
 ) -> StatsSnapshot:
     """Cartoonize an opened video file into the sinks ``outputs`` names (``{"file": path, ...}``,
     see :func:`p2c.stream.sinks.build_sinks`); the file sink carries the input's audio over.
 
-    ``progress`` shows a progress bar (frames, fps, ETA) on stderr.
+    ``progress`` shows a progress bar (frames, fps, ETA) on stderr. ``on_frame`` is called after
+    the sinks have taken each frame; an exception it raises stops the run (the sinks are closed).
     """
     config = config or VideoConfig()
     info = source.info
@@ -174,13 +176,15 @@ def cartoonize_video(
     )
     sinks = build_sinks(outputs, target)
     if not progress:
-        return cartoonize(source, sinks, engine, config)
+        return cartoonize(source, sinks, engine, config, on_frame=on_frame)
     from tqdm import tqdm
 
     with tqdm(total=info.frame_count, unit="frame", desc=title, file=sys.stderr) as bar:
 
-        def advance(_frame: Frame, _stats: PipelineStats) -> None:
+        def advance(frame: Frame, stats: PipelineStats) -> None:
             bar.update(1)
+            if on_frame is not None:
+                on_frame(frame, stats)
 
         return cartoonize(source, sinks, engine, config, on_frame=advance)
 

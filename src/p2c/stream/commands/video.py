@@ -8,8 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from p2c.cli import non_negative_float, positive_float, run_command
+from p2c.cli import run_command
 from p2c.stream.commands.video_options import (
+    add_file_window_arguments,
     add_video_arguments,
     check_weights,
     open_engine,
@@ -30,12 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("input", type=Path, help="video file (anything FFmpeg reads)")
     add_sink_arguments(parser, positional="file")
-    parser.add_argument(
-        "--start", type=non_negative_float, default=0.0, metavar="SEC", help="start this many seconds in"
-    )
-    parser.add_argument(
-        "--duration", type=positive_float, default=None, metavar="SEC", help="process this long"
-    )
+    add_file_window_arguments(parser)
     add_video_arguments(parser)
     return parser
 

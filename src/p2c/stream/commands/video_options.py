@@ -1,11 +1,11 @@
-"""Options and set-up shared by ``p2c-video`` and ``p2c-stream``."""
+"""Options and set-up shared by ``p2c-video``, ``p2c-stream`` and ``p2c-batch``."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from p2c.cli import positive_int
+from p2c.cli import non_negative_float, positive_float, positive_int
 from p2c.errors import WeightsError
 
 if TYPE_CHECKING:
@@ -13,11 +13,22 @@ if TYPE_CHECKING:
     from p2c.stream.pipeline import VideoConfig
 
 __all__ = [
+    "add_file_window_arguments",
     "add_video_arguments",
     "check_weights",
     "open_engine",
     "video_config_from_args",
 ]
+
+
+def add_file_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--start --duration``: which part of each video file to convert."""
+    parser.add_argument(
+        "--start", type=non_negative_float, default=0.0, metavar="SEC", help="start this many seconds in"
+    )
+    parser.add_argument(
+        "--duration", type=positive_float, default=None, metavar="SEC", help="process this long"
+    )
 
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
