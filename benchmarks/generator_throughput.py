@@ -43,6 +43,8 @@ from p2c.engine import EngineConfig, available_backends, create_engine, images_t
 from p2c.engine.base import Backend
 from p2c.models.generator import ResnetGenerator
 from p2c.models.weights import load_generator, save_generator
+from throughput_report import write_markdown, write_plot
+from timing import cached_start, interleaved_timings, time_calls
 
 log = logging.getLogger("p2c.benchmarks.generator_throughput")
 
@@ -106,6 +108,8 @@ class Report:
     accuracy: list[Accuracy] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     head_to_head: dict[str, Any] = field(default_factory=dict)
+    starts: list[dict[str, Any]] = field(default_factory=list)
+    interleaved: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --- machine --------------------------------------------------------------------------------------
@@ -205,33 +209,6 @@ def _aligned_crops(images: list[np.ndarray], count: int, size: int) -> tuple[lis
 
 
 # --- timing ---------------------------------------------------------------------------------------
-
-
-def _sync(cuda: bool) -> None:
-    if cuda:
-        torch.cuda.synchronize()
-
-
-def time_calls(
-    call: Callable[[], object], warmup: int, iterations: int, budget_s: float, cuda: bool
-) -> list[float]:
-    """Seconds per call after ``warmup`` calls; warm-up and timing each stop early past ``budget_s``."""
-    started = time.perf_counter()
-    for _ in range(warmup):
-        call()
-        if time.perf_counter() - started > budget_s:
-            break
-    times: list[float] = []
-    started = time.perf_counter()
-    while len(times) < iterations:
-        _sync(cuda)
-        begin = time.perf_counter()
-        call()
-        _sync(cuda)
-        times.append(time.perf_counter() - begin)
-        if time.perf_counter() - started > budget_s:
-            break
-    return times
 
 
 def reference_call(
@@ -396,94 +373,6 @@ def bench_backend(
         engine.close()
 
 
-# --- outputs --------------------------------------------------------------------------------------
-
-
-def write_markdown(report: Report, path: Path) -> None:
-    machine = report.machine
-    gpu = machine["gpu"] or "none"
-    lines = [
-        f"Machine: {machine['cpu']} ({machine['cpu_count']} logical CPUs), GPU: {gpu}; "
-        f"torch {machine['versions'].get('torch')}, onnxruntime {machine['versions'].get('onnxruntime')}; "
-        f"load average {machine.get('load_average_at_start')} at start, "
-        f"{machine.get('load_average_at_end')} at end.",
-        "",
-        f"Reference path: {report.reference['description']}: "
-        f"{report.reference['faces_per_s']:.2f} faces/s, "
-        f"{report.reference['ms_per_face_p50']:.1f} ms per face (p50).",
-        "",
-        f"Reference + FTZ: {report.reference_ftz['description']}: "
-        f"{report.reference_ftz['faces_per_s']:.2f} faces/s, "
-        f"{report.reference_ftz['ms_per_face_p50']:.1f} ms per face (p50).",
-        "",
-        "| backend | precision | device | I/O | batch | faces/s | ms/batch p50 | ms/batch p95 | vs reference "
-        "| vs reference + FTZ | start s |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in report.results:
-        lines.append(
-            f"| {r.backend} | {r.precision} | {r.device} | {r.io} | {r.batch} | {r.faces_per_s:.2f} "
-            f"| {r.ms_per_batch_p50:.2f} | {r.ms_per_batch_p95:.2f} | {r.speedup_vs_reference:.2f}x "
-            f"| {r.speedup_vs_reference_ftz:.2f}x | {r.setup_s:.1f} |"
-        )
-    if report.head_to_head:
-        h = report.head_to_head
-        lines += [
-            "",
-            f"Head to head (alternating calls, {h['rounds']} rounds): auto = {h['backend']} {h['precision']} "
-            f"batch {h['batch']} {h['ms_per_face_p50']:.1f} ms per face vs the reference path "
-            f"{h['reference_ms_per_face_p50']:.1f} ms: **{h['speedup_per_face']:.2f}x** per face; "
-            f"vs the reference + FTZ {h['reference_ftz_ms_per_face_p50']:.1f} ms: "
-            f"**{h['speedup_per_face_vs_reference_ftz']:.2f}x** per face.",
-        ]
-    lines += [
-        "",
-        "| backend | precision | max abs error vs torch FP32 | PSNR (dB) |",
-        "| --- | --- | ---: | ---: |",
-    ]
-    lines += [
-        f"| {a.backend} | {a.precision} | {a.max_abs_error:.2e} | {a.psnr_db:.1f} |" for a in report.accuracy
-    ]
-    if report.skipped:
-        lines += [
-            "",
-            "Skipped:",
-            *[f"- {s['backend']} {s['precision']}: {s['reason']}" for s in report.skipped],
-        ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def write_plot(report: Report, path: Path) -> bool:
-    """The faces/s plot; False (and no file) where matplotlib is not installed (e.g. a bare GPU image)."""
-    try:
-        import matplotlib
-    except ImportError:
-        log.warning("matplotlib is not installed: no plot written")
-        return False
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    series: dict[str, list[Timing]] = {}
-    for timing in report.results:
-        series.setdefault(f"{timing.backend} {timing.precision} {timing.io}", []).append(timing)
-    for label, timings in series.items():
-        axes.plot([t.batch for t in timings], [t.faces_per_s for t in timings], marker="o", label=label)
-    axes.axhline(
-        report.reference["faces_per_s"], color="black", linestyle="--", label="reference (torch FP32, 1 face)"
-    )
-    axes.set_xscale("log", base=2)
-    axes.set_xlabel("batch size")
-    axes.set_ylabel("faces / s")
-    axes.set_title(f"Generator throughput: {report.machine['cpu']}"[:70])
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return True
-
-
 # --- main -----------------------------------------------------------------------------------------
 
 
@@ -517,6 +406,16 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--duel-batch", type=int, default=1, help="batch for the auto-vs-reference alternating run (0: skip)"
+    )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="after the timings, time the cases again call by call in turn (fair ratios on a busy machine)",
+    )
+    parser.add_argument(
+        "--cached-start",
+        action="store_true",
+        help="after the timings, time a later start of each case in a fresh process (cache warm)",
     )
     args = parser.parse_args(argv)
     args.batch_sizes = args.batch_sizes or list(TINY_BATCH_SIZES if args.tiny else BATCH_SIZES)
@@ -582,6 +481,24 @@ def run(args: argparse.Namespace) -> Report:
         for timing in report.results:
             timing.speedup_vs_reference = timing.faces_per_s / float(report.reference["faces_per_s"])
             timing.speedup_vs_reference_ftz = timing.faces_per_s / float(report.reference_ftz["faces_per_s"])
+        if args.interleave:
+            cases = list(dict.fromkeys((r.backend, r.precision) for r in report.results))
+            log.info("interleaved: %s, call by call in turn", ", ".join(f"{n} {p}" for n, p in cases))
+            report.interleaved = interleaved_timings(weights, faces, cases, args)
+        if args.cached_start:
+            for name, precision in sorted({(r.backend, r.precision) for r in report.results}):
+                first = next(
+                    r.setup_s for r in report.results if (r.backend, r.precision) == (name, precision)
+                )
+                log.info("later start of %s %s in a fresh process", name, precision)
+                report.starts.append(
+                    {
+                        "backend": name,
+                        "precision": precision,
+                        "first_start_s": first,
+                        "cached": cached_start(weights, name, precision, size, args),
+                    }
+                )
         if args.duel_batch:
             log.info("head to head: the auto backend at batch %d against the reference path", args.duel_batch)
             report.head_to_head = head_to_head(weights, faces, args)

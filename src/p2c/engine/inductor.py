@@ -156,12 +156,16 @@ def load_package(path: Path, plan: InductorPlan) -> Any:
     Single-threaded runners are what CUDA-graph capture needs (the default runner's thread
     hand-off is not allowed while a stream captures).
     """
-    index = (plan.device.index or 0) if plan.device.type == "cuda" else -1
+    single_threaded = plan.device.type == "cuda"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        return torch._inductor.aoti_load_package(
-            str(path), run_single_threaded=plan.device.type == "cuda", device_index=index
-        )
+        if plan.device.type == "cuda" and plan.device.index:
+            # device_index arrived in torch 2.8; without it a package loads on the current GPU.
+            with torch.cuda.device(plan.device):
+                return torch._inductor.aoti_load_package(
+                    str(path), run_single_threaded=single_threaded, device_index=plan.device.index
+                )
+        return torch._inductor.aoti_load_package(str(path), run_single_threaded=single_threaded)
 
 
 def _cache(config: EngineConfig) -> ArtifactCache:
@@ -170,10 +174,9 @@ def _cache(config: EngineConfig) -> ArtifactCache:
 
 def _cached_or_built(weights: Path, config: EngineConfig, build: bool) -> tuple[Any, InductorPlan, Path]:
     """The package for ``weights`` from the cache, building it when ``build`` (else unavailable)."""
-    from p2c.models.weights import load_generator
+    from p2c.models.weights import load_generator, read_config
 
-    generator = load_generator(weights)
-    plan = _plan(config, generator.config.img_size)
+    plan = _plan(config, read_config(weights).img_size)  # a cache hit never loads the weights
     fields = plan.fields(weights)
     cache = _cache(config)
     name = f"{weights.stem}-{plan.precision}-{plan.device.type}"
@@ -189,7 +192,7 @@ def _cached_or_built(weights: Path, config: EngineConfig, build: bool) -> tuple[
             runner = cache.build(
                 name,
                 fields,
-                lambda path: compile_package(generator, plan, path),
+                lambda path: compile_package(load_generator(weights), plan, path),
                 lambda p: load_package(p, plan),
             )
         except Exception as error:  # inductor fails in many ways (no compiler, an op it cannot lower)

@@ -38,6 +38,7 @@ __all__ = [
     "default_weights_path",
     "detect_format",
     "load_generator",
+    "read_config",
     "read_state_dict",
     "save_generator",
     "sidecar_path",
@@ -217,6 +218,18 @@ def read_state_dict(
     state = _generator_state_dict(_torch_load(path), path, key)
     state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
     return state, config_from_state_dict(state)
+
+
+def read_config(path: str | Path, key: str = DEFAULT_KEY) -> GeneratorConfig:
+    """The generator config of a ``.pt`` or ``.safetensors`` file without loading its weights: the
+    sidecar of a safetensors file, the tensor shapes of a memory-mapped ``.pt``."""
+    path = _existing_file(path)
+    kind = detect_format(path)
+    if kind == "safetensors":
+        return _read_sidecar(path)
+    if kind != "pt":
+        raise WeightsError(f"{path} is an {kind} file, which holds no generator config; pass {_EXPECTED}")
+    return config_from_state_dict(_generator_state_dict(_torch_load(path), path, key))
 
 
 def load_generator(path: str | Path, key: str = DEFAULT_KEY) -> ResnetGenerator:
