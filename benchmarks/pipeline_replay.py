@@ -302,6 +302,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tiny", action="store_true", help="random ngf-8 generator at 64 px, 4 frames (CI)")
     parser.add_argument("--no-live", action="store_true", help="skip the live (arrival-paced) runs")
     parser.add_argument(
+        "--save-frames", action="store_true", help="write each scenario's last output frame as a JPEG"
+    )
+    parser.add_argument(
         "--scenarios", nargs="+", type=int, metavar="I", help="indexes into the four scenarios (default all)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
@@ -354,7 +357,13 @@ def _gpu_memory(device: Any) -> dict[str, float] | None:
 
 
 def run_scenario(
-    scenario: Scenario, images: list[np.ndarray], recording: Recording, engine: Any, size: int, live: bool
+    scenario: Scenario,
+    images: list[np.ndarray],
+    recording: Recording,
+    engine: Any,
+    size: int,
+    live: bool,
+    save_to: Path | None = None,
 ) -> dict[str, Any]:
     import torch
 
@@ -372,6 +381,11 @@ def run_scenario(
     if live:
         result["live"] = time_live(pipeline, frames, transforms, rows, float(recording.meta["fps"]))
     result["gpu_memory"] = _gpu_memory(pipeline.device)
+    if save_to is not None:  # what the last frame looks like: faces pasted where they belong
+        import cv2
+
+        output = pipeline(frames[-1], transforms[-1], rows[-1])
+        cv2.imwrite(str(save_to), cv2.cvtColor(output, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
     return result
 
 
@@ -396,8 +410,11 @@ def run_replay(args: argparse.Namespace) -> dict[str, Any]:
         try:
             machine = _machine(engine)
             results = []
-            for scenario in scenarios:
-                results.append(run_scenario(scenario, images, recording, engine, size, not args.no_live))
+            for index, scenario in enumerate(scenarios):
+                save_to = args.out / f"{NAME}_{index}.jpg" if args.save_frames else None
+                results.append(
+                    run_scenario(scenario, images, recording, engine, size, not args.no_live, save_to)
+                )
                 offline = results[-1]["offline"]
                 print(f"{scenario.name}: {offline['fps']:.1f} fps offline", file=sys.stderr)
         finally:

@@ -21,8 +21,9 @@
 #   3. the replay benchmark on the recording: 720p / 1080p x 1 / 4 faces, offline and live, inductor;
 #   4. pytest -m gpu on tests/engine and the device-pipeline stream tests.
 #
-# Into $OUT (what the device tool brings back; out/gpu-engine elsewhere), 7 files at most:
-# generator_throughput.{json,md}, pipeline_replay.{json,md}, pytest_gpu.txt, environment.txt, recipe.log.
+# Into $OUT (what the device tool brings back; out/gpu-engine elsewhere), 8 files at most:
+# generator_throughput.{json,md}, pipeline_replay.{json,md}, pipeline_replay_3.jpg, pytest_gpu.txt,
+# environment.txt, recipe.log.
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -74,9 +75,11 @@ EOF
     command -v g++ || echo "no g++ (AOTInductor needs a C++ compiler)"
 } >"$RESULTS/environment.txt" 2>&1
 
-# 1. Weights shared by every step (the released .pt layout needs no safetensors).
-WEIGHTS=$WORK/random_full.pt
-"$PY" - "$WEIGHTS" "${P2C_TINY:-0}" <<'EOF' >>"$LOG" 2>&1
+# 1. Weights shared by every step (the released .pt layout needs no safetensors), kept beside the cache:
+#    torch.save is not byte-for-byte repeatable, and the cache key holds the weights' bytes.
+mkdir -p "$P2C_CACHE_DIR"
+WEIGHTS=$P2C_CACHE_DIR/random_full.pt
+[[ -f $WEIGHTS ]] || "$PY" - "$WEIGHTS" "${P2C_TINY:-0}" <<'EOF' >>"$LOG" 2>&1
 import sys
 import torch
 from p2c.models.generator import ResnetGenerator
@@ -121,8 +124,10 @@ write_recording(work / "synthetic", clip, 25.0, (320, 240), [1] * 6, arrays)
 EOF
 fi
 step replay "${LIMITS[1]}" "$PY" benchmarks/pipeline_replay.py "$RECORDING" --weights "$WEIGHTS" \
-    --backend inductor --precision "$PRECISION" --device "$DEVICE" --frames "$FRAMES" --out "$WORK/replay"
-cp "$WORK"/replay/pipeline_replay.{json,md} "$RESULTS/" 2>/dev/null
+    --backend inductor --precision "$PRECISION" --device "$DEVICE" --frames "$FRAMES" --save-frames \
+    --out "$WORK/replay"
+# The 1080p four-face frame shows the cartoons land on the heads (never commit it: it shows the clip).
+cp "$WORK"/replay/pipeline_replay.{json,md} "$WORK"/replay/pipeline_replay_3.jpg "$RESULTS/" 2>/dev/null
 
 # 4. The GPU tests (in the dry run: the same files, every test run on the CPU, gpu ones skipped).
 TESTS=(tests/engine tests/stream/test_device_pipeline.py)
