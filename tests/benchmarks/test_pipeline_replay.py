@@ -78,7 +78,7 @@ def test_tiny_replay_reports_every_scenario_without_mediapipe_or_pyav(
         "--out",
         str(out),
         "--frames",
-        "4",
+        "2",
         "--backend",
         "torch",
         "--device",
@@ -92,16 +92,16 @@ def test_tiny_replay_reports_every_scenario_without_mediapipe_or_pyav(
 
     report = json.loads((out / "pipeline_replay.json").read_text())
     assert report["machine"]["engine"] == "torch fp32 on cpu"
-    assert report["settings"]["frames"] == 4 and report["settings"]["generator_px"] == 64
+    assert report["settings"]["frames"] == 2 and report["settings"]["generator_px"] == 64
     scenarios = report["scenarios"]
     assert [s["size"] for s in scenarios] == [[1280, 720], [1280, 720], [1920, 1080], [1920, 1080]]
     assert [s["faces_per_frame"] for s in scenarios] == [1, 4, 1, 4]
     for scenario in scenarios:
         offline, live = scenario["offline"], scenario["live"]
-        assert offline["frames"] == 4 and offline["fps"] > 0
+        assert offline["frames"] == 2 and offline["fps"] > 0
         assert set(offline["stage_ms"]) == {"upload", "crops", "engine", "composite", "download"}
         assert all(ms >= 0 for ms in offline["stage_ms"].values()) and offline["stage_ms"]["engine"] > 0
-        assert live["processed"] + live["dropped"] == 4
+        assert live["processed"] + live["dropped"] == 2
         assert live["latency_ms"]["p95"] >= live["latency_ms"]["p50"] > 0
         assert scenario["gpu_memory"] is None  # on the CPU
     assert "| 1080p, 4 faces | 4 |" in (out / "pipeline_replay.md").read_text()

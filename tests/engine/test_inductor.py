@@ -198,7 +198,9 @@ def test_auto_uses_a_cached_package_and_refuses_a_corrupt_one(
     config = EngineConfig(device="cpu", cache_dir=cache)  # backend auto
     InductorBackend.from_weights(tiny_weights, config).close()
     (package,) = (cache / "inductor").glob("*.pt2")
-    package.write_bytes(package.read_bytes()[:-1] + b"\0")
+    damaged = bytearray(package.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # one flipped byte inside the shared library
+    package.write_bytes(bytes(damaged))
     with caplog.at_level(logging.WARNING, logger="p2c.engine"), pytest.raises(BackendUnavailableError):
         InductorBackend.from_weights(tiny_weights, config)
     assert "not using the cached inductor package" in caplog.text and "corrupt" in caplog.text
