@@ -2,12 +2,16 @@
 
 Every installed backend is timed at each precision it supports and each batch size: faces per second
 and milliseconds per batch (p50, p95), after warm-up, with ``torch.cuda.synchronize()`` around each
-timed call on CUDA. In the same run the reference path runs too: PyTorch FP32, one face at a time, no
+timed call on CUDA, with numpy batches in and out (``host``: the copies included) and, with
+``--io host device`` (the default on CUDA), with tensors already on the device (``device``). The
+``inductor`` backend is built (or loaded from the cache) before its timings; its start-up seconds are
+recorded (``setup_s``). In the same run the reference path runs too: PyTorch FP32, one face at a time, no
 compilation (what photo2cartoon's ``test.py`` does), so each speed-up is a ratio measured side by side.
 Accuracy is measured against PyTorch FP32 on real face crops (max abs error; PSNR for FP16/BF16).
 
     python benchmarks/generator_throughput.py --out out/bench            # full model, all batch sizes
     python benchmarks/generator_throughput.py --tiny --out out/bench     # ngf 8, 64 px, batch 1 and 2
+    python benchmarks/generator_throughput.py --cases inductor:fp32 onnxruntime:fp32 --batch-sizes 1 8
 
 Writes ``generator_throughput.json``, ``.png`` and ``.md`` into ``--out``.
 """
@@ -15,6 +19,7 @@ Writes ``generator_throughput.json``, ``.png`` and ``.md`` into ``--out``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -33,10 +38,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from p2c.devices import resolve_device
 from p2c.engine import EngineConfig, available_backends, create_engine, images_to_batch
-from p2c.engine.base import Backend, resolve_device
+from p2c.engine.base import Backend
 from p2c.models.generator import ResnetGenerator
 from p2c.models.weights import load_generator, save_generator
+from throughput_report import write_markdown, write_plot
+from timing import cached_start, interleaved_timings, time_calls
 
 log = logging.getLogger("p2c.benchmarks.generator_throughput")
 
@@ -46,12 +54,17 @@ PRECISIONS = {
     "torch": ("fp32", "fp16", "bf16"),
     "onnxruntime": ("fp32", "fp16"),
     "tensorrt": ("fp16", "fp32"),
+    "inductor": ("fp16", "bf16", "fp32"),
 }
 # PyTorch has no fast FP16 convolutions on x86 CPUs: one full-size face takes minutes, so the CPU run
 # leaves this case out unless asked for with --cases (it ran at 0.7x the reference in the --tiny run).
 CPU_SKIPS = {
-    ("torch", "fp16"): "PyTorch FP16 on x86 CPUs has no fast kernels (minutes per face); ask with --cases"
+    ("torch", "fp16"): "PyTorch FP16 on x86 CPUs has no fast kernels (minutes per face); ask with --cases",
+    ("inductor", "fp16"): "the inductor backend compiles fp32 only on the CPU",
+    ("inductor", "bf16"): "the inductor backend compiles fp32 only on the CPU",
 }
+# A smoke test must not wait minutes for an AOTInductor build; name the backend to time it anyway.
+TINY_SKIP = "the inductor build takes minutes, longer than a --tiny run; ask with --backends or --cases"
 SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photo2cartoon" / "trainA"
 NAME = "generator_throughput"
 REFERENCE = (
@@ -70,11 +83,13 @@ class Timing:
     device: str
     batch: int
     iterations: int
+    io: str  # "host": numpy in and out; "device": tensors on the engine's device
     faces_per_s: float
     ms_per_batch_p50: float
     ms_per_batch_p95: float
     speedup_vs_reference: float = 0.0
     speedup_vs_reference_ftz: float = 0.0
+    setup_s: float = 0.0  # engine start (a compiled backend's build or cache load), then the first call
 
 
 @dataclass
@@ -95,6 +110,8 @@ class Report:
     accuracy: list[Accuracy] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     head_to_head: dict[str, Any] = field(default_factory=dict)
+    starts: list[dict[str, Any]] = field(default_factory=list)
+    interleaved: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --- machine --------------------------------------------------------------------------------------
@@ -196,35 +213,8 @@ def _aligned_crops(images: list[np.ndarray], count: int, size: int) -> tuple[lis
 # --- timing ---------------------------------------------------------------------------------------
 
 
-def _sync(cuda: bool) -> None:
-    if cuda:
-        torch.cuda.synchronize()
-
-
-def time_calls(
-    call: Callable[[], object], warmup: int, iterations: int, budget_s: float, cuda: bool
-) -> list[float]:
-    """Seconds per call after ``warmup`` calls; warm-up and timing each stop early past ``budget_s``."""
-    started = time.perf_counter()
-    for _ in range(warmup):
-        call()
-        if time.perf_counter() - started > budget_s:
-            break
-    times: list[float] = []
-    started = time.perf_counter()
-    while len(times) < iterations:
-        _sync(cuda)
-        begin = time.perf_counter()
-        call()
-        _sync(cuda)
-        times.append(time.perf_counter() - begin)
-        if time.perf_counter() - started > budget_s:
-            break
-    return times
-
-
 def reference_call(
-    weights: Path, faces: np.ndarray, device: str, flush_denormal: bool = False
+    weights: Path, faces: np.ndarray, device: torch.device, flush_denormal: bool = False
 ) -> Callable[[], np.ndarray]:
     """photo2cartoon's way: the PyTorch FP32 module, one face at a time, no_grad, result to numpy.
 
@@ -250,18 +240,18 @@ def reference_timings(
 ) -> list[float]:
     device = resolve_device(args.device)
     call = reference_call(weights, faces, device, flush_denormal)
-    return time_calls(call, args.warmup, args.iterations, args.budget_s, device.startswith("cuda"))
+    return time_calls(call, args.warmup, args.iterations, args.budget_s, device.type == "cuda")
 
 
 def head_to_head(weights: Path, faces: np.ndarray, args: argparse.Namespace) -> dict[str, object]:
     """What ``auto`` picks here and the reference path, timed alternately (ABC ABC ...) so that a busy
     machine slows all of them alike; batch ``--duel-batch``."""
     device = resolve_device(args.device)
-    cuda = device.startswith("cuda")
+    cuda = device.type == "cuda"
     reference = reference_call(weights, faces, device)
     reference_ftz = reference_call(weights, faces, device, flush_denormal=True)
     engine = create_engine(weights, EngineConfig(device=args.device, max_batch=args.duel_batch))
-    best = Timing(engine.name, engine.precision, engine.device, args.duel_batch, 0, 0.0, 0.0, 0.0)
+    best = Timing(engine.name, engine.precision, engine.device, args.duel_batch, 0, "host", 0.0, 0.0, 0.0)
     batch = np.ascontiguousarray(np.resize(faces, (best.batch, *faces.shape[1:])))
     try:
         engine.run(batch)  # warm-up
@@ -290,11 +280,11 @@ def head_to_head(weights: Path, faces: np.ndarray, args: argparse.Namespace) -> 
     }
 
 
-def reference_summary(times: list[float], device: str, description: str) -> dict[str, Any]:
+def reference_summary(times: list[float], device: torch.device, description: str) -> dict[str, Any]:
     p50, p95 = np.percentile(times, [50, 95]) * 1000
     return {
         "description": description,
-        "device": device,
+        "device": str(device),
         "iterations": len(times),
         "faces_per_s": 1.0 / float(np.median(times)),
         "ms_per_face_p50": float(p50),
@@ -307,6 +297,14 @@ def _psnr(reference: np.ndarray, other: np.ndarray) -> float:
     return 99.0 if mse == 0 else float(10 * np.log10(4.0 / mse))
 
 
+def _batch_call(engine: Backend, batch: np.ndarray, io: str) -> Callable[[], object]:
+    """One timed call: numpy in and out (``host``), or a tensor already on the engine's device."""
+    if io == "host":
+        return partial(engine.run, batch)
+    tensor = torch.from_numpy(batch).to(torch.device(engine.device.split(" ", 1)[0]))
+    return partial(engine.run, tensor)
+
+
 def bench_backend(
     name: str,
     precision: str,
@@ -316,140 +314,65 @@ def bench_backend(
     args: argparse.Namespace,
     report: Report,
 ) -> None:
-    """Time one backend at one precision over the batch sizes; record its accuracy."""
+    """Time one backend at one precision over the batch sizes (and I/O modes); record its accuracy."""
     config = EngineConfig(
         backend=name, precision=precision, device=args.device, max_batch=max(args.batch_sizes)
     )
+    started = time.perf_counter()
     try:
         engine: Backend = create_engine(weights, config)
+        output = engine.run(faces)
     except Exception as error:
         report.skipped.append({"backend": name, "precision": precision, "reason": str(error)})
         log.warning("skipping %s %s: %s", name, precision, error)
         return
+    setup_s = time.perf_counter() - started
     try:
-        output = engine.run(faces)
         report.accuracy.append(
             Accuracy(
                 name, precision, float(np.abs(output - reference_out).max()), _psnr(reference_out, output)
             )
         )
         cuda = engine.device.startswith("cuda")
-        for batch_size in args.batch_sizes:
-            batch = np.ascontiguousarray(np.resize(faces, (batch_size, *faces.shape[1:])))
-            times = time_calls(partial(engine.run, batch), args.warmup, args.iterations, args.budget_s, cuda)
-            p50, p95 = np.percentile(times, [50, 95]) * 1000
-            timing = Timing(
-                name,
-                precision,
-                engine.device,
-                batch_size,
-                len(times),
-                batch_size / float(np.median(times)),
-                float(p50),
-                float(p95),
-            )
-            report.results.append(timing)
-            log.info(
-                "%-12s %-5s batch %2d: %8.2f faces/s, p50 %8.1f ms",
-                name,
-                precision,
-                batch_size,
-                timing.faces_per_s,
-                p50,
-            )
-            if float(np.mean(times)) > args.budget_s:  # larger batches would only take longer
-                report.skipped.append(
-                    {
-                        "backend": name,
-                        "precision": precision,
-                        "reason": f"batch sizes above {batch_size} skipped: over the time budget",
-                    }
+        for io in args.io:
+            for batch_size in args.batch_sizes:
+                batch = np.ascontiguousarray(np.resize(faces, (batch_size, *faces.shape[1:])))
+                call = _batch_call(engine, batch, io)
+                times = time_calls(call, args.warmup, args.iterations, args.budget_s, cuda)
+                p50, p95 = np.percentile(times, [50, 95]) * 1000
+                timing = Timing(
+                    name,
+                    precision,
+                    engine.device,
+                    batch_size,
+                    len(times),
+                    io,
+                    batch_size / float(np.median(times)),
+                    float(p50),
+                    float(p95),
+                    setup_s=setup_s,
                 )
-                break
+                report.results.append(timing)
+                log.info(
+                    "%-12s %-5s %-6s batch %3d: %9.2f faces/s, p50 %8.2f ms",
+                    name,
+                    precision,
+                    io,
+                    batch_size,
+                    timing.faces_per_s,
+                    p50,
+                )
+                if float(np.mean(times)) > args.budget_s:  # larger batches would only take longer
+                    report.skipped.append(
+                        {
+                            "backend": name,
+                            "precision": precision,
+                            "reason": f"{io}: batch sizes above {batch_size} skipped: over the time budget",
+                        }
+                    )
+                    break
     finally:
         engine.close()
-
-
-# --- outputs --------------------------------------------------------------------------------------
-
-
-def write_markdown(report: Report, path: Path) -> None:
-    machine = report.machine
-    gpu = machine["gpu"] or "none"
-    lines = [
-        f"Machine: {machine['cpu']} ({machine['cpu_count']} logical CPUs), GPU: {gpu}; "
-        f"torch {machine['versions'].get('torch')}, onnxruntime {machine['versions'].get('onnxruntime')}; "
-        f"load average {machine.get('load_average_at_start')} at start, "
-        f"{machine.get('load_average_at_end')} at end.",
-        "",
-        f"Reference path: {report.reference['description']}: "
-        f"{report.reference['faces_per_s']:.2f} faces/s, "
-        f"{report.reference['ms_per_face_p50']:.1f} ms per face (p50).",
-        "",
-        f"Reference + FTZ: {report.reference_ftz['description']}: "
-        f"{report.reference_ftz['faces_per_s']:.2f} faces/s, "
-        f"{report.reference_ftz['ms_per_face_p50']:.1f} ms per face (p50).",
-        "",
-        "| backend | precision | device | batch | faces/s | ms/batch p50 | ms/batch p95 | vs reference "
-        "| vs reference + FTZ |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in report.results:
-        lines.append(
-            f"| {r.backend} | {r.precision} | {r.device} | {r.batch} | {r.faces_per_s:.2f} "
-            f"| {r.ms_per_batch_p50:.1f} | {r.ms_per_batch_p95:.1f} | {r.speedup_vs_reference:.2f}x "
-            f"| {r.speedup_vs_reference_ftz:.2f}x |"
-        )
-    if report.head_to_head:
-        h = report.head_to_head
-        lines += [
-            "",
-            f"Head to head (alternating calls, {h['rounds']} rounds): auto = {h['backend']} {h['precision']} "
-            f"batch {h['batch']} {h['ms_per_face_p50']:.1f} ms per face vs the reference path "
-            f"{h['reference_ms_per_face_p50']:.1f} ms: **{h['speedup_per_face']:.2f}x** per face; "
-            f"vs the reference + FTZ {h['reference_ftz_ms_per_face_p50']:.1f} ms: "
-            f"**{h['speedup_per_face_vs_reference_ftz']:.2f}x** per face.",
-        ]
-    lines += [
-        "",
-        "| backend | precision | max abs error vs torch FP32 | PSNR (dB) |",
-        "| --- | --- | ---: | ---: |",
-    ]
-    lines += [
-        f"| {a.backend} | {a.precision} | {a.max_abs_error:.2e} | {a.psnr_db:.1f} |" for a in report.accuracy
-    ]
-    if report.skipped:
-        lines += [
-            "",
-            "Skipped:",
-            *[f"- {s['backend']} {s['precision']}: {s['reason']}" for s in report.skipped],
-        ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def write_plot(report: Report, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    series: dict[str, list[Timing]] = {}
-    for timing in report.results:
-        series.setdefault(f"{timing.backend} {timing.precision}", []).append(timing)
-    for label, timings in series.items():
-        axes.plot([t.batch for t in timings], [t.faces_per_s for t in timings], marker="o", label=label)
-    axes.axhline(
-        report.reference["faces_per_s"], color="black", linestyle="--", label="reference (torch FP32, 1 face)"
-    )
-    axes.set_xscale("log", base=2)
-    axes.set_xlabel("batch size")
-    axes.set_ylabel("faces / s")
-    axes.set_title(f"Generator throughput: {report.machine['cpu']}"[:70])
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -478,18 +401,40 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument(
+        "--io",
+        nargs="+",
+        choices=("host", "device"),
+        help="numpy in/out (host), device tensors (device); default: host, and device too on CUDA",
+    )
+    parser.add_argument(
         "--duel-batch", type=int, default=1, help="batch for the auto-vs-reference alternating run (0: skip)"
+    )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="after the timings, time the cases again call by call in turn (fair ratios on a busy machine)",
+    )
+    parser.add_argument(
+        "--cached-start",
+        action="store_true",
+        help="after the timings, time a later start of each case in a fresh process (cache warm)",
     )
     args = parser.parse_args(argv)
     args.batch_sizes = args.batch_sizes or list(TINY_BATCH_SIZES if args.tiny else BATCH_SIZES)
+    args.io = args.io or (["host", "device"] if resolve_device(args.device).type == "cuda" else ["host"])
     return args
 
 
 def _weights(args: argparse.Namespace, folder: Path) -> tuple[Path, int]:
     if args.weights is not None:
         return args.weights, load_generator(args.weights).config.img_size
-    torch.manual_seed(0)  # same bytes every run, so the ONNX export cache is reused
+    torch.manual_seed(0)  # same bytes every run, so the ONNX export and inductor caches are reused
     generator = ResnetGenerator(ngf=8, img_size=64) if args.tiny else ResnetGenerator(ngf=32, img_size=256)
+    if importlib.util.find_spec("safetensors") is None and generator.config.img_size == 256:
+        # A bare GPU image may lack safetensors: the released .pt layout holds a 256 px generator too.
+        path = folder / "random_full.pt"
+        torch.save({"genA2B": generator.state_dict()}, path)
+        return path, 256
     return save_generator(
         generator, folder / ("tiny" if args.tiny else "random_full"), dtype=torch.float32
     ), (generator.config.img_size)
@@ -500,10 +445,13 @@ def _cases(args: argparse.Namespace, report: Report) -> list[tuple[str, str]]:
     if args.cases:
         return [tuple(case.split(":", 1)) for case in args.cases]  # type: ignore[misc]
     cases = []
-    on_cpu = resolve_device(args.device) == "cpu"
+    on_cpu = resolve_device(args.device).type == "cpu"
     for name in args.backends or available_backends():
         for precision in PRECISIONS.get(name, ("fp32",)):
             if args.precisions is not None and precision not in args.precisions:
+                continue
+            if args.tiny and name == "inductor" and not args.backends:
+                report.skipped.append({"backend": name, "precision": precision, "reason": TINY_SKIP})
                 continue
             if on_cpu and not args.tiny and (name, precision) in CPU_SKIPS:
                 report.skipped.append(
@@ -538,6 +486,24 @@ def run(args: argparse.Namespace) -> Report:
         for timing in report.results:
             timing.speedup_vs_reference = timing.faces_per_s / float(report.reference["faces_per_s"])
             timing.speedup_vs_reference_ftz = timing.faces_per_s / float(report.reference_ftz["faces_per_s"])
+        if args.interleave:
+            cases = list(dict.fromkeys((r.backend, r.precision) for r in report.results))
+            log.info("interleaved: %s, call by call in turn", ", ".join(f"{n} {p}" for n, p in cases))
+            report.interleaved = interleaved_timings(weights, faces, cases, args)
+        if args.cached_start:
+            for name, precision in sorted({(r.backend, r.precision) for r in report.results}):
+                first = next(
+                    r.setup_s for r in report.results if (r.backend, r.precision) == (name, precision)
+                )
+                log.info("later start of %s %s in a fresh process", name, precision)
+                report.starts.append(
+                    {
+                        "backend": name,
+                        "precision": precision,
+                        "first_start_s": first,
+                        "cached": cached_start(weights, name, precision, size, args),
+                    }
+                )
         if args.duel_batch:
             log.info("head to head: the auto backend at batch %d against the reference path", args.duel_batch)
             report.head_to_head = head_to_head(weights, faces, args)
@@ -552,8 +518,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.machine["load_average_at_end"] = list(os.getloadavg())
     (args.out / f"{NAME}.json").write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
     write_markdown(report, args.out / f"{NAME}.md")
-    write_plot(report, args.out / f"{NAME}.png")
-    print(f"wrote {args.out / NAME}.json, .md and .png")
+    plotted = write_plot(report, args.out / f"{NAME}.png")
+    print(f"wrote {args.out / NAME}.json, .md" + (" and .png" if plotted else ""))
     return 0
 
 

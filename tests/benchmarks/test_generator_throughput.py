@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _load_benchmark():  # benchmarks/ is a folder of scripts, not an installed package
+    if str(REPO / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(REPO / "benchmarks"))  # the scripts import each other by name
     spec = importlib.util.spec_from_file_location(
         "generator_throughput", REPO / "benchmarks" / "generator_throughput.py"
     )

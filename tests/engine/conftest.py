@@ -1,7 +1,12 @@
-"""Fixtures for the engine tests: weights files on disk and a face-like input batch."""
+"""Fixtures for the engine tests: weights files on disk and a face-like input batch.
+
+They also run on a bare GPU image (``recipes/gpu_engine_bench.sh``): without scikit-image the face
+batches come from a smooth synthetic picture, without safetensors the tiny weights are a ``.pt``.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,9 +39,16 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny generator (ngf=8, 64 px) saved by p2c in FP32, so its config says 64 px."""
     from p2c.models.weights import save_generator
 
+    folder = tmp_path_factory.mktemp("weights")
     torch.manual_seed(0)
+    if importlib.util.find_spec("safetensors") is None:
+        # The released .pt layout has no config beside it: a full (not light) generator's weights
+        # say its 64 px size themselves.
+        generator = ResnetGenerator(ngf=8, img_size=64, light=False)
+        torch.save({"genA2B": generator.state_dict()}, folder / "tiny.pt")
+        return folder / "tiny.pt"
     generator = ResnetGenerator(ngf=8, img_size=64, light=True)
-    return save_generator(generator, tmp_path_factory.mktemp("weights") / "tiny", dtype=torch.float32)
+    return save_generator(generator, folder / "tiny", dtype=torch.float32)
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +75,24 @@ def _face_batch(image: np.ndarray, size: int, count: int) -> np.ndarray:
     return images_to_batch(crops)
 
 
-@pytest.fixture
-def face_batch_64(astronaut: np.ndarray) -> np.ndarray:
-    return _face_batch(astronaut, 64, 3)
+@pytest.fixture(scope="session")
+def face_image() -> np.ndarray:
+    """skimage's astronaut (a real face), or a smooth synthetic 512x512 picture without scikit-image."""
+    if importlib.util.find_spec("skimage") is not None:
+        from skimage import data
+
+        return data.astronaut()
+    import cv2
+
+    noise = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    return cv2.GaussianBlur(noise, (0, 0), 4)
 
 
 @pytest.fixture
-def face_batch_256(astronaut: np.ndarray) -> np.ndarray:
-    return _face_batch(astronaut, 256, 2)
+def face_batch_64(face_image: np.ndarray) -> np.ndarray:
+    return _face_batch(face_image, 64, 3)
+
+
+@pytest.fixture
+def face_batch_256(face_image: np.ndarray) -> np.ndarray:
+    return _face_batch(face_image, 256, 2)

@@ -106,28 +106,28 @@ def test_mismatched_record_is_rebuilt_and_logged(tmp_path: Path, caplog: pytest.
     record = json.loads(record_path.read_text())
     record["gpu"]["name"] = "NVIDIA A100"  # e.g. a cache folder copied from another machine
     record_path.write_text(json.dumps(record))
-    with caplog.at_level(logging.WARNING, logger="p2c.engine.tensorrt"):
+    with caplog.at_level(logging.WARNING, logger="p2c.engine"):
         assert _get(cache, compiler, _fields()) == "engine #2"
     assert "built for different gpu" in caplog.text
 
 
-def test_engine_that_does_not_load_is_rebuilt_and_logged(
+def test_engine_whose_bytes_changed_is_rebuilt_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache, compiler = EngineCache(tmp_path), FakeCompiler()
     _get(cache, compiler, _fields())
     engine_path, _ = cache.paths("model-fp16", _fields())
     engine_path.write_text("garbage")
-    with caplog.at_level(logging.WARNING, logger="p2c.engine.tensorrt"):
+    with caplog.at_level(logging.WARNING, logger="p2c.engine"):
         assert _get(cache, compiler, _fields()) == "engine #2"
-    assert "does not load" in caplog.text
+    assert "corrupt" in caplog.text
 
 
 def test_missing_record_is_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     cache, compiler = EngineCache(tmp_path), FakeCompiler()
     _get(cache, compiler, _fields())
     cache.paths("model-fp16", _fields())[1].unlink()
-    with caplog.at_level(logging.WARNING, logger="p2c.engine.tensorrt"):
+    with caplog.at_level(logging.WARNING, logger="p2c.engine"):
         assert _get(cache, compiler, _fields()) == "engine #2"
     assert "unreadable" in caplog.text
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from p2c.engine.torch_backend import TorchBackend, _bucket
+from p2c.engine.cuda_graphs import bucket_for, buckets_up_to
+from p2c.engine.torch_backend import TorchBackend
 from p2c.errors import BackendUnavailableError
 from p2c.models.weights import load_generator
 
@@ -61,7 +62,13 @@ def test_cuda_device_without_cuda_says_use_cpu(tiny_weights: Path) -> None:
     ("count", "max_batch", "bucket"), [(1, 8, 1), (3, 8, 4), (5, 8, 8), (8, 8, 8), (5, 6, 6)]
 )
 def test_batches_are_padded_to_the_next_captured_size(count: int, max_batch: int, bucket: int) -> None:
-    assert _bucket(count, max_batch) == bucket
+    assert bucket_for(count, max_batch) == bucket
+    assert bucket in buckets_up_to(max_batch)
+
+
+def test_buckets_cover_every_batch_up_to_the_largest() -> None:
+    assert buckets_up_to(8) == [1, 2, 4, 8]
+    assert buckets_up_to(6) == [1, 2, 4, 6]
 
 
 @pytest.mark.gpu

@@ -16,7 +16,14 @@ from safetensors import safe_open
 from p2c.errors import InputNotFoundError, WeightsError
 from p2c.models.generator import ResnetGenerator
 from p2c.models.onnx import export_onnx
-from p2c.models.weights import FORMAT_TAG, default_weights_path, detect_format, load_generator, save_generator
+from p2c.models.weights import (
+    FORMAT_TAG,
+    default_weights_path,
+    detect_format,
+    load_generator,
+    read_config,
+    save_generator,
+)
 
 
 def _outputs(generator: ResnetGenerator, seed: int = 0) -> torch.Tensor:
@@ -69,6 +76,18 @@ def test_saving_into_a_missing_folder_names_it(tmp_path: Path, tiny_generator) -
 def test_bare_state_dict_loads(tmp_path: Path, tiny_generator) -> None:
     torch.save(tiny_generator.state_dict(), tmp_path / "bare.pt")
     assert torch.equal(_outputs(load_generator(tmp_path / "bare.pt")), _outputs(tiny_generator))
+
+
+def test_the_config_is_read_without_loading_the_weights(tmp_path: Path, tiny_generator) -> None:
+    saved = save_generator(tiny_generator, tmp_path / "m")
+    assert read_config(saved) == tiny_generator.config  # from the sidecar: 64 px
+    torch.save(
+        {"genA2B": ResnetGenerator(ngf=8, img_size=64, light=False).state_dict()}, tmp_path / "full.pt"
+    )
+    assert read_config(tmp_path / "full.pt").img_size == 64  # from the FC layer's shape
+    export_onnx(tiny_generator, tmp_path / "m.onnx")
+    with pytest.raises(WeightsError, match="no generator config"):
+        read_config(tmp_path / "m.onnx")
 
 
 def test_default_weights_path_is_none_until_a_model_ships() -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
+import torch
 
-__all__ = ["PRECISIONS", "Backend", "EngineConfig", "resolve_device", "resolve_precision"]
+__all__ = ["PRECISIONS", "Backend", "Batch", "EngineConfig", "resolve_precision"]
+
+# What ``Backend.run`` takes and gives back: numpy in, numpy out; a tensor in, a tensor out.
+Batch = TypeVar("Batch", np.ndarray, torch.Tensor)
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -21,14 +25,18 @@ class Backend(Protocol):
 
     Contract, which every backend must keep:
 
-    - ``name`` is the registry name (``"torch"``, ``"onnxruntime"``, ``"tensorrt"``); ``device`` says where it
-      runs (``"cpu"``, ``"cuda:0"``, or the onnxruntime execution provider) and ``precision`` the arithmetic
-      actually used (``"fp32"``, ``"fp16"``, ``"bf16"``), never ``"auto"``.
-    - ``run(batch)`` takes a C-contiguous or not ``float32`` array N x 3 x S x S with values in [-1, 1], any
-      N >= 1, and returns a new ``float32`` array of the same shape in [-1, 1]. The backend splits N by its
-      ``max_batch`` itself; precision is handled inside (cast in, FP32 out). It must raise ``ValueError``
-      (``InvalidInputError``) naming the expected and received shape for any other input, and must not keep
-      a reference to the caller's array or hand out one to its own buffers.
+    - ``name`` is the registry name (``"torch"``, ``"inductor"``, ``"onnxruntime"``, ``"tensorrt"``);
+      ``device`` says where it runs (``"cpu"``, ``"cuda:0"``, or the onnxruntime execution provider) and
+      ``precision`` the arithmetic actually used (``"fp32"``, ``"fp16"``, ``"bf16"``), never ``"auto"``.
+    - ``run(batch)`` takes N x 3 x S x S floating-point values in [-1, 1], any N >= 1, C-contiguous or not,
+      either as a numpy array or as a torch tensor, and returns a new batch of the same shape in [-1, 1]
+      and of the same kind: numpy in, ``float32`` numpy out; a tensor in, a ``float32`` tensor out, on the
+      same device. A tensor must be on the backend's device (``torch.device(backend.device.split()[0])``);
+      the torch, inductor and tensorrt backends then run without any host copy, onnxruntime copies through
+      the host. The backend splits N by its ``max_batch`` itself; precision is handled inside (cast in,
+      FP32 out). It must raise ``ValueError`` (``InvalidInputError``) naming the expected and received
+      shape (or device) for any other input, and must not keep a reference to the caller's batch or hand
+      out one to its own buffers.
     - The constructor must raise ``BackendUnavailableError`` or ``MissingDependencyError`` (never succeed
       half-way) when it cannot run here, with a sentence saying why, so ``auto`` can try the next one.
     - ``close()`` releases the device memory and sessions; it is called exactly once, and ``run`` is not
@@ -39,7 +47,7 @@ class Backend(Protocol):
     device: str
     precision: str
 
-    def run(self, batch: np.ndarray) -> np.ndarray: ...
+    def run(self, batch: Batch) -> Batch: ...
 
     def close(self) -> None: ...
 
@@ -82,17 +90,8 @@ class EngineConfig:
             object.__setattr__(self, "cache_dir", Path(self.cache_dir))
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda:0`` when PyTorch sees a GPU, else ``cpu``; ``cuda`` -> ``cuda:0``."""
-    import torch
-
-    if device == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    return "cuda:0" if device == "cuda" else device
-
-
-def resolve_precision(precision: str, device: str) -> str:
+def resolve_precision(precision: str, device: str | torch.device) -> str:
     """``auto`` -> FP16 on CUDA, FP32 on the CPU (where FP16 is slower and less exact)."""
     if precision != "auto":
         return precision
-    return "fp16" if device.startswith("cuda") else "fp32"
+    return "fp16" if torch.device(device).type == "cuda" else "fp32"

@@ -1,6 +1,9 @@
-"""``p2c-export``: write the generator as an ONNX model (FP32 or FP16) or a TensorRT engine.
+"""``p2c-export``: write the generator as an ONNX model (FP32 or FP16), a TensorRT engine, or an
+AOTInductor package (``--format aoti``: ``OUT.pt2`` plus ``OUT.pt2.json``, compiled for this machine's
+device and torch version; it also fills the engine cache, so later starts with the same weights load it).
 
 p2c-export photo2cartoon_weights.pt --format onnx --precision fp16 p2c_fp16.onnx
+p2c-export photo2cartoon_weights.pt p2c.pt2 --format aoti --precision auto
 
 From a p2c-train checkpoint also the engine's own weights (``--format safetensors``: the A->B
 generator, FP16 safetensors + JSON) or a slice state (``--format slice-state``, <= 60 MB, the
@@ -28,25 +31,35 @@ TRAINING_FORMATS = ("safetensors", "slice-state")  # written by p2c.training fro
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="p2c-export",
-        description="Export the cartoon generator for deployment: ONNX (FP32/FP16) or a TensorRT engine.",
+        description=(
+            "Export the cartoon generator for deployment: ONNX (FP32/FP16), a TensorRT engine or an "
+            "AOTInductor package."
+        ),
     )
     parser.add_argument(
         "weights", type=Path, help="photo2cartoon .pt, p2c .safetensors, or an FP32 .onnx (to FP16)"
     )
-    parser.add_argument("out", type=Path, help="output file (.onnx, or .engine/.ep for TensorRT)")
+    parser.add_argument(
+        "out", type=Path, help="output file (.onnx, .engine/.ep for TensorRT, .pt2 for AOTInductor)"
+    )
     parser.add_argument(
         "--format",
-        choices=("onnx", "tensorrt", *TRAINING_FORMATS),
+        choices=("onnx", "tensorrt", "aoti", *TRAINING_FORMATS),
         default="onnx",
         help="default: onnx; safetensors and slice-state take a p2c-train checkpoint",
     )
-    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="default: fp32")
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16", "auto"),
+        default="fp32",
+        help="default: fp32; aoti also takes bf16 and auto (fp16 on CUDA, fp32 on the CPU, as the engine)",
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     parser.add_argument(
         "--static-batch", action="store_true", help="fix the ONNX batch axis at 1, like the released ONNX"
     )
     parser.add_argument(
-        "--device", default="auto", help="TensorRT: the CUDA device to build for (default: auto)"
+        "--device", default="auto", help="TensorRT, aoti: the device to build for (default: auto)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     return parser
@@ -86,6 +99,14 @@ def export(
         raise OutputError(f"cannot write {out}: folder {out.parent} does not exist; create it first")
     if out.is_dir():
         raise OutputError(f"cannot write {out}: it is a folder; give a file name such as {out / 'p2c.onnx'}")
+    if fmt == "aoti":
+        from p2c.engine.base import EngineConfig
+        from p2c.engine.inductor import build_package_file
+
+        config = EngineConfig(backend="inductor", precision=precision, device=device)
+        return build_package_file(Path(weights), out, config)
+    if precision not in ("fp32", "fp16"):
+        raise InvalidInputError(f"--format {fmt} exports fp32 or fp16, not {precision}")
     if fmt == "onnx":
         return _export_onnx(Path(weights), out, precision, opset, dynamic_batch)
     if fmt in TRAINING_FORMATS:

@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from p2c.engine.base import EngineConfig, resolve_device, resolve_precision
+from p2c.devices import resolve_device
+from p2c.engine.base import Batch, EngineConfig, resolve_precision
 from p2c.engine.cache import cache_dir, cached_onnx
-from p2c.engine.tensors import check_batch, chunks
+from p2c.engine.tensors import backend_device, check_batch, check_tensor_batch, chunks, concat
 from p2c.errors import BackendUnavailableError, MissingDependencyError
 from p2c.models.onnx import OnnxSignature, onnx_signature
 from p2c.models.weights import detect_format
@@ -40,10 +42,13 @@ def _onnxruntime():  # type: ignore[no-untyped-def]
     return onnxruntime
 
 
-def execution_providers(device: str, precision: str, trt_cache: Path | None = None) -> list[object]:
+def execution_providers(
+    device: str | torch.device, precision: str, trt_cache: Path | None = None
+) -> list[object]:
     """The providers to ask for, fastest first: TensorRT EP, CUDA EP on a GPU; the CPU EP always last."""
     ort = _onnxruntime()
-    if not device.startswith("cuda"):
+    device = torch.device(device)
+    if device.type != "cuda":
         return ["CPUExecutionProvider"]
     available = set(ort.get_available_providers())
     if "CUDAExecutionProvider" not in available:
@@ -51,7 +56,7 @@ def execution_providers(device: str, precision: str, trt_cache: Path | None = No
             f"onnxruntime on {device} needs the CUDA execution provider, which this onnxruntime lacks: "
             'pip install "p2c[gpu]" (onnxruntime-gpu)'
         )
-    index = int(device.partition(":")[2] or 0)
+    index = device.index or 0
     providers: list[object] = []
     if "TensorrtExecutionProvider" in available:
         options: dict[str, object] = {"device_id": index, "trt_fp16_enable": precision == "fp16"}
@@ -71,7 +76,7 @@ class OnnxRuntimeBackend:
     def __init__(
         self,
         model_path: Path,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
         max_batch: int = 8,
         threads: int | None = None,
         trt_cache: Path | None = None,
@@ -101,8 +106,11 @@ class OnnxRuntimeBackend:
         chosen = self._session.get_providers()[0]
         if chosen == "TensorrtExecutionProvider" and trt_fp16:
             self.precision = "fp16"
-        self.device = device if chosen == "CPUExecutionProvider" else f"{device} ({_PROVIDER_NAMES[chosen]})"
-        if device.startswith("cuda") and chosen == "CPUExecutionProvider":
+        self.device = (
+            str(device) if chosen == "CPUExecutionProvider" else f"{device} ({_PROVIDER_NAMES[chosen]})"
+        )
+        self._device = backend_device(self.device)
+        if self._device.type == "cuda" and chosen == "CPUExecutionProvider":
             raise BackendUnavailableError(
                 f"onnxruntime fell back to the CPU for {device}; check the CUDA install"
             )
@@ -117,7 +125,7 @@ class OnnxRuntimeBackend:
                 "the onnxruntime backend runs fp32 or fp16, not bf16; use --backend torch"
             )
         execution_providers(device, precision)  # fail before any export when this device cannot run
-        trt_cache = cache_dir(config.cache_dir) / "ort-trt" if device.startswith("cuda") else None
+        trt_cache = cache_dir(config.cache_dir) / "ort-trt" if device.type == "cuda" else None
         if trt_cache is not None:
             trt_cache.mkdir(exist_ok=True)
         if detect_format(weights) == "onnx":
@@ -139,11 +147,15 @@ class OnnxRuntimeBackend:
             trt_fp16=precision == "fp16",
         )
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        batch = check_batch(batch, self._signature.size)
+    def run(self, batch: Batch) -> Batch:
+        if isinstance(batch, torch.Tensor):
+            # Through the host: ONNX Runtime's own device buffers (IO binding) are not wired up here.
+            tensor = check_tensor_batch(batch, self._signature.size, self._device)
+            output = self.run(tensor.detach().float().cpu().numpy())
+            return torch.from_numpy(output).to(self._device)
+        array = check_batch(batch, self._signature.size)
         step = min(self.max_batch, self._signature.batch or self.max_batch)
-        outputs = [self._run_chunk(chunk) for chunk in chunks(batch, step)]
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+        return concat([self._run_chunk(chunk) for chunk in chunks(array, step)])
 
     def _run_chunk(self, chunk: np.ndarray) -> np.ndarray:
         count = chunk.shape[0]

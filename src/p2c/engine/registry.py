@@ -1,7 +1,8 @@
 """Backends by name, and ``create_engine``: the one way the rest of p2c gets a generator to run.
 
-Adding a backend means adding one factory to ``_FACTORIES`` (and its place in the ``auto`` order).
-Factories import their library inside, so a missing optional library only matters when it is asked for.
+Adding a backend means adding one factory to ``_FACTORIES``; ``auto`` tries the backends fastest first
+by the figures measured per device type in :mod:`p2c.engine.ranking`. Factories import their library
+inside, so a missing optional library only matters when it is asked for.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from p2c.engine.base import Backend, EngineConfig, resolve_device
+import torch
+
+from p2c.engine.base import Backend, EngineConfig
+from p2c.engine.ranking import explain_order, rank_backends
 from p2c.errors import BackendUnavailableError, MissingDependencyError, WeightsError
 from p2c.models.weights import default_weights_path, detect_format
 
@@ -23,10 +27,13 @@ BackendFactory = Callable[[Path, EngineConfig], Backend]
 
 
 def _torch(weights: Path, config: EngineConfig) -> Backend:
-    if detect_format(weights) == "onnx":
+    weights_format = detect_format(weights)
+    if weights_format in ("onnx", "aoti"):
+        runner = "onnxruntime" if weights_format == "onnx" else "inductor"
+        what = "an ONNX file" if weights_format == "onnx" else "a compiled AOTInductor package"
         raise BackendUnavailableError(
-            f"the torch backend runs .pt or .safetensors weights, and {weights} is an ONNX file; "
-            "use --backend onnxruntime"
+            f"the torch backend runs .pt or .safetensors weights, and {weights} is {what}; "
+            f"use --backend {runner}"
         )
     from p2c.engine.torch_backend import TorchBackend
 
@@ -45,12 +52,34 @@ def _tensorrt(weights: Path, config: EngineConfig) -> Backend:
     return TensorRTBackend.from_weights(weights, config)
 
 
-_FACTORIES: dict[str, BackendFactory] = {"torch": _torch, "onnxruntime": _onnxruntime, "tensorrt": _tensorrt}
+def _inductor(weights: Path, config: EngineConfig) -> Backend:
+    from p2c.engine.inductor import InductorBackend
+
+    return InductorBackend.from_weights(weights, config)
+
+
+_FACTORIES: dict[str, BackendFactory] = {
+    "torch": _torch,
+    "onnxruntime": _onnxruntime,
+    "tensorrt": _tensorrt,
+    "inductor": _inductor,
+}
 # The library each backend needs, checked without importing it.
-_LIBRARIES = {"torch": "torch", "onnxruntime": "onnxruntime", "tensorrt": "torch_tensorrt"}
-# Fastest first. On this project's 2-core reference CPU onnxruntime measured faster than PyTorch FP32
-# (docs/benchmarks.md); on CUDA, compiled TensorRT engines beat cuDNN kernels.
-_AUTO_ORDER = {"cpu": ("onnxruntime", "torch"), "cuda": ("tensorrt", "onnxruntime", "torch")}
+_LIBRARIES = {
+    "torch": "torch",
+    "onnxruntime": "onnxruntime",
+    "tensorrt": "torch_tensorrt",
+    "inductor": "torch",
+}
+# The only backend that runs each of these weights formats.
+_ONLY_RUNNER = {"onnx": "onnxruntime", "aoti": "inductor"}
+
+
+def _device_type(device: str) -> str:
+    """``cpu`` or ``cuda``: which kind of device ``device`` (a --device value) asks for; never raises."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if device.startswith("cuda") else "cpu"
 
 
 def backend_names() -> list[str]:
@@ -61,17 +90,17 @@ def backend_names() -> list[str]:
 def available_backends() -> list[str]:
     """The backends whose library is installed and that have a device to run on here."""
     names = [name for name in _FACTORIES if importlib.util.find_spec(_LIBRARIES[name]) is not None]
-    if "tensorrt" in names and resolve_device("auto") == "cpu":
+    if "tensorrt" in names and not torch.cuda.is_available():
         names.remove("tensorrt")
     return names
 
 
 def auto_order(weights_format: str, device: str) -> list[str]:
-    """The backends ``auto`` tries, fastest first, for these weights on this device."""
-    order = list(_AUTO_ORDER["cuda" if device.startswith("cuda") else "cpu"])
-    if weights_format == "onnx":  # only onnxruntime runs an ONNX file
-        order = ["onnxruntime"]
-    return order
+    """The backends ``auto`` tries for these weights on ``device`` (a --device value or a resolved one):
+    fastest first by the measured figures in :mod:`p2c.engine.ranking`."""
+    if weights_format in _ONLY_RUNNER:
+        return [_ONLY_RUNNER[weights_format]]
+    return rank_backends(_device_type(device), _FACTORIES)
 
 
 def create_backend(name: str, weights: str | Path, config: EngineConfig) -> Backend:
@@ -99,9 +128,10 @@ def create_engine(weights: str | Path | None, config: EngineConfig | None = None
     weights_format = detect_format(weights)  # a bad file is the user's to fix, whatever the backend
     if config.backend != "auto":
         return create_backend(config.backend, weights, config)
-    device = resolve_device(config.device)
+    device_type = _device_type(config.device)
+    order = auto_order(weights_format, device_type)
     reasons: list[str] = []
-    for name in auto_order(weights_format, device):
+    for name in order:
         try:
             backend = create_backend(name, weights, config)
         except (BackendUnavailableError, MissingDependencyError) as error:
@@ -111,11 +141,11 @@ def create_engine(weights: str | Path | None, config: EngineConfig | None = None
         if reasons:
             log.warning("using the %s backend because %s", name, "; ".join(reasons))
         log.info(
-            "inference backend: %s on %s at %s (auto: the fastest that works here, in the order %s)",
+            "inference backend: %s on %s at %s (auto: the first that works here of %s)",
             backend.name,
             backend.device,
             backend.precision,
-            " > ".join(auto_order(weights_format, device)),
+            explain_order(device_type, order),
         )
         return backend
     raise BackendUnavailableError("no inference backend can run here: " + "; ".join(reasons))

@@ -9,20 +9,19 @@ never used: it is rebuilt, and the reason is logged at WARNING.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import torch
 
-from p2c.engine.base import EngineConfig, resolve_device, resolve_precision
-from p2c.engine.cache import cache_dir, cache_key, file_digest
-from p2c.engine.tensors import check_batch, chunks
+from p2c.devices import resolve_device
+from p2c.engine.base import Batch, EngineConfig, resolve_precision
+from p2c.engine.cache import ArtifactCache, cache_dir, file_digest
+from p2c.engine.tensors import check_batch, check_tensor_batch, chunks, concat
 from p2c.errors import BackendUnavailableError, MissingDependencyError
+from p2c.files import atomic_path
 
 __all__ = [
     "MAX_BATCH",
@@ -56,28 +55,13 @@ def engine_fields(
     }
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temp_name))
-        os.replace(temp_name, path)
-    finally:
-        Path(temp_name).unlink(missing_ok=True)
-
-
-class EngineCache:
-    """Compiled engines in a folder: ``NAME-KEY.engine`` plus ``NAME-KEY.json`` (the fields hashed)."""
+class EngineCache(ArtifactCache):
+    """TensorRT engines in a folder: ``NAME-KEY.engine`` plus ``NAME-KEY.json`` (an ArtifactCache)."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        super().__init__(folder, what="TensorRT engine", suffix=".engine")
 
-    def paths(self, name: str, fields: Mapping[str, object]) -> tuple[Path, Path]:
-        stem = f"{name}-{cache_key(fields)}"
-        return self.folder / f"{stem}.engine", self.folder / f"{stem}.json"
-
-    def get_or_build(
+    def get_or_build(  # type: ignore[override]
         self,
         name: str,
         fields: Mapping[str, object],
@@ -85,56 +69,8 @@ class EngineCache:
         save: Callable[[Any, Path], None],
         load: Callable[[Path], Any],
     ) -> Any:
-        """The cached engine for ``fields`` if valid, else a new one (built, stored; stale ones removed)."""
-        engine_path, record_path = self.paths(name, fields)
-        engine = self._load_checked(engine_path, record_path, fields, load)
-        if engine is not None:
-            log.info("using cached TensorRT engine %s", engine_path)
-            return engine
-        self._remove_stale(name, keep=engine_path)
-        log.info("building a TensorRT engine for %s (minutes, once per GPU and version)", name)
-        engine = build()
-        _write_atomically(engine_path, lambda temp: save(engine, temp))
-        text = json.dumps(fields, indent=2, sort_keys=True) + "\n"
-        _write_atomically(record_path, lambda temp: temp.write_text(text, encoding="utf-8"))
-        return engine
-
-    def _load_checked(
-        self, engine_path: Path, record_path: Path, fields: Mapping[str, object], load: Callable[[Path], Any]
-    ) -> Any | None:
-        if not engine_path.is_file():
-            return None
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            log.warning(
-                "rebuilding TensorRT engine %s: its record %s is unreadable (%s)",
-                engine_path,
-                record_path,
-                error,
-            )
-            return None
-        if record != json.loads(json.dumps(fields, sort_keys=True)):
-            changed = sorted(k for k in set(record) | set(fields) if record.get(k) != fields.get(k))
-            log.warning(
-                "rebuilding TensorRT engine %s: it was built for different %s",
-                engine_path,
-                ", ".join(changed),
-            )
-            return None
-        try:
-            return load(engine_path)
-        except Exception as error:
-            log.warning("rebuilding TensorRT engine %s: it does not load (%s)", engine_path, error)
-            return None
-
-    def _remove_stale(self, name: str, keep: Path) -> None:
-        """Engines of the same name with another key were built for other weights, versions or GPU."""
-        for path in self.folder.glob(f"{name}-*.engine"):
-            if path != keep:
-                log.info("removing stale TensorRT engine %s", path)
-                path.unlink(missing_ok=True)
-                path.with_suffix(".json").unlink(missing_ok=True)
+        """The cached engine for ``fields`` if valid, else a new one (built, stored, loaded back)."""
+        return super().get_or_build(name, fields, lambda path: save(build(), path), load)
 
 
 def _torch_tensorrt() -> Any:
@@ -148,8 +84,6 @@ def _torch_tensorrt() -> Any:
 
 
 def _versions(torch_tensorrt: Any) -> dict[str, str]:
-    import torch
-
     versions = {
         "torch": torch.__version__,
         "torch_tensorrt": torch_tensorrt.__version__,
@@ -164,35 +98,35 @@ def _versions(torch_tensorrt: Any) -> dict[str, str]:
     return versions
 
 
-def _gpu(device: str) -> dict[str, str]:
-    import torch
-
-    properties = torch.cuda.get_device_properties(torch.device(device))
+def _gpu(device: torch.device) -> dict[str, str]:
+    properties = torch.cuda.get_device_properties(device)
     return {"name": properties.name, "capability": f"{properties.major}.{properties.minor}"}
 
 
-def _device_and_precision(weights: Path, config: EngineConfig) -> tuple[str, str]:
-    import torch
-
+def _device_and_precision(weights: Path, config: EngineConfig) -> tuple[torch.device, str]:
     from p2c.models.weights import detect_format
 
-    device = resolve_device(config.device)
-    if not device.startswith("cuda") or not torch.cuda.is_available():
+    if not torch.cuda.is_available() or config.device == "cpu":
         raise BackendUnavailableError("the tensorrt backend needs a CUDA GPU, and none is available here")
+    device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
     if precision not in ("fp16", "fp32"):
         raise BackendUnavailableError(f"the tensorrt backend builds fp16 or fp32 engines, not {precision}")
-    if detect_format(weights) == "onnx":
+    weights_format = detect_format(weights)
+    if weights_format == "onnx":
         raise BackendUnavailableError(
             f"the tensorrt backend compiles .pt or .safetensors weights, and {weights} is an ONNX file; "
             "use --backend onnxruntime (its TensorRT execution provider)"
         )
+    if weights_format == "aoti":
+        raise BackendUnavailableError(
+            f"the tensorrt backend compiles .pt or .safetensors weights, and {weights} is a compiled "
+            "AOTInductor package; use --backend inductor"
+        )
     return device, precision
 
 
-def _generator_and_example(weights: Path, device: str, precision: str) -> tuple[Any, Any]:
-    import torch
-
+def _generator_and_example(weights: Path, device: torch.device, precision: str) -> tuple[Any, Any]:
     from p2c.models.weights import load_generator
 
     generator = load_generator(weights)
@@ -224,8 +158,6 @@ def save_engine(module: Any, path: Path, example: Any) -> None:
 
 
 def load_engine(path: Path) -> Any:
-    import torch
-
     return torch.export.load(str(path)).module()
 
 
@@ -233,10 +165,11 @@ def build_engine_file(weights: Path, out: Path, precision: str, device: str = "a
     """Compile ``weights`` and write the engine to ``out`` (what ``p2c-export --format tensorrt`` does)."""
     _torch_tensorrt()
     config = EngineConfig(backend="tensorrt", precision=precision, device=device)
-    device, precision = _device_and_precision(weights, config)
-    generator, example = _generator_and_example(weights, device, precision)
+    torch_device, precision = _device_and_precision(weights, config)
+    generator, example = _generator_and_example(weights, torch_device, precision)
     engine = compile_generator(generator, example)
-    _write_atomically(out, lambda temp: save_engine(engine, temp, example))
+    with atomic_path(out) as temporary:
+        save_engine(engine, temporary, example)
     return out
 
 
@@ -245,12 +178,12 @@ class TensorRTBackend:
 
     name = "tensorrt"
 
-    def __init__(self, module: Any, device: str, precision: str, max_batch: int, img_size: int) -> None:
-        import torch
-
-        self._torch = torch
+    def __init__(
+        self, module: Any, device: torch.device, precision: str, max_batch: int, img_size: int
+    ) -> None:
         self._module = module
-        self.device = device
+        self.device = str(device)
+        self._device = device
         self.precision = precision
         self.max_batch = min(max_batch, MAX_BATCH)
         self._size = img_size
@@ -273,16 +206,21 @@ class TensorRTBackend:
         )
         return cls(module, device=device, precision=precision, max_batch=config.max_batch, img_size=size)
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        batch = check_batch(batch, self._size)
-        torch = self._torch
-        outputs = []
+    def run(self, batch: Batch) -> Batch:
+        if isinstance(batch, torch.Tensor):
+            tensor = check_tensor_batch(batch, self._size, self._device)
+            return concat([self._run_tensor(chunk) for chunk in chunks(tensor, self.max_batch)])
+        array = check_batch(batch, self._size)
+        outputs = [
+            self._run_tensor(torch.from_numpy(chunk).to(self._device, non_blocking=True)).cpu().numpy()
+            for chunk in chunks(array, self.max_batch)
+        ]
+        return concat(outputs)
+
+    def _run_tensor(self, chunk: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            for chunk in chunks(batch, self.max_batch):
-                inputs = torch.from_numpy(chunk).to(self.device, non_blocking=True).to(self._dtype)
-                outputs.append(self._module(inputs).float().cpu().numpy())
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+            return self._module(chunk.to(self._dtype)).float().contiguous()
 
     def close(self) -> None:
         self._module = None
-        self._torch.cuda.empty_cache()
+        torch.cuda.empty_cache()

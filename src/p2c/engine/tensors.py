@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
+import torch
 
 from p2c.errors import InvalidInputError
 
-__all__ = ["batch_to_images", "check_batch", "chunks", "images_to_batch"]
+__all__ = [
+    "backend_device",
+    "batch_to_images",
+    "check_batch",
+    "check_tensor_batch",
+    "chunks",
+    "concat",
+    "images_to_batch",
+]
+
+_Batch = TypeVar("_Batch", np.ndarray, torch.Tensor)
 
 
 def images_to_batch(crops: Sequence[np.ndarray]) -> np.ndarray:
@@ -40,25 +52,56 @@ def batch_to_images(batch: np.ndarray) -> list[np.ndarray]:
 
 def check_batch(batch: np.ndarray, size: int | None) -> np.ndarray:
     """The batch as C-contiguous float32, or InvalidInputError showing the expected and actual shape."""
-    expected = f"(N, 3, {size or 'S'}, {size or 'S'})"
     if not isinstance(batch, np.ndarray):
+        expected = f"(N, 3, {size or 'S'}, {size or 'S'})"
         raise InvalidInputError(
-            f"expected a numpy float32 array of shape {expected}, got {type(batch).__name__}"
+            f"expected a numpy float32 array or a torch tensor of shape {expected}, "
+            f"got {type(batch).__name__}"
         )
-    square = batch.ndim == 4 and batch.shape[2] == batch.shape[3]
-    if (
-        not square
-        or batch.shape[0] < 1
-        or batch.shape[1] != 3
-        or (size is not None and batch.shape[2] != size)
-    ):
-        raise InvalidInputError(f"expected a batch of shape {expected}, got {batch.shape}")
+    _check_shape(batch.shape, size)
     if not np.issubdtype(batch.dtype, np.floating):
         raise InvalidInputError(f"expected a float32 batch in [-1, 1], got dtype {batch.dtype}")
     return np.ascontiguousarray(batch, dtype=np.float32)
 
 
-def chunks(batch: np.ndarray, size: int) -> Iterator[np.ndarray]:
+def _check_shape(shape: tuple[int, ...], size: int | None) -> None:
+    expected = f"(N, 3, {size or 'S'}, {size or 'S'})"
+    square = len(shape) == 4 and shape[2] == shape[3]
+    if not square or shape[0] < 1 or shape[1] != 3 or (size is not None and shape[2] != size):
+        raise InvalidInputError(f"expected a batch of shape {expected}, got {shape}")
+
+
+def check_tensor_batch(batch: torch.Tensor, size: int | None, device: torch.device) -> torch.Tensor:
+    """A floating-point tensor batch on ``device``, or InvalidInputError showing what was expected.
+
+    A tensor on another device is refused rather than copied: a silent host round trip is exactly
+    what the tensor path exists to avoid.
+    """
+    _check_shape(tuple(batch.shape), size)
+    if not batch.is_floating_point():
+        raise InvalidInputError(f"expected a floating-point batch in [-1, 1], got dtype {batch.dtype}")
+    if batch.device != device:
+        raise InvalidInputError(
+            f"expected a batch on {device}, the engine's device, got one on {batch.device}"
+        )
+    return batch
+
+
+def backend_device(device: str) -> torch.device:
+    """The torch device of a backend's ``device`` text (``"cuda:0 (cuda-ep)"`` -> ``cuda:0``)."""
+    return torch.device(device.split(" ", 1)[0])
+
+
+def chunks(batch: _Batch, size: int) -> Iterator[_Batch]:
     """Consecutive slices of at most ``size`` samples."""
     for start in range(0, batch.shape[0], size):
         yield batch[start : start + size]
+
+
+def concat(outputs: list[_Batch]) -> _Batch:
+    """One batch from the per-chunk outputs (the single output itself when there is one)."""
+    if len(outputs) == 1:
+        return outputs[0]
+    if isinstance(outputs[0], torch.Tensor):
+        return torch.cat(outputs)
+    return np.concatenate(outputs)

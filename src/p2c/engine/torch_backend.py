@@ -7,14 +7,15 @@ and the result cast back to float32 on the way out, so callers only ever see FP3
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from p2c.engine.base import EngineConfig, resolve_device, resolve_precision
-from p2c.engine.tensors import check_batch, chunks
+from p2c.devices import resolve_device
+from p2c.engine.base import Batch, EngineConfig, resolve_precision
+from p2c.engine.cuda_graphs import CapturedGraph, bucket_for
+from p2c.engine.tensors import check_batch, check_tensor_batch, chunks, concat
 from p2c.errors import BackendUnavailableError
 from p2c.models.generator import CartoonOnly, ResnetGenerator
 from p2c.models.weights import load_generator
@@ -26,20 +27,16 @@ log = logging.getLogger(__name__)
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-def _check_device(device: str) -> None:
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise BackendUnavailableError(
-                f"the torch backend cannot use {device}: this PyTorch sees no CUDA GPU; use --device cpu"
-            )
-        index = torch.device(device).index or 0
+def _check_device(device: torch.device) -> None:
+    if device.type == "cuda":
+        index = device.index or 0
         if index >= torch.cuda.device_count():
             raise BackendUnavailableError(
                 f"the torch backend cannot use {device}: only {torch.cuda.device_count()} CUDA GPU(s) here"
             )
 
 
-def _check_precision(device: str, precision: str) -> None:
+def _check_precision(device: torch.device, precision: str) -> None:
     """Probe one tiny convolution so an unsupported dtype fails here, not in the middle of a video."""
     dtype = DTYPES[precision]
     try:
@@ -56,34 +53,6 @@ def _check_precision(device: str, precision: str) -> None:
         ) from error
 
 
-def _bucket(count: int, max_batch: int) -> int:
-    """The CUDA-graph batch size that serves ``count`` samples: the next power of two, at most max_batch."""
-    size = 1
-    while size < count:
-        size *= 2
-    return min(size, max_batch)
-
-
-class _CapturedGraph:
-    """One CUDA graph replaying the generator on a fixed-size static input buffer."""
-
-    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> None:
-        self.inputs = inputs
-        side_stream = torch.cuda.Stream(device=inputs.device)
-        side_stream.wait_stream(torch.cuda.current_stream(inputs.device))
-        with torch.cuda.stream(side_stream):  # warm-up outside the graph: cuDNN picks its algorithms here
-            for _ in range(3):
-                forward(inputs)
-        torch.cuda.current_stream(inputs.device).wait_stream(side_stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.outputs: torch.Tensor = forward(inputs)
-
-    def replay(self) -> torch.Tensor:
-        self.graph.replay()
-        return self.outputs
-
-
 class TorchBackend:
     """Runs a :class:`ResnetGenerator` under ``torch.inference_mode``.
 
@@ -97,32 +66,33 @@ class TorchBackend:
     def __init__(
         self,
         generator: ResnetGenerator,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
         precision: str = "fp32",
         max_batch: int = 8,
         compile: bool = False,
         channels_last: bool | None = None,
         cuda_graphs: bool = False,
     ) -> None:
-        device = resolve_device(device)
-        precision = resolve_precision(precision, device)
-        _check_device(device)
-        _check_precision(device, precision)
-        if cuda_graphs and not device.startswith("cuda"):
+        torch_device = resolve_device(device)
+        precision = resolve_precision(precision, torch_device)
+        _check_device(torch_device)
+        _check_precision(torch_device, precision)
+        if cuda_graphs and torch_device.type != "cuda":
             raise BackendUnavailableError(
-                f"CUDA graphs need a CUDA device, and this backend runs on {device}"
+                f"CUDA graphs need a CUDA device, and this backend runs on {torch_device}"
             )
-        self.device = device
+        self.device = str(torch_device)
+        self._device = torch_device
         self.precision = precision
         self.max_batch = max_batch
         self._dtype = DTYPES[precision]
-        self._cuda = device.startswith("cuda")
+        self._cuda = torch_device.type == "cuda"
         # A light generator is fully convolutional, so its nominal img_size does not bind the input.
         self._size = None if generator.config.light else generator.config.img_size
         # channels_last lets cuDNN pick its tensor-core kernels; on the CPU it is measured slower, so off.
         self._channels_last = self._cuda if channels_last is None else channels_last
         self._memory_format = torch.channels_last if self._channels_last else torch.contiguous_format
-        module = CartoonOnly(generator).eval().to(device=device, dtype=self._dtype)
+        module = CartoonOnly(generator).eval().to(device=torch_device, dtype=self._dtype)
         # Module.to takes memory_format at run time, but torch's stubs do not declare it.
         module = module.to(memory_format=self._memory_format)  # type: ignore[call-overload]
         for parameter in module.parameters():
@@ -131,7 +101,7 @@ class TorchBackend:
         self._forward = torch.compile(module, dynamic=False) if compile else module
         self.compiled = compile
         self.cuda_graphs = cuda_graphs
-        self._graphs: dict[tuple[int, int], _CapturedGraph] = {}
+        self._graphs: dict[tuple[int, int], CapturedGraph] = {}
         self._pinned: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         log.debug(
             "torch backend on %s, %s, max batch %d, compile=%s, channels_last=%s, cuda_graphs=%s",
@@ -154,24 +124,41 @@ class TorchBackend:
             cuda_graphs=config.cuda_graphs,
         )
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        batch = check_batch(batch, self._size)
-        outputs = [self._run_chunk(chunk) for chunk in chunks(batch, self.max_batch)]
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+    def run(self, batch: Batch) -> Batch:
+        if isinstance(batch, torch.Tensor):
+            tensor = check_tensor_batch(batch, self._size, self._device)
+            return concat([self._run_tensor(chunk) for chunk in chunks(tensor, self.max_batch)])
+        array = check_batch(batch, self._size)
+        return concat([self._run_chunk(chunk) for chunk in chunks(array, self.max_batch)])
 
     def _run_chunk(self, chunk: np.ndarray) -> np.ndarray:
+        if self._cuda:
+            with torch.inference_mode():
+                return self._run_cuda(chunk)
+        return self._run_tensor(torch.from_numpy(chunk)).numpy()
+
+    def _run_tensor(self, chunk: torch.Tensor) -> torch.Tensor:
+        """A chunk already on the device -> a new float32 tensor there (contiguous NCHW)."""
         with torch.inference_mode():
             if self._cuda:
-                return self._run_cuda(chunk)
+                if self.cuda_graphs:
+                    return self._replay(chunk)
+                return self._forward(self._prepared(chunk)).float().contiguous()
             # Denormal floats make x86 FP32 arithmetic many times slower (measured 3x-30x on this
             # generator); flushing them to zero changes no pixel. The flag belongs to the calling thread,
             # so it is set per call and reset after, leaving the caller's numpy arithmetic as it was.
             torch.set_flush_denormal(True)
             try:
-                inputs = torch.from_numpy(chunk).to(self._dtype).contiguous(memory_format=self._memory_format)
-                return self._forward(inputs).float().numpy()
+                return self._forward(self._prepared(chunk)).float().contiguous()
             finally:
                 torch.set_flush_denormal(False)
+
+    def _prepared(self, chunk: torch.Tensor) -> torch.Tensor:
+        return chunk.to(self._dtype).contiguous(memory_format=self._memory_format)
+
+    def _replay(self, chunk: torch.Tensor) -> torch.Tensor:
+        """The generator on ``chunk`` through the captured graph of its bucket; a fresh tensor."""
+        return self._graph(chunk.shape[0], chunk.shape[2]).run(chunk)
 
     def _pinned_buffers(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Page-locked host input and output buffers for ``max_batch`` images of ``size``, made once."""
@@ -183,12 +170,12 @@ class TorchBackend:
             )
         return self._pinned[size]
 
-    def _graph(self, count: int, size: int) -> _CapturedGraph:
-        key = (_bucket(count, self.max_batch), size)
+    def _graph(self, count: int, size: int) -> CapturedGraph:
+        key = (bucket_for(count, self.max_batch), size)
         if key not in self._graphs:
             log.debug("capturing a CUDA graph for batch %d at %d px", *key)
-            inputs = torch.zeros((key[0], 3, size, size), device=self.device, dtype=self._dtype)
-            self._graphs[key] = _CapturedGraph(
+            inputs = torch.zeros((key[0], 3, size, size), device=self._device, dtype=self._dtype)
+            self._graphs[key] = CapturedGraph(
                 self._forward, inputs.contiguous(memory_format=self._memory_format)
             )
         return self._graphs[key]
@@ -197,15 +184,15 @@ class TorchBackend:
         count, size = chunk.shape[0], chunk.shape[2]
         host_in, host_out = self._pinned_buffers(size)
         host_in[:count].copy_(torch.from_numpy(chunk))
-        device_in = host_in[:count].to(self.device, non_blocking=True)
+        device_in = host_in[:count].to(self._device, non_blocking=True)
         if self.cuda_graphs:
             graph = self._graph(count, size)
             graph.inputs[:count].copy_(device_in)  # the padding rows keep old data: samples are independent
             output = graph.replay()[:count]
         else:
-            output = self._forward(device_in.to(self._dtype).contiguous(memory_format=self._memory_format))
+            output = self._forward(self._prepared(device_in))
         host_out[:count].copy_(output.float(), non_blocking=True)
-        torch.cuda.current_stream(torch.device(self.device)).synchronize()
+        torch.cuda.current_stream(self._device).synchronize()
         return host_out[:count].numpy().copy()  # the pinned buffer is reused by the next call
 
     def close(self) -> None:

@@ -8,8 +8,6 @@ needs ``onnxscript``, which p2c does not depend on.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import torch
 
 from p2c.errors import WeightsError
+from p2c.files import atomic_path
 from p2c.models.generator import CartoonOnly, ResnetGenerator
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAME", "OnnxSignature", "convert_to_fp16", "export_onnx", "onnx_signature"]
@@ -110,10 +109,7 @@ def export_onnx(
     if not path.parent.is_dir():
         raise WeightsError(f"cannot export to {path}: folder {path.parent} does not exist; create it first")
     dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temp = Path(temp_name)
-    try:
+    with atomic_path(path) as temp:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             # The exporter warns about constant folding of Slice ops in ReflectionPad; they are harmless.
             warnings.simplefilter("ignore", UserWarning)
@@ -135,9 +131,6 @@ def export_onnx(
         model = onnx.load(str(temp))
         _fix_output_shape(model, size, dynamic_batch)
         onnx.save(model, str(temp))
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
     log.info("exported %s generator to %s (opset %d)", module.generator.config, path, opset)
     return path
 
@@ -298,12 +291,7 @@ def convert_to_fp16(source: str | Path, target: str | Path) -> Path:
     _constants_to_initializers(model.graph)
     _Fp16Rewriter(model).rewrite()
     onnx.checker.check_model(model)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
-        onnx.save(model, temp_name)
-        os.replace(temp_name, target)
-    finally:
-        Path(temp_name).unlink(missing_ok=True)
+    with atomic_path(target) as temporary:
+        onnx.save(model, str(temporary))
     log.info("wrote FP16 ONNX %s", target)
     return target

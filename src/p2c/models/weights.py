@@ -9,6 +9,8 @@ Formats, told apart by their bytes rather than by their names:
   :class:`GeneratorConfig` and a format tag. Loading casts back to FP32.
 - ``onnx``: an export with one image input and one image output (ours or the released one); it runs on
   the onnxruntime backend and cannot be loaded as a PyTorch module.
+- ``aoti``: a compiled AOTInductor package (``p2c-export --format aoti``, a ``.pt2`` zip archive) with its
+  JSON record beside it; it runs on the inductor backend only, on the kind of device it was built for.
 """
 
 from __future__ import annotations
@@ -16,18 +18,17 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import pickle
 import struct
-import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 from p2c.errors import InputNotFoundError, WeightsError
+from p2c.files import atomic_path, atomic_write
 from p2c.models.generator import CartoonOnly, GeneratorConfig, ResnetGenerator
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "default_weights_path",
     "detect_format",
     "load_generator",
+    "read_config",
     "read_state_dict",
     "save_generator",
     "sidecar_path",
@@ -44,7 +46,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-WeightsFormat = Literal["pt", "safetensors", "onnx"]
+WeightsFormat = Literal["pt", "safetensors", "onnx", "aoti"]
 FORMAT_TAG = "p2c-generator/1"
 DEFAULT_KEY = "genA2B"
 _EXPECTED = "a photo2cartoon .pt checkpoint, a p2c .safetensors file (with its .json) or an .onnx export"
@@ -86,6 +88,8 @@ def detect_format(path: str | Path) -> WeightsFormat:
     path = _existing_file(path)
     with path.open("rb") as stream:
         head = stream.read(16)
+    if _is_aoti_package(path):
+        return "aoti"
     if zipfile.is_zipfile(path) or head[:1] == b"\x80":  # torch.save: zip archive, or legacy pickle
         _generator_state_dict(_torch_load(path), path, DEFAULT_KEY)
         return "pt"
@@ -98,6 +102,18 @@ def detect_format(path: str | Path) -> WeightsFormat:
         onnx_signature(path)  # raises WeightsError for an ONNX model that is not an image generator
         return "onnx"
     raise _not_a_generator(path, _describe_bytes(head))
+
+
+def _is_aoti_package(path: Path) -> bool:
+    """A PT2 archive (what AOTInductor writes): a zip whose ``*/archive_format`` says ``pt2``."""
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [name for name in archive.namelist() if name.endswith("/archive_format")]
+            return bool(names) and archive.read(names[0]).strip() == b"pt2"
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _describe_bytes(head: bytes) -> str:
@@ -192,11 +208,28 @@ def read_state_dict(
             f"{path} is an ONNX export: it runs on the onnxruntime backend (--backend onnxruntime) but "
             "cannot be loaded as a PyTorch generator; pass a .pt or .safetensors file for that"
         )
+    if kind == "aoti":
+        raise WeightsError(
+            f"{path} is a compiled AOTInductor package: it runs on the inductor backend (--backend inductor) "
+            "but cannot be loaded as a PyTorch generator; pass a .pt or .safetensors file for that"
+        )
     if kind == "safetensors":
         return _read_safetensors(path)
     state = _generator_state_dict(_torch_load(path), path, key)
     state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
     return state, config_from_state_dict(state)
+
+
+def read_config(path: str | Path, key: str = DEFAULT_KEY) -> GeneratorConfig:
+    """The generator config of a ``.pt`` or ``.safetensors`` file without loading its weights: the
+    sidecar of a safetensors file, the tensor shapes of a memory-mapped ``.pt``."""
+    path = _existing_file(path)
+    kind = detect_format(path)
+    if kind == "safetensors":
+        return _read_sidecar(path)
+    if kind != "pt":
+        raise WeightsError(f"{path} is an {kind} file, which holds no generator config; pass {_EXPECTED}")
+    return config_from_state_dict(_generator_state_dict(_torch_load(path), path, key))
 
 
 def load_generator(path: str | Path, key: str = DEFAULT_KEY) -> ResnetGenerator:
@@ -260,18 +293,6 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], GeneratorCon
     return state, config
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temp = Path(temp_name)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def save_generator(
     generator: ResnetGenerator | CartoonOnly, path: str | Path, dtype: torch.dtype = torch.float16
 ) -> Path:
@@ -298,8 +319,9 @@ def save_generator(
         "config": generator.config.to_dict(),
         "dtype": str(dtype).removeprefix("torch."),
     }
-    text = json.dumps(meta, indent=2) + "\n"
-    _atomic_write(sidecar_path(path), lambda temp: temp.write_text(text, encoding="utf-8"))
-    _atomic_write(path, lambda temp: save_file(tensors, str(temp), metadata={"format": FORMAT_TAG}))
+    with atomic_write(sidecar_path(path)) as stream:
+        stream.write(json.dumps(meta, indent=2) + "\n")
+    with atomic_path(path) as temporary:
+        save_file(tensors, str(temporary), metadata={"format": FORMAT_TAG})
     log.debug("saved generator %s to %s (%s)", generator.config, path, dtype)
     return path

@@ -30,7 +30,17 @@ from p2c.stream.compositing import feathering, footprint_box, resize_transform
 if TYPE_CHECKING:
     from p2c.stream.compositing import PlacedFace
 
-__all__ = ["TorchCompositor", "feather_masks", "paste_batch", "warp_crops"]
+__all__ = [
+    "FrameTransfer",
+    "TorchCompositor",
+    "batch_to_pixels",
+    "cartoonize_on_device",
+    "engine_inputs",
+    "feather_masks",
+    "masks_tensor",
+    "paste_batch",
+    "warp_crops",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,3 +358,123 @@ class TorchCompositor:
     def close(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole frame on the device: one upload, crops, generator, paste, one download.
+
+
+class FrameTransfer:
+    """Frames to the device and back: one host -> device copy per frame in, one device -> host copy
+    per finished frame out, through page-locked staging buffers reused while the frame size stays.
+
+    On the CPU ``upload`` makes the one copy the in-place paste needs (the caller's frame is never
+    written) and ``download`` hands that copy back.
+    """
+
+    def __init__(self, device: str | torch.device = "auto") -> None:
+        self.device = resolve_device(device)
+        self._cuda = self.device.type == "cuda"
+        self._staging_in: torch.Tensor | None = None
+        self._staging_out: torch.Tensor | None = None
+        self._copied_in: torch.cuda.Event | None = None
+
+    def upload(self, frame: np.ndarray) -> torch.Tensor:
+        """A uint8 H x W x 3 frame as a tensor on the device, the caller's array left untouched."""
+        if (
+            not isinstance(frame, np.ndarray)
+            or frame.dtype != np.uint8
+            or frame.ndim != 3
+            or frame.shape[2] != 3
+        ):
+            shape = getattr(frame, "shape", None)
+            raise ValueError(
+                f"expected a uint8 RGB frame of shape (H, W, 3), got {type(frame).__name__} {shape}"
+            )
+        if not self._cuda:
+            return torch.from_numpy(np.array(frame, copy=True))
+        if self._copied_in is not None:
+            self._copied_in.synchronize()  # the previous frame has left the staging buffer
+        self._staging_in = self._staging(self._staging_in, frame.shape)
+        np.copyto(self._staging_in.numpy(), frame)
+        tensor = self._staging_in.to(self.device, non_blocking=True)
+        self._copied_in = torch.cuda.Event()
+        self._copied_in.record(torch.cuda.current_stream(self.device))
+        return tensor
+
+    def download(self, frame: torch.Tensor) -> np.ndarray:
+        """The finished uint8 frame as a new numpy array (waits for the device's work on it)."""
+        if not self._cuda:
+            return frame.numpy() if frame.device.type == "cpu" else frame.cpu().numpy()
+        self._staging_out = self._staging(self._staging_out, tuple(frame.shape))
+        self._staging_out.copy_(frame, non_blocking=True)
+        torch.cuda.current_stream(self.device).synchronize()
+        return self._staging_out.numpy().copy()  # the staging buffer is reused by the next frame
+
+    @staticmethod
+    def _staging(buffer: torch.Tensor | None, shape: tuple[int, ...]) -> torch.Tensor:
+        if buffer is None or tuple(buffer.shape) != tuple(shape):
+            buffer = torch.empty(shape, dtype=torch.uint8).pin_memory()
+        return buffer
+
+
+def masks_tensor(masks: Sequence[np.ndarray] | np.ndarray, device: str | torch.device) -> torch.Tensor:
+    """Head masks as N x M x M float32 in [0, 1] on ``device``.
+
+    Float masks in [0, 1], or uint8 masks in 0..255, which are four times cheaper to copy; the
+    conversion then happens on the device.
+    """
+    stacked = (
+        np.stack([np.asarray(mask) for mask in masks]) if len(masks) else np.empty((0, 0, 0), np.float32)
+    )
+    tensor = torch.from_numpy(np.ascontiguousarray(stacked)).to(resolve_device(device))
+    if tensor.dtype == torch.uint8:
+        return tensor.float() / 255.0
+    return tensor.float()
+
+
+def engine_inputs(
+    frame: torch.Tensor, transforms: Sequence[np.ndarray], masks: torch.Tensor, size: int = CROP_SIZE
+) -> torch.Tensor:
+    """The generator's batch for the faces of an uploaded frame, made on the frame's device.
+
+    Does on the device what the tracker (``warp_to_crop``, ``whiten_background``) and
+    ``images_to_batch`` do on the host: each crop warped by its image -> crop matrix (made for
+    ``masks``' crop size), the background whitened by its mask, N x 3 x size x size in [-1, 1].
+    """
+    if not transforms:
+        return torch.empty((0, 3, size, size), dtype=torch.float32, device=frame.device)
+    crop_size = masks.shape[-1]
+    matrices = [resize_transform(t, crop_size, size) for t in transforms] if size != crop_size else transforms
+    crops = warp_crops(frame, matrices, size)
+    alpha = masks.to(frame.device, torch.float32).unsqueeze(1)
+    if alpha.shape[-1] != size:
+        alpha = F.interpolate(alpha, size=(size, size), mode="area")
+    whitened = crops * alpha + 255.0 * (1.0 - alpha)
+    return whitened / 127.5 - 1.0
+
+
+def batch_to_pixels(batch: torch.Tensor) -> torch.Tensor:
+    """The generator's output (N x 3 x S x S in [-1, 1]) as float pixels in [0, 255], where it is:
+    what :func:`paste_batch` takes."""
+    return _cartoon_tensor(batch, batch.device)
+
+
+def cartoonize_on_device(
+    frame: torch.Tensor,
+    transforms: Sequence[np.ndarray],
+    masks: torch.Tensor,
+    engine: object,
+    size: int = CROP_SIZE,
+) -> torch.Tensor:
+    """Every face of an uploaded frame through ``engine`` and pasted back, without leaving the device.
+
+    ``frame``: uint8 H x W x 3 on the engine's device, modified in place and returned;
+    ``transforms``: image -> crop 2x3 matrices; ``masks``: N x M x M head masks in [0, 1] on the
+    device; ``engine``: a :class:`p2c.engine.Backend` (tensors in, tensors out) whose generator
+    takes ``size`` pixels.
+    """
+    if not transforms:
+        return frame
+    cartoons = engine.run(engine_inputs(frame, transforms, masks, size))  # type: ignore[attr-defined]
+    return paste_batch(frame, transforms, batch_to_pixels(cartoons), masks)
