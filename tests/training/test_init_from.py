@@ -129,8 +129,11 @@ def test_a_run_continued_from_its_generators_warms_up_fresh_discriminators_then_
     with (run2 / "metrics.csv").open() as stream:
         rates = {int(row["step"]): float(row["lr"]) for row in csv.DictReader(stream)}
     assert sorted(rates) == [3, 4, 5]  # training went on from the state's step
-    assert rates[3] == pytest.approx(0.25 * learning_rate(config, 3), rel=1e-4)  # fresh Adams: ramp
+    assert rates[3] == pytest.approx(0.25 * learning_rate(config, 3), rel=1e-4)  # fresh G Adam: ramp
     assert result.step == 5
+    # The discriminators' Adam warmed up in the D-only steps: their rate is not ramped.
+    assert trainer.optimizers.d.param_groups[0]["lr"] == pytest.approx(learning_rate(config, 5))
+    assert trainer.optimizers.g.param_groups[0]["lr"] == pytest.approx(0.75 * learning_rate(config, 5))
     moved = _snapshot(trainer.gan, GENERATOR_KEYS)
     assert not any(_same(saved.networks[k], moved[k]) for k in GENERATOR_KEYS)
 

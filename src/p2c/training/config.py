@@ -137,12 +137,12 @@ class TrainConfig:
         metadata=cli("learning-rate warm-up after --resume-from or --init-from (default %(default)s)"),
     )
     # A generator state (p2c.training.generator_state): both generators and the step, nothing else.
-    # The discriminators start fresh and train alone first; then both Adams' rate is warmed up.
+    # The discriminators start fresh and train alone first; then the generators' rate is warmed up.
     init_from: str | None = field(
         default=None,
         metadata=cli(
             "continue from a --generator-state folder: its generators and step, fresh discriminators "
-            "trained alone for --d-warmup-steps first",
+            "trained alone for --d-warmup-steps first, the generators' rate warmed up over --warmup-steps",
             metavar="STATE",
             path=True,
         ),

@@ -71,8 +71,9 @@ class TrainResult:
 def learning_rate(config: TrainConfig, step: int, warmup_start: int | None = None) -> float:
     """Constant, then (with ``lr_decay``) linear to 0 over the second half of ``iterations``.
 
-    ``warmup_start``: the step a run restarted its optimisers at (resumed from a slice state); the
-    rate then ramps linearly from ``lr / warmup_steps`` to the schedule's over ``warmup_steps``.
+    ``warmup_start``: the step a run restarted its optimisers at (resumed from a slice state or a
+    generator state); the rate then ramps linearly from ``lr / warmup_steps`` to the schedule's
+    over ``warmup_steps``.
     """
     half = config.iterations // 2
     if not config.lr_decay or half == 0 or step <= half:
@@ -128,6 +129,9 @@ class Trainer:
         prepare_faceid(self.faceid, self.device, self.options)
         self.step = 0
         self.warmup_start: int | None = None
+        # Whether the ramp also holds the discriminators back: not after --init-from, where they
+        # start fresh (as in a new run) and their Adam has warmed up during the D-only steps.
+        self.ramp_discriminators = True
         self.d_warmup_due = 0  # discriminator-only steps still to run (after --init-from)
         self.samples_before = 0  # samples the generators had seen when this run started
         self.start_step = 0
@@ -194,6 +198,7 @@ class Trainer:
         warmup_start = payload.get("warmup_start")
         self.warmup_start = int(warmup_start) if warmup_start is not None else None
         self.samples_before = int(payload.get("samples_seen", 0))
+        self.ramp_discriminators = bool(payload.get("ramp_discriminators", True))
         self._restore_rng(payload.get("rng", []))
 
     def _restore_slice(self, path: Path) -> None:
@@ -231,9 +236,10 @@ class Trainer:
         self.samples_before = int(state.info.get("samples_seen", 0))
         self.d_warmup_due = self.config.d_warmup_steps
         self.warmup_start = self.step
+        self.ramp_discriminators = False
         logger.info(
             "initialised both generators from %s at step %d; fresh discriminators train alone for %d "
-            "steps, then both Adams' rate is warmed up over %d steps",
+            "steps, then the generators' rate is warmed up over %d steps",
             folder,
             self.step,
             self.d_warmup_due,
@@ -317,6 +323,7 @@ class Trainer:
             "rng": rng_states,
             "warmup_start": self.warmup_start,
             "samples_seen": self.samples_seen(),
+            "ramp_discriminators": self.ramp_discriminators,
         }
         return ckpt.compact(payload) if self.config.compact_checkpoints else payload
 
@@ -401,7 +408,7 @@ class Trainer:
                 run_step = self._step_runner(gan_step)  # a graph is captured for one input shape
                 logger.info("step %d on: %dx%d crops", self.step + 1, size, size)
             self.step += 1
-            self.optimizers.set_lr(learning_rate(config, self.step, self.warmup_start))
+            self._set_lr()
             real_a = next(loader_a).to(self.device, non_blocking=True)
             real_b = next(loader_b).to(self.device, non_blocking=True)
             parts = run_step(real_a, real_b)
@@ -477,6 +484,11 @@ class Trainer:
         if log is not None:
             log.close()
             logger.info("discriminators warmed up over %d steps: D %.4f", steps, float(parts["D"].detach()))
+
+    def _set_lr(self) -> None:
+        rate = learning_rate(self.config, self.step, self.warmup_start)
+        d_rate = None if self.ramp_discriminators else learning_rate(self.config, self.step)
+        self.optimizers.set_lr(rate, d_rate)
 
     def _samples(self, steps: int) -> int:
         return steps * self.config.batch_size * self.context.world_size
