@@ -12,6 +12,8 @@
 4. for each ``--warmups`` N: ``--init-from`` with N D-only steps, then ``--compare-steps`` normal
    steps; their D and G adversarial losses against the reference's, step by step.
 
+Parts already measured in OUT by an earlier invocation are kept (add warm-ups without redoing the rest).
+
 Writes ``d_warmup.json`` (every curve and the summary) and ``d_warmup.md`` into OUT. CPU, small
 networks (``--img-size 96 --ch 8``, batch 1, Face ID loss off): the figures are for choosing the
 default of ``--d-warmup-steps``, not for a full-size run's exact numbers.
@@ -41,6 +43,11 @@ def _read(path: Path) -> dict[int, dict[str, float]]:
     with path.open(newline="") as stream:
         rows = list(csv.DictReader(stream))
     return {int(row["step"]): {k: float(v) for k, v in row.items() if v} for row in rows}
+
+
+def _done(log: Path, last: int) -> bool:
+    """Whether ``log`` (a metrics CSV) reaches step ``last``: that part was measured before."""
+    return log.is_file() and max(_read(log), default=0) >= last
 
 
 def _train(config: TrainConfig, stop_after: int) -> Path:
@@ -102,7 +109,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     if not (out / "state" / "state.json").is_file():
         _train(base, args.base_steps)
     reference_dir = out / "reference"
-    if not (reference_dir / "metrics.csv").is_file() or max(_read(reference_dir / "metrics.csv")) < last:
+    if not _done(reference_dir / "metrics.csv", last):
         shutil.rmtree(reference_dir, ignore_errors=True)
         shutil.copytree(out / "base", reference_dir)
         _train(replace(base, out_dir=str(reference_dir), resume=True, generator_state=None), last)
@@ -110,8 +117,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     continued = replace(base, init_from=str(out / "state"), generator_state=None)
 
     probe_dir = out / "probe"
-    shutil.rmtree(probe_dir, ignore_errors=True)
-    _train(replace(continued, out_dir=str(probe_dir), d_warmup_steps=args.probe_steps), args.base_steps + 1)
+    if not _done(probe_dir / "d_warmup.csv", args.probe_steps):
+        shutil.rmtree(probe_dir, ignore_errors=True)
+        _train(
+            replace(continued, out_dir=str(probe_dir), d_warmup_steps=args.probe_steps), args.base_steps + 1
+        )
     probe = [row["D"] for _, row in sorted(_read(probe_dir / "d_warmup.csv").items())]
 
     reference_d = _moving([reference[s]["D"] for s in sorted(reference)])
@@ -123,8 +133,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     runs = {}
     for warmup in args.warmups:
         folder = out / f"warmup_{warmup}"
-        shutil.rmtree(folder, ignore_errors=True)
-        _train(replace(continued, out_dir=str(folder), d_warmup_steps=warmup), last)
+        if not _done(folder / "metrics.csv", last):  # measured by an earlier invocation: kept
+            shutil.rmtree(folder, ignore_errors=True)
+            _train(replace(continued, out_dir=str(folder), d_warmup_steps=warmup), last)
         rows = _read(folder / "metrics.csv")
         runs[str(warmup)] = {
             "compared": _compare(reference, rows, args.base_steps + 1),
