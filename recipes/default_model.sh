@@ -30,7 +30,7 @@ DATA=${P2C_DATA:-/tmp/p2c-data}            # PNG crops, outside the repository
 SPLIT_TEST=${P2C_SPLIT_TEST:-40}          # testA: 40 photos, chosen with seed 0 (docs/default-model.md)
 ITERATIONS=${P2C_ITERATIONS:-20000}       # the lr decays linearly over the second half of these steps
 FACEID_WEIGHT=${P2C_FACEID_WEIGHT:-10}    # dlib's cosine distances are ~10x narrower than MobileFaceNet's
-D_WARMUP=${P2C_D_WARMUP:-100}             # discriminator-only steps after --init-from (measured on CPU)
+D_WARMUP=${P2C_D_WARMUP:-200}             # discriminator-only steps after --init-from (measured on CPU)
 BUDGET_SECONDS=${P2C_BUDGET_SECONDS:-540} # the whole GPU call; the device tool's limit is 600
 RESERVE_SECONDS=${P2C_RESERVE_SECONDS:-120} # start-up before training and evaluation after it
 SMALL_FRACTION=${P2C_SMALL_FRACTION:-0.3} # progressive resolution, from scratch only (plan_training.py)
@@ -147,7 +147,7 @@ gpu_steps() {
     eval "$("$PY" recipes/plan_training.py --seconds "$seconds" "${scratch[@]}" --max-batch "$MAX_BATCH" \
         --small-fraction "$SMALL_FRACTION" --bench "$work/bench/training_throughput.json" \
         docs/benchmarks/training_throughput_gpu.json)"
-    BATCH=${P2C_BATCH:-$BATCH}
+    BATCH=${P2C_BATCH:-${BATCH:-8}}
     SIZE_SCHEDULE=${P2C_SIZE_SCHEDULE-$SIZE_SCHEDULE}
     local minutes
     minutes=$(awk -v s="$seconds" 'BEGIN { printf "%.2f", s / 60 }')
@@ -189,7 +189,9 @@ gpu() {
         run/d_warmup.csv run/samples eval gate bench; do
         [[ -e $work/$part ]] && parts+=("$part")
     done
-    tar -czf "$OUT/results.tar.gz" -C "$work" "${parts[@]}"
+    if ((${#parts[@]})); then
+        tar -czf "$OUT/results.tar.gz" -C "$work" "${parts[@]}"
+    fi
     ls -l "$OUT" >&2
     return "$status"
 }

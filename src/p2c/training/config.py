@@ -23,7 +23,7 @@ MIN_IMG_SIZE = 96
 # Options that change the networks' shapes: a resumed run must keep them.
 SHAPE_FIELDS = ("img_size", "ch", "light")
 # Discriminator-only steps after --init-from; measured on the CPU (docs/default-model.md).
-DEFAULT_D_WARMUP_STEPS = 100
+DEFAULT_D_WARMUP_STEPS = 200
 
 
 def cli(help: str, **argparse: Any) -> dict[str, Any]:
