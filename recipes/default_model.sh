@@ -209,6 +209,7 @@ unpack() {
     mkdir -p "$into"
     tar -xzf "$returned/results.tar.gz" -C "$into"
     cp "$returned"/gen*.safetensors "$into/state/"
+    chmod -R u+w "$into"  # the device tool's files come back read-only
     "$PY" -c "
 import sys
 from pathlib import Path
