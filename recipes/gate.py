@@ -7,7 +7,7 @@
 DATA: the crops of ``p2c-prepare-data`` (testA, testB and, if there, trainB). The checks, with the
 thresholds of docs/default-model.md:
 
-1. identity (the dlib Face ID port, as p2c-eval): the testA mean >= 0.94, the astronaut > 0.92;
+1. identity (p2c-eval's figures, the dlib Face ID port): the testA mean >= 0.94, the astronaut > 0.92;
 2. a grid (photo | cartoon) of the astronaut, testA photos and frames of the clips, for a person to
    look at (``grid_review.png``: third-party faces, never commit it) and the astronaut alone
    (``grid_public.png``, public domain: the model card's sample);
@@ -64,14 +64,6 @@ def decide(figures: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the pictures ----------------------------------------------------------------------------------
-
-
-def read_crops(folder: Path, limit: int | None = None) -> tuple[list[str], list[np.ndarray]]:
-    from p2c.training.dataset import list_images, read_rgb
-
-    paths = list_images(folder)[:limit] if folder.is_dir() else []
-    crops = [(p.name, read_rgb(p)) for p in paths]
-    return [n for n, c in crops if c is not None], [c for _, c in crops if c is not None]
 
 
 def aligned(image: np.ndarray, aligner: Any) -> np.ndarray | None:
@@ -144,37 +136,33 @@ def identity_figures(
     astronaut: np.ndarray,
     device: torch.device,
 ) -> dict[str, Any]:
-    """testA identity (mean, spread, lowest), KID to testB and trainB, the astronaut's identity."""
-    from p2c.training.metrics import StyleFeatures, identity_similarity, kernel_inception_distance
+    """p2c-eval's figures on testA (identity: mean, spread, lowest; KID to testB and trainB) and
+    the astronaut's identity."""
+    from p2c.training.evaluation import evaluate_generator, load_crops
+    from p2c.training.metrics import identity_similarity
 
-    names, photos = read_crops(data / "testA")
-    if len(photos) < 2:
-        raise SystemExit(f"gate: {data / 'testA'} needs at least 2 crops")
-    photo_batch = to_batch(photos, device)
-    cartoons = cartoonise(generator, photos, device)
-    similarity = identity_similarity(faceid, photo_batch, cartoons).cpu().numpy()
-    features = StyleFeatures()
-    ours = features(cartoons.cpu())
-    kid = {}
-    for name in ("testB", "trainB"):
-        references = read_crops(data / name)[1]
-        if len(references) >= 2:
-            kid[name] = float(
-                kernel_inception_distance(ours, features(to_batch(references, torch.device("cpu"))))
-            )
+    names, photos, _ = load_crops(data / "testA", align="no")
+    reports = {
+        name: evaluate_generator(
+            generator, names, photos, load_crops(data / name, align="no")[1], faceid, device, name
+        )
+        for name in ("testB", "trainB")
+        if (data / name).is_dir()
+    }
+    testa = reports["testB"]
+    assert testa.identity_mean is not None and testa.identity_std is not None
+    lowest = sorted(testa.per_photo_identity.items(), key=lambda item: item[1])
     star = identity_similarity(
         faceid, to_batch([astronaut], device), cartoonise(generator, [astronaut], device)
     )
     return {
-        "testA_photos": len(photos),
-        "identity_testA_mean": float(similarity.mean()),
-        "identity_testA_std": float(similarity.std()),
-        "identity_testA_min": float(similarity.min()),
-        "identity_testA_lowest": dict(
-            sorted(zip(names, map(float, similarity), strict=True), key=lambda x: x[1])[:5]
-        ),
+        "testA_photos": testa.photos,
+        "identity_testA_mean": testa.identity_mean,
+        "identity_testA_std": testa.identity_std,
+        "identity_testA_min": lowest[0][1],
+        "identity_testA_lowest": dict(lowest[:5]),
         "identity_astronaut": float(star.item()),
-        "kid": kid,
+        "kid": {name: report.kid for name, report in reports.items()},
     }
 
 
@@ -199,9 +187,10 @@ def write_grids(
     clips: Sequence[Path],
     device: torch.device,
 ) -> dict[str, Any]:
+    from p2c.training.evaluation import load_crops
     from p2c.training.samples import write_png
 
-    review = [astronaut, *read_crops(data / "testA", GRID_PHOTOS)[1]]
+    review = [astronaut, *load_crops(data / "testA", align="no", limit=GRID_PHOTOS)[1]]
     rows = {"astronaut": 1, "testA": len(review) - 1}
     for clip in clips:
         frames = clip_frames(clip)
