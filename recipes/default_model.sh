@@ -1,69 +1,71 @@
 #!/usr/bin/env bash
-# Train p2c's default generator (issue 5) in time slices, on whatever GPU machine is lent, and ship it.
+# Train p2c's default generator on a lent GPU in one call, gate it here, ship it (issue 10).
 #
-#   recipes/default_model.sh pack            # here (MediaPipe): prepare crops, pack the carry folder
-#   recipes/default_model.sh slice [BATCH]   # on the GPU machine: one time-limited slice, then eval
-#   recipes/default_model.sh unpack DIR      # here: put the returned slice state back in the carry
-#   recipes/default_model.sh ship WEIGHTS    # here: WEIGHTS -> src/p2c/models/default/ (FP16 <= 10 MB) + eval
-#   P2C_TINY=1 recipes/default_model.sh all  # dry run of every step on CPU at a tiny size
+#   recipes/default_model.sh pack            # here (MediaPipe): crops, Face ID copy, astronaut crop -> .p2c-carry/
+#   recipes/default_model.sh gpu             # the GPU machine, one call: [benchmark], train, evaluate, export -> $OUT
+#   recipes/default_model.sh unpack DIR      # here: both generators -> recipes/state/, the A->B candidate aside
+#   recipes/default_model.sh gate [WEIGHTS]  # here: identity, grid, flicker -> runs/default/gate/gate.{json,md}
+#   recipes/default_model.sh ship [WEIGHTS]  # here: after a passed gate and a look at the grid (P2C_GRID_OK=1)
+#   P2C_TINY=1 recipes/default_model.sh dry-run   # all of it on a CPU at a tiny size (not a model)
 #
-# Why the steps are split (docs/default-model.md has the whole plan):
-# - The GPU machines have no MediaPipe, so the crops are made here (pack) and travel in $P2C_CARRY
-#   (git-ignored: the crops come from third-party photos and never enter the repository).
-# - What travels is at most 64 MiB: WebP crops (7.8 MB), the Face ID network in FP16 (11.2 MB) and the
-#   slice state with FP16 generators (44.1 MB). Name $P2C_CARRY in the device tool's `carry`.
-# - One command there runs at most 10 minutes: a slice trains for $P2C_SLICE_MINUTES (default 7),
-#   then evaluates and leaves in $OUT the slice state (in 15 MiB pieces: files come back at most
-#   16 MiB each), the slice's best export, its eval report and metrics. On a machine still warm,
-#   the next slice resumes from the full checkpoint left in $P2C_RUN (exact, Adam included); on a
-#   fresh machine from the slice state (Adam restarts with a warm-up of --warmup-steps).
+# docs/default-model.md has the checklist and the figures. In short:
+# - What travels (<= 64 MiB): the repository, with recipes/state/ (both generators in FP16, 15.4 MB),
+#   and .p2c-carry/ (git-ignored: WebP crops of third-party photos, the Face ID network in FP16).
+# - One call runs at most 10 minutes; this one keeps to $P2C_BUDGET_SECONDS (540): the short training
+#   benchmark while issue 9's GPU figures are owed (<= 2 min), training for the time left, then
+#   p2c-eval and the gate's identity checks. It continues from recipes/state/ when that exists
+#   (p2c-train --init-from: fresh discriminators, trained alone first for $P2C_D_WARMUP steps).
+# - Back in $OUT (at most 8 files of <= 16 MiB): genA2B.safetensors, genB2A.safetensors (FP16),
+#   results.tar.gz (their JSON, state.json, metrics, eval, gate preview, benchmark) and gpu.log.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
-if [[ -x $REPO/.venv/bin/python ]]; then PY=${P2C_PYTHON:-$REPO/.venv/bin/python}; else PY=${P2C_PYTHON:-python3}; fi
+PY=${P2C_PYTHON:-python3}
 CARRY=${P2C_CARRY:-$REPO/.p2c-carry}
-RUN=${P2C_RUN:-$REPO/runs/default}
+STATE=${P2C_STATE:-$REPO/recipes/state}     # the issue's training/state/, beside the recipe in the src layout
+RUNS=${P2C_RUNS:-$REPO/runs/default}         # git-ignored: the GPU's work folder, the candidate, the gate
 RAW=${P2C_RAW:-$REPO/../shared/data/photo2cartoon}
 DATA=${P2C_DATA:-/tmp/p2c-data}            # PNG crops, outside the repository
 SPLIT_TEST=${P2C_SPLIT_TEST:-40}          # testA: 40 photos, chosen with seed 0 (docs/default-model.md)
-SLICE_MINUTES=${P2C_SLICE_MINUTES:-7}
-ITERATIONS=${P2C_ITERATIONS:-100000}      # photo2cartoon's schedule: lr decays over the second half
+ITERATIONS=${P2C_ITERATIONS:-20000}       # the lr decays linearly over the second half of these steps
 FACEID_WEIGHT=${P2C_FACEID_WEIGHT:-10}    # dlib's cosine distances are ~10x narrower than MobileFaceNet's
+D_WARMUP=${P2C_D_WARMUP:-200}             # discriminator-only steps after --init-from (measured on CPU)
+BUDGET_SECONDS=${P2C_BUDGET_SECONDS:-540} # the whole GPU call; the device tool's limit is 600
+RESERVE_SECONDS=${P2C_RESERVE_SECONDS:-120} # start-up before training and evaluation after it
+SMALL_FRACTION=${P2C_SMALL_FRACTION:-0.3} # progressive resolution, from scratch only (plan_training.py)
+MAX_BATCH=${P2C_MAX_BATCH:-16}
 SHIP_DIR=${P2C_SHIP_DIR:-$REPO/src/p2c/models/default}
-STATE=$CARRY/state/slice.pt
+DOCS=${P2C_DOCS_DIR:-$REPO/docs}
+FACEID=$CARRY/faceid/dlib_fp16.safetensors
+export PYTHONPATH=$REPO/src${PYTHONPATH:+:$PYTHONPATH}  # the GPU image has no p2c install
+export PYTHONUNBUFFERED=1
 
 if [[ ${P2C_TINY:-0} == 1 ]]; then
-    # Every command of the recipe at a size a CPU runs in seconds (the result is not a model).
+    # Every step at a size a CPU runs in seconds; each training call makes one step.
     SIZE=(--img-size 96 --ch 8 --device cpu --amp none --num-workers 0)
-    ITERATIONS=${P2C_ITERATIONS:-6}
-    SAVE=(--save-every 2 --export-every 2 --log-every 1 --sample-every 2 --keep-checkpoints 10)
-    EVAL=(--device cpu --max-photos 4)
-    SLICE_MINUTES=${P2C_SLICE_MINUTES:-0.05}
+    SAVE=(--save-every 1000 --log-every 1 --sample-every 1 --sample-rows 2)
+    DEVICE=cpu
+    D_WARMUP=${P2C_D_WARMUP:-2}
+    P2C_BATCH=${P2C_BATCH:-1}
+    GATE=(--device cpu --flicker-device cpu --frames "${P2C_GATE_FRAMES:-6}")
 else
     SIZE=(--img-size 256 --ch 32 --device cuda --amp bf16 --num-workers 8)
-    SAVE=(--save-every 2000 --export-every 2000 --log-every 100 --sample-every 2000 --keep-checkpoints 6)
-    EVAL=(--device cuda)
-    # No --compile: by default the step is replayed as one CUDA graph (issue 9); --compile would
-    # replace the graph and took minutes to build at full size.
+    SAVE=(--save-every 1000000 --log-every 50 --sample-every 500)
+    DEVICE=cuda
+    GATE=(--device cpu)
 fi
 
 log() { echo "default_model: $*" >&2; }
-# Through the interpreter rather than the console scripts: on the GPU image their folder may not be on PATH.
+die() {
+    log "$*"
+    exit 1
+}
 p2c_prepare() { "$PY" -m p2c.training.commands.prepare "$@"; }
 p2c_train() { "$PY" -m p2c.training.commands.train "$@"; }
 p2c_eval() { "$PY" -m p2c.training.commands.evaluate "$@"; }
-p2c_export() { "$PY" -m p2c.engine.export "$@"; }
 
-ensure_installed() {
-    # The GPU image has torch, numpy, OpenCV and safetensors but not p2c. Rather than pip (offline,
-    # its setuptools version unknown), put the checkout's src/ on PYTHONPATH.
-    if "$PY" -c "import p2c.training" 2>/dev/null; then
-        return
-    fi
-    export PYTHONPATH=$REPO/src${PYTHONPATH:+:$PYTHONPATH}
-    "$PY" -c "import p2c.training.trainer" || { log "cannot import p2c on this machine"; exit 1; }
-}
+# -- here: the crops and the carry folder ------------------------------------------------------------
 
 prepare() {
     # p2c-prepare-data needs MediaPipe: only here, never on the GPU machine.
@@ -82,115 +84,222 @@ prepare() {
     rm -rf "$aside"
 }
 
+travel_size() {
+    # What the device tool sends: tracked and untracked-not-ignored files, plus the carry folder.
+    local repo carry
+    repo=$(git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
+    carry=$(du -sb "$CARRY" | cut -f1)
+    awk -v r="$repo" -v c="$carry" 'BEGIN { printf "default_model: travels %.1f MB = repository %.1f MB + carry %.1f MB (limit 64 MiB = 67.1 MB)\n", (r + c) / 1e6, r / 1e6, c / 1e6 }' >&2
+}
+
 pack() {
     prepare
+    if [[ -d $CARRY/state ]]; then
+        log "removing $CARRY/state (the old slice state: the state now lives in $STATE)"
+        rm -rf "$CARRY/state"
+    fi
     "$PY" recipes/pack_carry.py "$DATA" "$CARRY"
-    du -sb "$CARRY" | awk '{printf "default_model: carry folder %.1f MB (limit 64 MiB with the repo)\n", $1/1e6}' >&2
+    travel_size
 }
 
-slice() {
-    local batch=${1:-${P2C_BATCH:-8}}
-    ensure_installed
-    local start=()
-    if "$PY" - "$RUN" "$STATE" <<'EOF'
-import sys
-from pathlib import Path
-from p2c.training.checkpoint import latest_checkpoint, read_checkpoint
-run, state = Path(sys.argv[1]), Path(sys.argv[2])
-latest = latest_checkpoint(run / "checkpoints")
-if latest is None:
-    sys.exit(1)
-if state.is_file():
-    import torch
-    saved = torch.load(state, map_location="cpu", weights_only=True)["step"]
-    sys.exit(0 if read_checkpoint(latest)["step"] >= saved else 1)
+# -- the GPU machine: one call -------------------------------------------------------------------------
+
+bench_owed() {
+    # Issue 9's GPU figures are owed until a training_throughput JSON measured on CUDA is committed.
+    case ${P2C_BENCH:-auto} in
+        1) return 0 ;;
+        0) return 1 ;;
+    esac
+    [[ ${P2C_TINY:-0} == 1 ]] && return 1
+    "$PY" - <<'EOF'
+import json, pathlib, sys
+found = [p for p in pathlib.Path("docs/benchmarks").glob("training_throughput*.json")
+         if json.loads(p.read_text()).get("device_type") == "cuda"]
+sys.exit(1 if found else 0)
 EOF
-    then
-        start=(--resume)                       # a warm machine: the exact full checkpoint
-    elif [[ -f $STATE ]]; then
-        start=(--resume-from "$STATE")         # a fresh machine: the travelled slice state
-    fi
-    if [[ -n ${P2C_STOP_AFTER:-} ]]; then
-        start+=(--stop-after "$P2C_STOP_AFTER")
-    fi
-    log "slice of $SLICE_MINUTES min, batch $batch, start: ${start[*]:-from scratch}"
-    p2c_train --data "$CARRY/data" --out "$RUN" --iterations "$ITERATIONS" --batch-size "$batch" \
-        "${SIZE[@]}" "${SAVE[@]}" "${start[@]}" \
-        --faceid-weight "$FACEID_WEIGHT" --faceid-weights "$CARRY/faceid/dlib_fp16.safetensors" \
-        --time-limit "$SLICE_MINUTES" --slice-state "$STATE" --slice-generators fp16
-    p2c_eval --checkpoints "$RUN" --photos "$CARRY/data/testA" --cartoons "$CARRY/data/testB" \
-        --faceid-weights "$CARRY/faceid/dlib_fp16.safetensors" --out "$RUN/eval" "${EVAL[@]}"
-    if [[ -n ${OUT:-} ]]; then
-        # Files come back at most 16 MiB each, 8 in all: the state in 15 MiB pieces (3 at full size).
-        rm -f "$OUT"/slice.pt.part*
-        split -b 15M -d "$STATE" "$OUT/slice.pt.part"
-        local best
-        best=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['best'])" "$RUN/eval/report.json")
-        p2c_export "$best" "$OUT/best_genA2B.safetensors" --format safetensors >&2
-        cp "$RUN/eval/report.json" "$OUT/eval_report.json"
-        cp "$RUN/metrics.csv" "$OUT/metrics.csv"
-    fi
 }
+
+gpu_steps() {
+    local work=$1 started=$SECONDS
+    "$PY" -c "import p2c.training.trainer, torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+    [[ $DEVICE == cpu ]] || "$PY" -c "import torch; assert torch.cuda.is_available()" || die "no CUDA GPU here"
+    [[ -d $CARRY/data/trainA && -f $FACEID && -f $CARRY/gate/astronaut.png ]] \
+        || die "no carry folder $CARRY: run 'recipes/default_model.sh pack' here and carry .p2c-carry"
+    local device
+    device=$("$PY" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')")
+
+    # (a) issue 9's figures, at most 2 minutes
+    if bench_owed; then
+        log "training benchmark first (issue 9's GPU figures are owed)"
+        P2C_SHORT=1 OUT=$work/bench P2C_FACEID=$FACEID timeout 130 bash recipes/gpu_training_bench.sh \
+            || log "the benchmark did not finish cleanly; training goes on"
+    fi
+
+    # (b) train for the time left
+    local start=() scratch=(--from-scratch)
+    if [[ -f $STATE/state.json ]]; then
+        start=(--init-from "$STATE" --d-warmup-steps "$D_WARMUP")
+        scratch=()
+    fi
+    local seconds=$((BUDGET_SECONDS - (SECONDS - started) - RESERVE_SECONDS))
+    ((seconds >= 60)) || die "only $seconds s left to train: raise P2C_BUDGET_SECONDS"
+    local BATCH SIZE_SCHEDULE
+    eval "$("$PY" recipes/plan_training.py --seconds "$seconds" "${scratch[@]}" --max-batch "$MAX_BATCH" \
+        --small-fraction "$SMALL_FRACTION" --bench "$work/bench/training_throughput.json" \
+        docs/benchmarks/training_throughput_gpu.json)"
+    BATCH=${P2C_BATCH:-${BATCH:-8}}
+    SIZE_SCHEDULE=${P2C_SIZE_SCHEDULE-$SIZE_SCHEDULE}
+    local minutes
+    minutes=$(awk -v s="$seconds" 'BEGIN { printf "%.2f", s / 60 }')
+    [[ ${P2C_TINY:-0} == 1 ]] && minutes=0.0001  # one step
+    log "training: $minutes min, batch $BATCH, ${SIZE_SCHEDULE:-256 px only}, start: ${start[*]:-from scratch}"
+    local trained=$SECONDS warmup=0
+    [[ -n ${start[*]} ]] && warmup=$D_WARMUP
+    p2c_train --data "$CARRY/data" --out "$work/run" --iterations "$ITERATIONS" --batch-size "$BATCH" \
+        "${SIZE[@]}" "${SAVE[@]}" "${start[@]}" ${SIZE_SCHEDULE:+--size-schedule "$SIZE_SCHEDULE"} \
+        --faceid-weight "$FACEID_WEIGHT" --faceid-weights "$FACEID" \
+        --time-limit "$minutes" --generator-state "$work/state"
+    local train_seconds=$((SECONDS - trained))
+    cp "$work"/state/genA2B.safetensors "$work"/state/genB2A.safetensors "$OUT/"  # first: what matters most
+
+    # (c) evaluate: p2c-eval on testA/testB, and the gate's identity checks and grid (no flicker there)
+    p2c_eval --weights "$work/state/genA2B.safetensors" --photos "$CARRY/data/testA" \
+        --cartoons "$CARRY/data/testB" --faceid-weights "$FACEID" --out "$work/eval" --device "$DEVICE" \
+        || log "p2c-eval failed"
+    "$PY" recipes/gate.py "$work/state/genA2B.safetensors" --data "$CARRY/data" --out "$work/gate" \
+        --astronaut-crop "$CARRY/gate/astronaut.png" --faceid-weights "$FACEID" --device "$DEVICE" \
+        --no-flicker --no-clips || true  # "not passed" without the flicker check, by design
+    "$PY" recipes/record_run.py "$work/state" --previous "$STATE" --device "$device" --batch "$BATCH" \
+        --size-schedule "$SIZE_SCHEDULE" --d-warmup-steps "$warmup" \
+        --train-seconds "$train_seconds" --call-seconds $((SECONDS - started))
+}
+
+gpu() {
+    : "${OUT:?on the device machine OUT is the folder whose files come back}"
+    local work=$RUNS/gpu status=0
+    rm -rf "$work"
+    mkdir -p "$work" "$OUT"
+    set +e
+    (set -e; gpu_steps "$work") 2>&1 | tee "$OUT/gpu.log"
+    status=${PIPESTATUS[0]}
+    set -e
+    # (d) the small files in one archive (8 files come back at most); the generators are already there
+    local parts=()
+    for part in state/state.json state/genA2B.json state/genB2A.json run/config.json run/metrics.csv \
+        run/d_warmup.csv run/samples eval gate bench; do
+        [[ -e $work/$part ]] && parts+=("$part")
+    done
+    if ((${#parts[@]})); then
+        tar -czf "$OUT/results.tar.gz" -C "$work" "${parts[@]}"
+    fi
+    ls -l "$OUT" >&2
+    return "$status"
+}
+
+# -- here again: unpack, gate, ship ------------------------------------------------------------------
 
 unpack() {
-    local returned=${1:?usage: default_model.sh unpack DIR (the files the slice left in \$OUT)}
-    mkdir -p "$CARRY/state"
-    cat "$returned"/slice.pt.part* > "$STATE.tmp"
-    mv "$STATE.tmp" "$STATE"
+    local returned=${1:?usage: default_model.sh unpack DIR (the files the gpu call left in \$OUT)}
+    local name
+    for name in genA2B.safetensors genB2A.safetensors results.tar.gz; do
+        [[ -f $returned/$name ]] || die "$returned has no $name: was it the gpu call's \$OUT?"
+    done
+    local into=$RUNS/returned
+    rm -rf "$into"
+    mkdir -p "$into"
+    tar -xzf "$returned/results.tar.gz" -C "$into"
+    cp "$returned"/gen*.safetensors "$into/state/"
+    chmod -R u+w "$into"  # the device tool's files come back read-only
     "$PY" -c "
 import sys
 from pathlib import Path
-from p2c.training.slice_state import read_slice_state
-print('default_model: slice state at step', read_slice_state(Path(sys.argv[1]))['step'], file=sys.stderr)
-" "$STATE"
+from p2c.training.generator_state import read_generator_state
+state = read_generator_state(Path(sys.argv[1]))
+print(f'default_model: returned state at step {state.step}, {state.info.get(\"samples_seen\")} samples seen', file=sys.stderr)
+" "$into/state"
+    rm -rf "$STATE.new"
+    mkdir -p "$STATE.new"
+    cp "$into"/state/* "$STATE.new/"
+    rm -rf "$STATE"
+    mv "$STATE.new" "$STATE"
+    mkdir -p "$RUNS/candidate"
+    cp "$into"/state/genA2B.* "$into/state/state.json" "$RUNS/candidate/"
+    if [[ -f $into/bench/training_throughput.json ]] && grep -q '"device_type": "cuda"' "$into/bench/training_throughput.json"; then
+        for ext in json md png; do
+            [[ -f $into/bench/training_throughput.$ext ]] && cp "$into/bench/training_throughput.$ext" "$DOCS/benchmarks/training_throughput_gpu.$ext"
+        done
+        log "issue 9's GPU figures: $DOCS/benchmarks/training_throughput_gpu.* (add the table to docs/benchmarks.md)"
+    fi
+    log "state in $STATE (commit it); candidate in $RUNS/candidate; next: default_model.sh gate"
+    [[ -f $into/gate/gate.md ]] && cat "$into/gate/gate.md" >&2
+    return 0
+}
+
+gate() {
+    local weights=${1:-$RUNS/candidate/genA2B.safetensors}
+    [[ -f $weights ]] || die "no $weights: run 'default_model.sh unpack DIR' first, or name the weights"
+    prepare
+    local status=0
+    local clips=()
+    [[ -n ${P2C_CLIPS:-} ]] && read -r -a clips <<<"--clips $P2C_CLIPS"
+    "$PY" recipes/gate.py "$weights" --data "$DATA" --out "$RUNS/gate" "${GATE[@]}" "${clips[@]}" || status=$?
+    log "report: $RUNS/gate/gate.md; look at $RUNS/gate/grid_review.png (never commit it)"
+    return "$status"
 }
 
 ship() {
-    local weights=${1:?usage: default_model.sh ship WEIGHTS (a .safetensors export or a checkpoint)}
-    mkdir -p "$SHIP_DIR"
-    local tmp
-    tmp=$(mktemp -d)
-    if [[ $weights == *.safetensors ]]; then
-        cp "$weights" "$tmp/p2c_default.safetensors"
-        cp "${weights%.safetensors}.json" "$tmp/p2c_default.json"
-    else
-        p2c_export "$weights" "$tmp/p2c_default.safetensors" --format safetensors >&2
-    fi
+    local weights=${1:-$RUNS/candidate/genA2B.safetensors}
+    [[ -f $weights ]] || die "no $weights to ship"
+    "$PY" - "$RUNS/gate/gate.json" "$weights" <<'EOF' || exit 1
+import hashlib, json, sys
+from pathlib import Path
+report, weights = Path(sys.argv[1]), Path(sys.argv[2])
+if not report.is_file():
+    sys.exit(f"default_model: no gate report {report}: run 'default_model.sh gate {weights}' first")
+gate = json.loads(report.read_text())
+if gate["sha256"] != hashlib.sha256(weights.read_bytes()).hexdigest():
+    sys.exit(f"default_model: the gate report is about other weights ({gate['weights']}): gate these first")
+if not gate["passed"]:
+    failed = ", ".join(name for name, ok in gate["checks"].items() if ok is not True)
+    sys.exit(f"default_model: the gate did not pass ({failed}): not shipped; commit the state and report")
+EOF
+    [[ ${P2C_GRID_OK:-0} == 1 ]] \
+        || die "look at $RUNS/gate/grid_review.png: if they are cartoons, ship again with P2C_GRID_OK=1"
     local size
-    size=$(stat -c %s "$tmp/p2c_default.safetensors")
-    if ((size > 10000000)); then
-        log "the export is $size bytes, over the 10 MB limit for the package; not shipped"
-        exit 1
-    fi
-    mv "$tmp"/p2c_default.safetensors "$tmp"/p2c_default.json "$SHIP_DIR/"
-    rm -rf "$tmp"
-    log "shipped $weights as $SHIP_DIR/p2c_default.safetensors ($size bytes)"
-    # The model card's figures: p2c-eval on the PNG crops (not the WebP copies), here.
-    p2c_eval --weights "$SHIP_DIR/p2c_default.safetensors" --photos "$DATA/testA" --cartoons "$DATA/testB" \
-        --out "${P2C_EVAL_OUT:-$RUN/ship_eval}" "${EVAL[@]/cuda/cpu}"
+    size=$(stat -c %s "$weights")
+    ((size <= 10000000)) || die "the weights are $size bytes, over the 10 MB limit for the package"
+    mkdir -p "$SHIP_DIR"
+    cp "$weights" "$SHIP_DIR/p2c_default.safetensors"
+    cp "${weights%.safetensors}.json" "$SHIP_DIR/p2c_default.json"
+    cp "$RUNS/gate/grid_public.png" "$DOCS/default_model_samples.png"
+    cp "$RUNS/gate/gate.md" "$DOCS/default_model_gate.md"
+    log "shipped $weights as $SHIP_DIR/p2c_default.safetensors ($size bytes); figures in $DOCS/default_model_gate.md"
+}
+
+dry_run() {
+    # Two GPU calls (the second continues from the state the first left), gate, ship (refused).
+    [[ ${P2C_TINY:-0} == 1 ]] || die "dry-run needs P2C_TINY=1 (it is not a model)"
+    export OUT=${OUT:-$(mktemp -d)}
+    pack
+    local call
+    for call in 1 2; do
+        rm -rf "${OUT:?}"/*
+        gpu
+        unpack "$OUT"
+    done
+    gate || log "the gate did not pass (as it must not, for a tiny model)"
+    ship || log "not shipped"
 }
 
 case ${1:-} in
     pack) pack ;;
-    slice) slice "${2:-}" ;;
+    gpu) gpu ;;
     unpack) unpack "${2:-}" ;;
+    gate) gate "${2:-}" ;;
     ship) ship "${2:-}" ;;
-    all)
-        # The dry run: two slices, the second as on a fresh machine (run folder gone, state unpacked
-        # from the pieces the first left in $OUT), then ship the best export.
-        OUT=${OUT:-$(mktemp -d)}
-        export OUT
-        pack
-        P2C_STOP_AFTER=2 slice "${2:-1}"
-        rm -rf "$RUN" "$STATE"
-        unpack "$OUT"
-        returned=$(mktemp -d)
-        slice "${2:-1}"
-        cp "$OUT"/best_genA2B.* "$returned/"
-        ship "$returned/best_genA2B.safetensors"
-        ;;
+    dry-run) dry_run ;;
     *)
-        sed -n '2,9p' "$0" >&2
+        sed -n '2,8p' "$0" >&2
         exit 2
         ;;
 esac

@@ -5,8 +5,9 @@
 
 DATA: a p2c-prepare-data folder (trainA, testA, trainB, testB as 256x256 PNG crops). CARRY gets
 ``data/{trainA,testA,trainB,testB}/*.webp`` (WebP at ``--quality``: 7.4 MB for the 738 training
-crops instead of 67 MB of PNG) and ``faceid/dlib_fp16.safetensors`` (the Face ID network, 11 MB;
-the GPU machine has no face_recognition_models). The slice state joins it in ``state/``.
+crops instead of 67 MB of PNG), ``faceid/dlib_fp16.safetensors`` (the Face ID network, 11 MB;
+the GPU machine has no face_recognition_models) and ``gate/astronaut.png`` (skimage's astronaut
+aligned here, for the gate's identity check there: the GPU machine has no MediaPipe).
 Only run where the data may be: the crops are made from third-party photos and never enter git.
 """
 
@@ -47,6 +48,24 @@ def pack_faceid(target: Path) -> int:
     return save_dlib_resnet(load_faceid(None).backbone, target).stat().st_size
 
 
+def pack_astronaut(target: Path) -> int:
+    """skimage's astronaut (public domain), aligned as p2c-image aligns it: a PNG crop."""
+    from skimage import data
+
+    from p2c.stream.faces import FaceAligner
+
+    with FaceAligner() as aligner:
+        faces = aligner.align(data.astronaut(), max_faces=1)
+    if not faces:
+        raise SystemExit("no face found in the astronaut photo")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(faces[0].crop, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise SystemExit(f"cannot encode {target}")
+    target.write_bytes(encoded.tobytes())
+    return len(encoded)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, nargs="?")
@@ -74,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     faceid = args.carry / "faceid" / "dlib_fp16.safetensors"
     if not faceid.is_file():
         print(f"faceid: {pack_faceid(faceid) / 1e6:.1f} MB")
+    print(f"astronaut crop: {pack_astronaut(args.carry / 'gate' / 'astronaut.png') / 1e3:.0f} kB")
     return 0
 
 

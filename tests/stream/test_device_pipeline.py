@@ -13,17 +13,19 @@ import numpy as np
 import pytest
 import torch
 
-from p2c.engine import EngineConfig, batch_to_images, create_engine, images_to_batch
+from p2c.engine import Backend, EngineConfig, batch_to_images, create_engine, images_to_batch
 from p2c.stream.alignment import warp_to_crop, whiten_background
 from p2c.stream.compositing import paste_cartoons
 from p2c.stream.faces import AlignedFace
+from p2c.stream.frame import Frame
 from p2c.stream.gpu_compositing import (
     FrameTransfer,
     batch_to_pixels,
-    cartoonize_on_device,
     engine_inputs,
     masks_tensor,
+    paste_batch,
 )
+from p2c.stream.pipeline import VideoConfig, cartoonize
 
 
 def _transform(centre: tuple[float, float], side: float, degrees: float, size: int = 256) -> np.ndarray:
@@ -59,6 +61,14 @@ def _faces(masks: np.ndarray, frame: np.ndarray) -> list[AlignedFace]:
         crop = whiten_background(warp_to_crop(frame, matrix), mask)
         faces.append(AlignedFace(np.zeros((68, 2)), matrix, crop, mask, 1.0))
     return faces
+
+
+def cartoonize_on_device(
+    frame: torch.Tensor, transforms: list[np.ndarray], masks: torch.Tensor, engine: Backend, size: int
+) -> torch.Tensor:
+    """Every face of an uploaded frame through ``engine`` and pasted back, all on the frame's device."""
+    cartoons = engine.run(engine_inputs(frame, transforms, masks, size))
+    return paste_batch(frame, transforms, batch_to_pixels(cartoons), masks)
 
 
 def test_upload_and_download_round_trip_without_touching_the_callers_frame(frame: np.ndarray) -> None:
@@ -137,3 +147,93 @@ def test_the_device_path_on_cuda_matches_the_cpu(
         results[device] = transfer.download(on_device)
         engine.close()
     assert np.abs(results["cpu"].astype(int) - results["cuda"]).max() <= 2
+
+
+# --- the product pipeline with frames kept on the engine's device ----------------------------------
+
+
+def _portrait_frames(astronaut: np.ndarray) -> list[Frame]:
+    """Four astronaut frames, moving a little, and a blank one (no face) in between."""
+    images = [np.roll(astronaut, (2 * i, 3 * i), axis=(0, 1)) for i in range(4)]
+    images.insert(2, np.full_like(astronaut, 90))
+    return [Frame.at_seconds(i, i / 25, image.copy()) for i, image in enumerate(images)]
+
+
+class _CountingTransfer(FrameTransfer):
+    uploads = 0
+    downloads = 0
+
+    def upload(self, frame: np.ndarray) -> torch.Tensor:
+        type(self).uploads += 1
+        return super().upload(frame)
+
+    def download(self, frame: torch.Tensor) -> np.ndarray:
+        type(self).downloads += 1
+        return super().download(frame)
+
+
+class _TensorSpy:
+    """An engine wrapper that records what kind of batches the pipeline hands the engine."""
+
+    def __init__(self, engine: Backend) -> None:
+        self.engine, self.name, self.device, self.precision = engine, engine.name, engine.device, "fp32"
+        self.kinds: list[str] = []
+
+    def run(self, batch: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        self.kinds.append(type(batch).__name__)
+        return self.engine.run(batch)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def _outputs(astronaut: np.ndarray, engine: Backend, on_device: bool, list_sink, frames_source) -> list:
+    frames = _portrait_frames(astronaut)
+    sink = list_sink(*frames[0].size)
+    cartoonize(frames_source(frames), [sink], engine, VideoConfig(batch_size=4, on_device=on_device))
+    return [frame.result for frame in sink.frames]
+
+
+def test_frames_kept_on_the_device_give_the_host_paths_video(
+    astronaut: np.ndarray, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch, list_sink, frames_source
+) -> None:
+    monkeypatch.setattr("p2c.stream.device_frames.FrameTransfer", _CountingTransfer)
+    _CountingTransfer.uploads = _CountingTransfer.downloads = 0
+    engine = _TensorSpy(create_engine(tiny_weights, EngineConfig(backend="torch", device="cpu")))
+    host = _outputs(astronaut, engine, False, list_sink, frames_source)
+    assert set(engine.kinds) == {"ndarray"}
+    engine.kinds.clear()
+    device = _outputs(astronaut, engine, True, list_sink, frames_source)
+    engine.close()
+
+    assert set(engine.kinds) == {"Tensor"}  # crops went to the engine as tensors, never via numpy
+    assert _CountingTransfer.uploads == 4 and _CountingTransfer.downloads == 4  # once per face frame
+    blank = _portrait_frames(astronaut)[2].image
+    np.testing.assert_array_equal(device[2], blank)  # the frame without a face passes untouched
+    assert len(device) == len(host) == 5
+    for expected, result in zip(host, device, strict=True):
+        difference = np.abs(result.astype(int) - expected)
+        assert difference.mean() < 0.5 and np.percentile(difference, 99.9) <= 12
+    assert (device[0] != astronaut).any(axis=-1).mean() > 0.05  # the face did change
+
+
+@pytest.mark.gpu
+def test_a_cuda_engine_keeps_frames_on_the_gpu_by_default(
+    astronaut: np.ndarray, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch, list_sink, frames_source
+) -> None:
+    monkeypatch.setattr("p2c.stream.device_frames.FrameTransfer", _CountingTransfer)
+    _CountingTransfer.uploads = _CountingTransfer.downloads = 0
+    cpu = create_engine(tiny_weights, EngineConfig(backend="torch", device="cpu"))
+    host = _outputs(astronaut, cpu, False, list_sink, frames_source)
+    cpu.close()
+    gpu = _TensorSpy(
+        create_engine(tiny_weights, EngineConfig(backend="torch", device="cuda", precision="fp32"))
+    )
+    frames = _portrait_frames(astronaut)
+    sink = list_sink(*frames[0].size)
+    cartoonize(frames_source(frames), [sink], gpu, VideoConfig(batch_size=4))  # on_device: auto
+    gpu.close()
+    assert set(gpu.kinds) == {"Tensor"} and _CountingTransfer.downloads == 4
+    for expected, frame in zip(host, sink.frames, strict=True):
+        difference = np.abs(frame.result.astype(int) - expected)
+        assert difference.mean() < 0.5 and np.percentile(difference, 99.9) <= 12

@@ -95,6 +95,7 @@ CHANGED = {
     "resume": ["--resume"],
     "slice_generators": ["--slice-generators", "fp16"],
     "warmup_steps": ["--warmup-steps", "5"],
+    "d_warmup_steps": ["--d-warmup-steps", "5"],
     "device": ["--device", "cpu"],
     "amp": ["--amp", "bf16"],
     "compile": ["--compile"],
@@ -113,7 +114,13 @@ CHANGED = {
     "compact_checkpoints": ["--compact-checkpoints"],
     "sample_rows": ["--sample-rows", "1"],
 }
-PATHS = {"pretrained": "--pretrained", "resume_from": "--resume-from", "slice_state": "--slice-state"}
+PATHS = {
+    "pretrained": "--pretrained",
+    "resume_from": "--resume-from",
+    "slice_state": "--slice-state",
+    "init_from": "--init-from",
+    "generator_state": "--generator-state",
+}
 
 
 def test_every_option_sets_its_field_and_every_cli_field_has_an_option(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
@@ -333,28 +333,36 @@ class CompositeStage(Stage):
         self.motion_scale = motion_scale
         self._smoothers: dict[int, tuple[CartoonSmoother, int]] = {}
 
-    def _smooth(self, frame: Frame) -> list[np.ndarray]:
-        cartoons = []
-        for face in frame.faces:
-            assert face.cartoon is not None, "the engine stage runs before the compositor"
-            if self.cartoon_weight >= 1:
-                cartoons.append(face.cartoon)
-                continue
+    def _smooth(self, frame: Frame, cartoons: Sequence[Any]) -> list[Any]:
+        """Each face's cartoon after its track's EMA (:meth:`CartoonSmoother.blend`): uint8 images
+        here, float pixels on a device in :class:`p2c.stream.device_frames.DeviceCompositeStage`."""
+        if self.cartoon_weight >= 1:
+            return list(cartoons)
+        smoothed = []
+        for face, cartoon in zip(frame.faces, cartoons, strict=True):
             smoother, _ = self._smoothers.get(face.track_id, (None, 0))
             if smoother is None:
                 smoother = CartoonSmoother(self.cartoon_weight, self.motion_scale)
             self._smoothers[face.track_id] = (smoother, frame.index)
-            cartoons.append(smoother(face.crop, face.cartoon))
+            smoothed.append(smoother.blend(face.crop, cartoon))
         stale = [tid for tid, (_, seen) in self._smoothers.items() if frame.index - seen > _FORGET_AFTER]
         for track_id in stale:
             del self._smoothers[track_id]
-        return cartoons
+        return smoothed
+
+    def _host_cartoons(self, frame: Frame) -> list[np.ndarray]:
+        cartoons = []
+        for face in frame.faces:
+            assert face.cartoon is not None, "the engine stage runs before the compositor"
+            cartoons.append(face.cartoon.astype(np.float32))
+        smoothed = self._smooth(frame, cartoons)
+        return [np.rint(cartoon).clip(0, 255).astype(np.uint8) for cartoon in smoothed]
 
     def process(self, frames: list[Frame]) -> list[Frame]:
         for frame in frames:
             output = None
             if frame.faces:
-                output = self.compositor.paste(frame.image, frame.faces, self._smooth(frame))
+                output = self.compositor.paste(frame.image, frame.faces, self._host_cartoons(frame))
             if self.side_by_side:
                 output = np.concatenate([frame.image, frame.image if output is None else output], axis=1)
             frame.output = output

@@ -2,9 +2,10 @@
 
 Stages only add to a :class:`Frame`: the source sets the index, timestamp and image; the tracker
 adds one :class:`p2c.stream.faces.AlignedFace` per face (track id, landmarks, crop transform, crop,
-mask), the record stills use too; the engine stage fills each face's cartoon; the compositor sets
-``output``. Pixel formats convert only at sources and sinks, so inside the pipeline every image is
-RGB ``uint8`` of shape ``(H, W, 3)``.
+mask), the record stills use too; the engine stage fills each face's cartoon (or, when frames stay
+on the GPU, ``on_device``: the uploaded frame and its cartoons); the compositor sets ``output``.
+Pixel formats convert only at sources and sinks, so inside the pipeline every host image is RGB
+``uint8`` of shape ``(H, W, 3)``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from p2c.stream.faces import AlignedFace
+
+if TYPE_CHECKING:
+    from p2c.stream.device_frames import DeviceFrame
 
 __all__ = ["MICROSECONDS", "Frame"]
 
@@ -39,6 +44,7 @@ class Frame:
     faces: list[AlignedFace] = field(default_factory=list)
     output: np.ndarray | None = None
     damaged: bool = False
+    on_device: DeviceFrame | None = None
     arrived: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:

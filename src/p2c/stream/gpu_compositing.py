@@ -34,7 +34,6 @@ __all__ = [
     "FrameTransfer",
     "TorchCompositor",
     "batch_to_pixels",
-    "cartoonize_on_device",
     "engine_inputs",
     "feather_masks",
     "masks_tensor",
@@ -458,23 +457,3 @@ def batch_to_pixels(batch: torch.Tensor) -> torch.Tensor:
     """The generator's output (N x 3 x S x S in [-1, 1]) as float pixels in [0, 255], where it is:
     what :func:`paste_batch` takes."""
     return _cartoon_tensor(batch, batch.device)
-
-
-def cartoonize_on_device(
-    frame: torch.Tensor,
-    transforms: Sequence[np.ndarray],
-    masks: torch.Tensor,
-    engine: object,
-    size: int = CROP_SIZE,
-) -> torch.Tensor:
-    """Every face of an uploaded frame through ``engine`` and pasted back, without leaving the device.
-
-    ``frame``: uint8 H x W x 3 on the engine's device, modified in place and returned;
-    ``transforms``: image -> crop 2x3 matrices; ``masks``: N x M x M head masks in [0, 1] on the
-    device; ``engine``: a :class:`p2c.engine.Backend` (tensors in, tensors out) whose generator
-    takes ``size`` pixels.
-    """
-    if not transforms:
-        return frame
-    cartoons = engine.run(engine_inputs(frame, transforms, masks, size))  # type: ignore[attr-defined]
-    return paste_batch(frame, transforms, batch_to_pixels(cartoons), masks)

@@ -79,7 +79,9 @@ class VideoConfig:
     while fewer than ``max_faces`` are tracked; ``segment``: whiten the crop background with the
     head mask (what the generator was trained on); ``cartoon_weight``: the new cartoon's share for
     a still face (1 = no output smoothing); ``queue_size``: frames in flight per hop;
-    ``max_wait_s``: the longest a live engine batch waits for more frames.
+    ``max_wait_s``: the longest a live engine batch waits for more frames; ``on_device``: keep
+    each frame on the engine's device from the engine stage to the last paste (one upload, one
+    download; ``None``: when the engine runs on a GPU).
     """
 
     max_faces: int = 1
@@ -90,6 +92,7 @@ class VideoConfig:
     cartoon_weight: float = 0.5
     queue_size: int = 4
     max_wait_s: float = 0.0
+    on_device: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_faces", "batch_size", "detect_every", "queue_size"):
@@ -138,12 +141,24 @@ def cartoonize(
     )
     stages = [
         track,  # faces: landmarks, crop, head mask
-        EngineStage(engine, batches),  # cartoons, several crops per call
-        CompositeStage(  # cartoons pasted back into the frame
-            default_compositor(engine), side_by_side=config.side_by_side, cartoon_weight=config.cartoon_weight
-        ),
+        *_cartoon_stages(engine, batches, config),  # cartoons, then pasted back into the frame
     ]
     return Pipeline(source, stages, sinks, pipeline_config, stats=stats).run(on_frame)
+
+
+def _cartoon_stages(engine: Backend, batches: BatchPolicy, config: VideoConfig) -> list[Stage]:
+    """The engine stage (several crops per call) and the compositor stage, on the host or with
+    frames kept on the engine's device."""
+    # A backend's device may carry a note after its name ("cuda:0 (TensorRT)").
+    on_gpu = engine.device.split(" ")[0].startswith("cuda")
+    if on_gpu if config.on_device is None else config.on_device:
+        from p2c.stream.device_frames import device_stages  # torch loads only for this path
+
+        return list(device_stages(engine, batches, config.side_by_side, config.cartoon_weight))
+    composite = CompositeStage(
+        default_compositor(engine), side_by_side=config.side_by_side, cartoon_weight=config.cartoon_weight
+    )
+    return [EngineStage(engine, batches), composite]
 
 
 def sink_target(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,7 @@ class CartoonSmoother:
         self.min_weight = min_weight
         self.motion_scale = motion_scale
         self._crop: np.ndarray | None = None
-        self._cartoon: np.ndarray | None = None
+        self._cartoon: Any = None
 
     def weight(self, crop: np.ndarray) -> float:
         """How much of the new cartoon to take, given the new input crop."""
@@ -129,10 +130,16 @@ class CartoonSmoother:
         return min(1.0, self.min_weight + (1.0 - self.min_weight) * change / self.motion_scale)
 
     def __call__(self, crop: np.ndarray, cartoon: np.ndarray) -> np.ndarray:
+        """The smoothed cartoon (uint8 H x W x 3) after the new ``cartoon`` of input ``crop``."""
+        return np.rint(self.blend(crop, cartoon.astype(np.float32))).clip(0, 255).astype(np.uint8)
+
+    def blend(self, crop: np.ndarray, cartoon: Any) -> Any:
+        """The EMA after the new float ``cartoon`` (any array type with arithmetic: numpy, or a torch
+        tensor that stays on its device); ``crop`` is the host uint8 input crop it was made from."""
         weight = self.weight(crop)
         self._crop = crop
         if weight >= 1.0 or self._cartoon is None or self._cartoon.shape != cartoon.shape:
-            self._cartoon = cartoon.astype(np.float32)
+            self._cartoon = cartoon
         else:
-            self._cartoon = self._cartoon + weight * (cartoon.astype(np.float32) - self._cartoon)
-        return np.rint(self._cartoon).clip(0, 255).astype(np.uint8)
+            self._cartoon = self._cartoon + weight * (cartoon - self._cartoon)
+        return self._cartoon

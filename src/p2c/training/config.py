@@ -22,6 +22,8 @@ SWITCHES = ("auto", "on", "off")
 MIN_IMG_SIZE = 96
 # Options that change the networks' shapes: a resumed run must keep them.
 SHAPE_FIELDS = ("img_size", "ch", "light")
+# Discriminator-only steps after --init-from; measured on the CPU (docs/default-model.md).
+DEFAULT_D_WARMUP_STEPS = 200
 
 
 def cli(help: str, **argparse: Any) -> dict[str, Any]:
@@ -131,7 +133,32 @@ class TrainConfig:
         ),
     )
     warmup_steps: int = field(
-        default=200, metadata=cli("learning-rate warm-up after --resume-from (default %(default)s)")
+        default=200,
+        metadata=cli("learning-rate warm-up after --resume-from or --init-from (default %(default)s)"),
+    )
+    # A generator state (p2c.training.generator_state): both generators and the step, nothing else.
+    # The discriminators start fresh and train alone first; then the generators' rate is warmed up.
+    init_from: str | None = field(
+        default=None,
+        metadata=cli(
+            "continue from a --generator-state folder: its generators and step, fresh discriminators "
+            "trained alone for --d-warmup-steps first, the generators' rate warmed up over --warmup-steps",
+            metavar="STATE",
+            path=True,
+        ),
+    )
+    d_warmup_steps: int = field(
+        default=DEFAULT_D_WARMUP_STEPS,
+        metadata=cli("discriminator-only steps (generators frozen) after --init-from (default %(default)s)"),
+    )
+    generator_state: str | None = field(
+        default=None,
+        metadata=cli(
+            "when training stops, also write both generators (FP16) and the step to the folder DIR, "
+            "for --init-from",
+            metavar="DIR",
+            path=True,
+        ),
     )
     device: str = field(default="auto", metadata=cli("auto, cpu, cuda, cuda:N (default %(default)s)"))
     amp: str = field(
@@ -203,7 +230,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("num_workers", "export_every", "seed", "sample_rows", "warmup_steps"):
+        for name in ("num_workers", "export_every", "seed", "sample_rows", "warmup_steps", "d_warmup_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
@@ -229,6 +256,9 @@ class TrainConfig:
             raise ValueError(
                 "resume and resume_from exclude each other: continue from a checkpoint or a slice state"
             )
+        others = [name for name in ("resume", "resume_from", "pretrained") if getattr(self, name)]
+        if self.init_from and others:
+            raise ValueError(f"init_from and {others[0]} exclude each other: start from one of them")
         if not self.data_dir or not self.out_dir:
             raise ValueError("data_dir and out_dir must be non-empty paths")
 

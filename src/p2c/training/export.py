@@ -48,7 +48,7 @@ def export_generator(generator: ResnetGenerator, target: Path) -> Path:
     was_training = generator.training
     save_generator(_at_crop_size(generator).eval(), target, dtype=torch.float16)
     generator.train(was_training)
-    logger.info("exported the A->B generator to %s", target)
+    logger.info("exported the generator to %s", target)
     return target
 
 

@@ -43,14 +43,16 @@ class Optimizers:
     def _pairs(self) -> tuple[tuple[str, torch.optim.Adam, torch.amp.GradScaler], ...]:
         return (("G", self.g, self.g_scaler), ("D", self.d, self.d_scaler))
 
-    def set_lr(self, lr: float) -> None:
-        """Both sides' rate: a float, or (capturable) filled into the device tensor in place."""
-        for _, optimizer, _ in self._pairs():
+    def set_lr(self, lr: float, d_lr: float | None = None) -> None:
+        """Both sides' rate (``d_lr``: the discriminators' when it differs): a float, or
+        (capturable) filled into the device tensor in place."""
+        for name, optimizer, _ in self._pairs():
+            rate = d_lr if name == "D" and d_lr is not None else lr
             for group in optimizer.param_groups:
                 if isinstance(group["lr"], torch.Tensor):
-                    group["lr"].fill_(lr)
+                    group["lr"].fill_(rate)
                 else:
-                    group["lr"] = lr
+                    group["lr"] = rate
 
     def state_dicts(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """``({"G": ..., "D": ...}, {"G": ..., "D": ...})`` for a checkpoint; rates as floats."""

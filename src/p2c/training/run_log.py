@@ -13,20 +13,22 @@ logger = logging.getLogger(__name__)
 
 
 class RunLog:
-    """Appends one row per logged step to ``metrics.csv``; the columns are fixed by the first row.
+    """Appends one row per logged step to ``metrics.csv`` (or ``name``); the first row fixes the columns.
 
     A resumed run appends to the same file, so rows past the resume step may appear twice if the
     run was stopped between a log and a checkpoint; plot by the ``step`` column.
     """
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / "metrics.csv"
+    def __init__(self, folder: Path, name: str = "metrics.csv", tensorboard: bool = True) -> None:
+        self.path = folder / name
         self._columns: list[str] | None = None
         if self.path.is_file():
             with self.path.open(newline="") as handle:
                 header = next(csv.reader(handle), None)
             self._columns = header or None
         self._tensorboard: Any = None
+        if not tensorboard:
+            return
         try:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -240,10 +240,28 @@ class GanStep:
         else:
             self.gan.clip_()
 
-    def __call__(self, real_a: torch.Tensor, real_b: torch.Tensor) -> Losses:
+    def _inputs(self, real_a: torch.Tensor, real_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.options.channels_last:
             real_a = real_a.contiguous(memory_format=torch.channels_last)
             real_b = real_b.contiguous(memory_format=torch.channels_last)
+        return real_a, real_b
+
+    def discriminator_step(self, real_a: torch.Tensor, real_b: torch.Tensor) -> Losses:
+        """Only the D update, the generators frozen (no gradients, no clip): the D warm-up of a run
+        continued from its generators alone (``--init-from``). Returns the D losses."""
+        real_a, real_b = self._inputs(real_a, real_b)
+        with torch.no_grad(), self._autocast():
+            fake_a2b = self.d_nets.genA2B(real_a)[0]
+            fake_b2a = self.d_nets.genB2A(real_b)[0]
+        with self._autocast():
+            d_loss, d_parts = discriminator_loss(
+                self.d_nets, real_a, real_b, fake_a2b, fake_b2a, self.weights
+            )
+        self._update(self.optimizers.d, self.optimizers.d_scaler, d_loss)
+        return d_parts
+
+    def __call__(self, real_a: torch.Tensor, real_b: torch.Tensor) -> Losses:
+        real_a, real_b = self._inputs(real_a, real_b)
         optimizers, fakes = self.optimizers, None
         if self.options.share_translations:
             # Only the two translations: the cycles' and identities' activations need not be alive

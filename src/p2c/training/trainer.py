@@ -4,7 +4,9 @@ The step itself is :class:`p2c.training.step.GanStep` (replayed as a CUDA graph 
 see :mod:`p2c.training.graphs`). The side being optimised runs through its DistributedDataParallel
 wrapper; the side held fixed runs bare, so only the optimised networks' gradients are all-reduced.
 With ``--size-schedule`` the crop size follows the step (:mod:`p2c.training.schedule`): at each
-switch the loaders and the graph are rebuilt for the new size.
+switch the loaders and the graph are rebuilt for the new size. A run continued from a generator
+state (``--init-from``, :mod:`p2c.training.generator_state`) first trains its fresh discriminators
+alone for ``--d-warmup-steps``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +43,8 @@ from p2c.training.distributed import (
     use_device,
 )
 from p2c.training.export import export_generator
+from p2c.training.gan import GENERATOR_KEYS
+from p2c.training.generator_state import read_generator_state, write_generator_state
 from p2c.training.graphs import CompiledOrEager, CudaGraphStep
 from p2c.training.run_log import RunLog
 from p2c.training.samples import grid_image, write_png
@@ -59,14 +64,16 @@ class TrainResult:
     checkpoint: Path | None = None
     exported: Path | None = None
     slice_state: Path | None = None
+    generator_state: Path | None = None
     losses: dict[str, float] = field(default_factory=dict)
 
 
 def learning_rate(config: TrainConfig, step: int, warmup_start: int | None = None) -> float:
     """Constant, then (with ``lr_decay``) linear to 0 over the second half of ``iterations``.
 
-    ``warmup_start``: the step a run restarted its optimisers at (resumed from a slice state); the
-    rate then ramps linearly from ``lr / warmup_steps`` to the schedule's over ``warmup_steps``.
+    ``warmup_start``: the step a run restarted its optimisers at (resumed from a slice state or a
+    generator state); the rate then ramps linearly from ``lr / warmup_steps`` to the schedule's
+    over ``warmup_steps``.
     """
     half = config.iterations // 2
     if not config.lr_decay or half == 0 or step <= half:
@@ -122,6 +129,12 @@ class Trainer:
         prepare_faceid(self.faceid, self.device, self.options)
         self.step = 0
         self.warmup_start: int | None = None
+        # Whether the ramp also holds the discriminators back: not after --init-from, where they
+        # start fresh (as in a new run) and their Adam has warmed up during the D-only steps.
+        self.ramp_discriminators = True
+        self.d_warmup_due = 0  # discriminator-only steps still to run (after --init-from)
+        self.samples_before = 0  # samples the generators had seen when this run started
+        self.start_step = 0
         self.log: RunLog | None = None
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -166,6 +179,9 @@ class Trainer:
         if self.config.resume_from:
             self._restore_slice(Path(self.config.resume_from))
             return
+        if self.config.init_from:
+            self._init_from(Path(self.config.init_from))
+            return
         if self.config.pretrained:
             path = Path(self.config.pretrained)
             payload = ckpt.read_checkpoint(path)
@@ -181,6 +197,8 @@ class Trainer:
         self.step = int(payload["step"])
         warmup_start = payload.get("warmup_start")
         self.warmup_start = int(warmup_start) if warmup_start is not None else None
+        self.samples_before = int(payload.get("samples_seen", 0))
+        self.ramp_discriminators = bool(payload.get("ramp_discriminators", True))
         self._restore_rng(payload.get("rng", []))
 
     def _restore_slice(self, path: Path) -> None:
@@ -201,6 +219,30 @@ class Trainer:
             "resumed from slice state %s at step %d: Adam restarts, lr warmed up over %d steps",
             path,
             self.step,
+            self.config.warmup_steps,
+        )
+
+    def _init_from(self, folder: Path) -> None:
+        """Both generators and the step from a generator state; the discriminators stay fresh."""
+        state = read_generator_state(folder)
+        changed = [n for n in ("ch", "light") if state.info.get(n) != getattr(self.config, n)]
+        if changed:
+            raise InvalidInputError(
+                f"--init-from {folder} holds generators with different {', '.join(changed)}; "
+                "use the same --ch option"
+            )
+        self.gan.load_network_state_dicts(state.networks, str(folder), generators_only=True)
+        self.step = state.step
+        self.samples_before = int(state.info.get("samples_seen", 0))
+        self.d_warmup_due = self.config.d_warmup_steps
+        self.warmup_start = self.step
+        self.ramp_discriminators = False
+        logger.info(
+            "initialised both generators from %s at step %d; fresh discriminators train alone for %d "
+            "steps, then the generators' rate is warmed up over %d steps",
+            folder,
+            self.step,
+            self.d_warmup_due,
             self.config.warmup_steps,
         )
 
@@ -231,7 +273,7 @@ class Trainer:
             wrapped = CompiledOrEager(torch.compile(wrapped), wrapped, "the generators")
         return wrapped
 
-    def _step_runner(self, step: GanStep) -> Any:
+    def _step_runner(self, step: Callable[[torch.Tensor, torch.Tensor], Losses]) -> Any:
         """The step as it runs: a CUDA graph replay, or the step itself."""
         if self.options.graph != "cuda":
             return step
@@ -280,6 +322,8 @@ class Trainer:
             "scalers": scalers,
             "rng": rng_states,
             "warmup_start": self.warmup_start,
+            "samples_seen": self.samples_seen(),
+            "ramp_discriminators": self.ramp_discriminators,
         }
         return ckpt.compact(payload) if self.config.compact_checkpoints else payload
 
@@ -329,6 +373,9 @@ class Trainer:
         self._prepare_run_dir()
         barrier(self.context)
         self._load_start_state()
+        self.start_step = self.step
+        if not self.samples_before:
+            self.samples_before = self._samples(self.step)
         self.log = RunLog(self.run_dir) if self.context.is_main else None
         last = min(config.iterations, stop_after) if stop_after is not None else config.iterations
         result = TrainResult(step=self.step, run_dir=self.run_dir)
@@ -347,8 +394,10 @@ class Trainer:
         )
         for module in self.gan.children():
             module.train()
-        window_start, window_steps = time.perf_counter(), 0
         deadline = time.monotonic() + 60.0 * time_limit if time_limit is not None else None
+        if self.d_warmup_due:
+            self._warm_up_discriminators(gan_step, self.d_warmup_due)
+        window_start, window_steps = time.perf_counter(), 0
         saved_at, size = -1, 0
         parts: Losses = {}
         logger.info("training %s from step %d to %d on %s", self.run_dir, self.step, last, self.device)
@@ -359,7 +408,7 @@ class Trainer:
                 run_step = self._step_runner(gan_step)  # a graph is captured for one input shape
                 logger.info("step %d on: %dx%d crops", self.step + 1, size, size)
             self.step += 1
-            self.optimizers.set_lr(learning_rate(config, self.step, self.warmup_start))
+            self._set_lr()
             real_a = next(loader_a).to(self.device, non_blocking=True)
             real_b = next(loader_b).to(self.device, non_blocking=True)
             parts = run_step(real_a, real_b)
@@ -385,6 +434,8 @@ class Trainer:
             result.checkpoint = self.save_checkpoint()
         if config.slice_state:
             result.slice_state = self.save_slice_state(Path(config.slice_state))
+        if config.generator_state:
+            result.generator_state = self.save_generator_state(Path(config.generator_state))
         if self.step >= config.iterations:
             self.write_samples()
             result.exported = self.export()
@@ -408,6 +459,52 @@ class Trainer:
             write_slice_state(path, payload, generators=self.config.slice_generators)
         barrier(self.context)
         return path
+
+    def _warm_up_discriminators(self, gan_step: GanStep, steps: int) -> None:
+        """``steps`` D updates with the generators frozen, logged to ``d_warmup.csv``.
+
+        Fresh discriminators first learn to tell the generators' current cartoons from real ones;
+        otherwise the generators' first updates would follow a random discriminator's verdicts.
+        The batches are those of the steps that follow; the step counter does not move.
+        """
+        size = size_at(self.config.size_schedule, self.config.img_size, self.step + 1)
+        loader_a, loader_b = self._loaders(size)
+        run_step = self._step_runner(gan_step.discriminator_step)
+        self.optimizers.set_lr(learning_rate(self.config, self.step + 1))  # no ramp: D starts fresh
+        log = RunLog(self.run_dir, "d_warmup.csv", tensorboard=False) if self.context.is_main else None
+        parts: Losses = {}
+        for number in range(1, steps + 1):
+            real_a = next(loader_a).to(self.device, non_blocking=True)
+            real_b = next(loader_b).to(self.device, non_blocking=True)
+            parts = run_step(real_a, real_b)
+            if log is not None and (number % self.config.log_every == 0 or number == steps):
+                log.write(number, {name: float(value.detach()) for name, value in parts.items()})
+        del run_step  # a captured graph's memory goes with it
+        self.d_warmup_due = 0
+        if log is not None:
+            log.close()
+            logger.info("discriminators warmed up over %d steps: D %.4f", steps, float(parts["D"].detach()))
+
+    def _set_lr(self) -> None:
+        rate = learning_rate(self.config, self.step, self.warmup_start)
+        d_rate = None if self.ramp_discriminators else learning_rate(self.config, self.step)
+        self.optimizers.set_lr(rate, d_rate)
+
+    def _samples(self, steps: int) -> int:
+        return steps * self.config.batch_size * self.context.world_size
+
+    def samples_seen(self) -> int:
+        """Training samples behind the generators: earlier runs' (as recorded) plus this run's."""
+        return self.samples_before + self._samples(self.step - self.start_step)
+
+    def save_generator_state(self, folder: Path) -> Path:
+        """Rank 0 writes both generators (FP16) and the step, for ``--init-from``."""
+        if self.context.is_main:
+            extra = {"samples_seen": self.samples_seen(), "batch_size": self.config.batch_size}
+            generators = {key: self.gan.network(key) for key in GENERATOR_KEYS}
+            write_generator_state(folder, generators, self.step, self.config.to_dict(), extra)
+        barrier(self.context)
+        return folder
 
     def _log(self, parts: Losses, lr: float, rate: float, size: int) -> None:
         """The one place the losses reach the host (and so the CPU waits for the GPU)."""
