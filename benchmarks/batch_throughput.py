@@ -17,16 +17,15 @@ random full-size generator (``--tiny``: ngf 8), the same speed as trained weight
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from generator_throughput import machine_info
 from pipeline_fps import random_weights, require_video_libraries
+from reporting import benchmark_command, pyplot, save_figure, write_report
 
 NAME = "batch_throughput"
 SHARED_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "talking_512x512_25fps_noaudio.mp4"
@@ -108,6 +107,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     from p2c.stream.pipeline import VideoConfig
 
     require_video_libraries()
+    if args.tiny:
+        args.clips, args.stills, args.seconds = (
+            min(args.clips, 2),
+            min(args.stills, 2),
+            min(args.seconds, 0.4),
+        )
     if not args.clip.is_file():
         raise InputNotFoundError(f"clip {args.clip} not found; pass a video with a face as --clip")
     gpus = (
@@ -153,9 +158,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         },
         "rows": rows,
     }
-    (args.out / f"{NAME}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / f"{NAME}.md").write_text(markdown_table(report))
-    _plot(report, args.out / f"{NAME}.png")
+    write_report(args.out, NAME, report, markdown_table(report), _plot)
     return report
 
 
@@ -175,11 +178,7 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 
 def _plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = report["rows"]
     workers = [row["workers"] for row in rows]
     figure, axes = plt.subplots(figsize=(6, 4))
@@ -195,29 +194,10 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     where = gpu.get("name") or f"{report['machine']['cpu']} x{report['machine']['cpu_count']}"
     axes.set_title(f"p2c-batch on {where} (load {load:.1f} at start)")
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
-    if args.tiny:
-        args.clips, args.stills, args.seconds = (
-            min(args.clips, 2),
-            min(args.stills, 2),
-            min(args.seconds, 0.4),
-        )
-    report = run_benchmark(args)
-    print(markdown_table(report), end="")
-    print(f"wrote {args.out / NAME}.json, .md and .png", file=sys.stderr)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from p2c.cli import run_command
-
-    return run_command(_main, argv, prog=NAME)
+main = benchmark_command(NAME, _parser, run_benchmark, markdown_table)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from pipeline_scenarios import SCENARIOS, Scenario
+from reporting import benchmark_command, pyplot, save_figure, write_report
 
 __all__ = ["Recording", "load_recording", "main", "run_replay", "scenario_frames"]
 
@@ -435,9 +436,7 @@ def run_replay(args: argparse.Namespace) -> dict[str, Any]:
         },
         "scenarios": results,
     }
-    (args.out / f"{NAME}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (args.out / f"{NAME}.md").write_text(markdown_table(report), encoding="utf-8")
-    _plot(report, args.out / f"{NAME}.png")
+    write_report(args.out, NAME, report, markdown_table(report), _plot)
     return report
 
 
@@ -468,12 +467,10 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 def _plot(report: dict[str, Any], path: Path) -> None:
     try:
-        import matplotlib
+        plt = pyplot()
     except ImportError:
         log.warning("matplotlib is not installed: no plot written")
         return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     rows = report["scenarios"]
     figure, axes = plt.subplots(figsize=(8, 4))
@@ -487,23 +484,10 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     axes.set_ylabel("ms per frame, by stage")
     axes.set_title(f"{report['machine']['engine']}"[:80])
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
-    report = run_replay(args)
-    print(markdown_table(report), end="")
-    print(f"wrote {args.out / NAME}.json, .md and .png", file=sys.stderr)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from p2c.cli import run_command
-
-    return run_command(_main, argv, prog=NAME)
+main = benchmark_command(NAME, _parser, run_replay, markdown_table)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,9 @@ generator (ngf 32) stands in: the speed is the same, the pictures are noise.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ import numpy as np
 
 from generator_throughput import machine_info
 from pipeline_fps import random_weights, require_video_libraries, time_pipeline, warm_up
+from reporting import benchmark_command, pyplot, save_figure, write_report
 
 __all__ = ["SCENARIOS", "Scenario", "main", "run_scenarios"]
 
@@ -244,9 +243,7 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
         },
         "scenarios": results,
     }
-    (args.out / f"{NAME}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / f"{NAME}.md").write_text(markdown_table(report))
-    _plot(report, args.out / f"{NAME}.png")
+    write_report(args.out, NAME, report, markdown_table(report), _plot)
     return report
 
 
@@ -299,11 +296,7 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 
 def _plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = report["scenarios"]
     x = np.arange(len(rows))
     figure, axes = plt.subplots(figsize=(9, 4))
@@ -318,23 +311,10 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     gpu = report["machine"].get("gpu") or {}
     axes.set_title(f"{gpu.get('name') or report['machine']['cpu']}, {report['settings']['frames']} frames")
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
-    report = run_scenarios(args)
-    print(markdown_table(report), end="")
-    print(f"wrote {args.out / NAME}.json, .md and .png", file=sys.stderr)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from p2c.cli import run_command
-
-    return run_command(_main, argv, prog=NAME)
+main = benchmark_command(NAME, _parser, run_scenarios, markdown_table)
 
 
 if __name__ == "__main__":
