@@ -25,7 +25,8 @@ from p2c.stream.gpu_compositing import (
     masks_tensor,
     paste_batch,
 )
-from p2c.stream.pipeline import VideoConfig, cartoonize
+from p2c.stream.pipeline import VideoConfig, cartoon_stages, cartoonize
+from p2c.stream.stage import BatchPolicy
 
 
 def _transform(centre: tuple[float, float], side: float, degrees: float, size: int = 256) -> np.ndarray:
@@ -217,23 +218,48 @@ def test_frames_kept_on_the_device_give_the_host_paths_video(
     assert (device[0] != astronaut).any(axis=-1).mean() > 0.05  # the face did change
 
 
-@pytest.mark.gpu
-def test_a_cuda_engine_keeps_frames_on_the_gpu_by_default(
-    astronaut: np.ndarray, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch, list_sink, frames_source
+def _through_stages(frame: np.ndarray, masks: np.ndarray, engine: Backend, on_device: bool | None) -> list:
+    """Three frames with the two synthetic faces through the engine and compositor stages the pipeline
+    picks (no tracker: the faces are given, so neither MediaPipe nor PyAV is needed)."""
+    frames = []
+    for index in range(3):
+        shifted = np.roll(frame, index, axis=1)
+        frames.append(Frame.at_seconds(index, index / 25, shifted, faces=_faces(masks, shifted)))
+    frames.append(Frame.at_seconds(3, 3 / 25, frame.copy()))  # no face
+    stages = cartoon_stages(engine, BatchPolicy.offline(4), VideoConfig(on_device=on_device))
+    for stage in stages:
+        frames = stage.process(frames)
+    for stage in stages:
+        stage.close()
+    return [type(stages[0]).__name__] + [f.result for f in frames]
+
+
+@pytest.mark.parametrize(
+    ("device", "on_device"),
+    [("cpu", True), pytest.param("cuda", None, marks=pytest.mark.gpu, id="cuda-auto")],
+)
+def test_the_stages_a_device_engine_gets_match_the_host_stages(
+    device: str,
+    on_device: bool | None,
+    frame: np.ndarray,
+    masks: np.ndarray,
+    tiny_weights: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("p2c.stream.device_frames.FrameTransfer", _CountingTransfer)
     _CountingTransfer.uploads = _CountingTransfer.downloads = 0
     cpu = create_engine(tiny_weights, EngineConfig(backend="torch", device="cpu"))
-    host = _outputs(astronaut, cpu, False, list_sink, frames_source)
+    host = _through_stages(frame, masks, cpu, on_device=False)
     cpu.close()
-    gpu = _TensorSpy(
-        create_engine(tiny_weights, EngineConfig(backend="torch", device="cuda", precision="fp32"))
-    )
-    frames = _portrait_frames(astronaut)
-    sink = list_sink(*frames[0].size)
-    cartoonize(frames_source(frames), [sink], gpu, VideoConfig(batch_size=4))  # on_device: auto
-    gpu.close()
-    assert set(gpu.kinds) == {"Tensor"} and _CountingTransfer.downloads == 4
-    for expected, frame in zip(host, sink.frames, strict=True):
-        difference = np.abs(frame.result.astype(int) - expected)
+    config = EngineConfig(backend="torch", device=device, precision="fp32")
+    engine = _TensorSpy(create_engine(tiny_weights, config))
+    result = _through_stages(frame, masks, engine, on_device=on_device)  # None: CUDA keeps frames there
+    engine.close()
+    assert host[0] == "EngineStage" and result[0] == "DeviceEngineStage"
+    assert set(engine.kinds) == {"Tensor"}
+    assert _CountingTransfer.uploads == _CountingTransfer.downloads == 3  # the 3 frames with faces
+    np.testing.assert_array_equal(result[-1], frame)  # the frame without a face passes untouched
+    for expected, got in zip(host[1:], result[1:], strict=True):
+        difference = np.abs(got.astype(int) - expected)
         assert difference.mean() < 0.5 and np.percentile(difference, 99.9) <= 12
+    assert all((result[1 + i] != np.roll(frame, i, axis=1)).any() for i in range(3))  # faces changed

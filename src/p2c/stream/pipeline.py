@@ -141,12 +141,12 @@ def cartoonize(
     )
     stages = [
         track,  # faces: landmarks, crop, head mask
-        *_cartoon_stages(engine, batches, config),  # cartoons, then pasted back into the frame
+        *cartoon_stages(engine, batches, config),  # cartoons, then pasted back into the frame
     ]
     return Pipeline(source, stages, sinks, pipeline_config, stats=stats).run(on_frame)
 
 
-def _cartoon_stages(engine: Backend, batches: BatchPolicy, config: VideoConfig) -> list[Stage]:
+def cartoon_stages(engine: Backend, batches: BatchPolicy, config: VideoConfig) -> list[Stage]:
     """The engine stage (several crops per call) and the compositor stage, on the host or with
     frames kept on the engine's device."""
     # A backend's device may carry a note after its name ("cuda:0 (TensorRT)").
