@@ -1,0 +1,143 @@
+"""p2c's compact generator: photo2cartoon's contract at about 1/30 of its FLOPs, made for a CPU.
+
+Same contract as :class:`~p2c.models.generator.ResnetGenerator`: N x 3 x S x S RGB in [-1, 1] in (an
+aligned, white-background crop), the cartoon in [-1, 1] out, as a :class:`GeneratorOutput` so the
+trainers, :class:`CartoonOnly` and every backend take either generator.
+
+Why this shape (measured on the 2-core CPU, ``docs/default-model.md``):
+
+- one strided 3x3 convolution is the only layer that reads the full-resolution input, and one 3x3
+  convolution the only one that writes it: full-resolution layers dominate a CPU's time;
+- the work happens at 1/8 resolution (32x32 for a 256 crop), in inverted-residual blocks
+  (1x1 expand, depthwise 3x3, 1x1 project), which onnxruntime fuses with their ReLUs;
+- the decoder upsamples bilinearly and adds the encoder's features of the same size (U-Net skips):
+  no transposed or nearest-neighbour upsampling, whose checkerboard and blocky artifacts the first
+  CPU pilot showed; the skips carry the geometry that keeps a face recognisable;
+- no normalisation layers outside the body, where instance norm is cheap at 1/8 resolution and
+  evens out the photos' lighting before the style is applied;
+- a CAM head (global average and max pooled logits, as U-GAT-IT's) for photo2cartoon's objective;
+  inference ignores it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from p2c.models.generator import GeneratorOutput
+
+__all__ = ["COMPACT_ARCH", "CompactConfig", "CompactGenerator"]
+
+COMPACT_ARCH = "compact"
+
+
+@dataclass(frozen=True)
+class CompactConfig:
+    """Constructor arguments of :class:`CompactGenerator`; saved beside its weights.
+
+    ``widths`` are the channels at 1/2, 1/4 and 1/8 resolution; ``blocks`` inverted-residual blocks
+    of ``expand`` x the last width run at 1/8.
+    """
+
+    img_size: int = 256
+    widths: tuple[int, int, int] = (16, 32, 64)
+    blocks: int = 6
+    expand: int = 4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        if len(self.widths) != 3 or min(self.widths) < 3:
+            raise ValueError(f"widths must be three channel counts >= 3, got {self.widths}")
+        if self.img_size < 16 or self.img_size % 8:
+            raise ValueError(f"img_size must be a multiple of 8 (>= 16), got {self.img_size}")
+        if self.blocks < 1 or self.expand < 1:
+            raise ValueError(f"blocks and expand must be >= 1, got {self.blocks} and {self.expand}")
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["widths"] = list(self.widths)
+        return out
+
+
+def _conv(dim_in: int, dim_out: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(dim_in, dim_out, kernel_size=3, stride=stride, padding=1)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block with an instance norm in front: x + project(dw(expand(norm(x))))."""
+
+    def __init__(self, dim: int, expand: int) -> None:
+        super().__init__()
+        hidden = dim * expand
+        self.norm = nn.InstanceNorm2d(dim, affine=True)
+        self.expand = nn.Conv2d(dim, hidden, kernel_size=1)
+        self.depthwise = nn.Conv2d(hidden, hidden, kernel_size=3, padding=1, groups=hidden)
+        self.project = nn.Conv2d(hidden, dim, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.expand(self.norm(x)))
+        y = F.relu(self.depthwise(y))
+        return x + self.project(y)
+
+
+class CompactGenerator(nn.Module):
+    """Encoder (3 strided convs) -> inverted residuals at 1/8 -> bilinear decoder with skips."""
+
+    arch = COMPACT_ARCH
+
+    def __init__(self, config: CompactConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or CompactConfig()
+        w0, w1, w2 = self.config.widths
+        self.enc0 = _conv(3, w0, stride=2)
+        self.enc1 = _conv(w0, w1, stride=2)
+        self.enc1b = _conv(w1, w1)
+        self.enc2 = _conv(w1, w2, stride=2)
+        self.body = nn.ModuleList(InvertedResidual(w2, self.config.expand) for _ in range(self.config.blocks))
+        self.gap_fc = nn.Linear(w2, 1)
+        self.gmp_fc = nn.Linear(w2, 1)
+        self.dec2 = _conv(w2, w1)
+        self.dec2b = _conv(w1, w1)
+        self.dec1 = _conv(w1, w0)
+        self.dec1b = _conv(w0, w0)
+        self.dec0 = _conv(w0, 3)
+
+    @classmethod
+    def from_config(cls, config: CompactConfig) -> CompactGenerator:
+        return cls(config)
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder's features, finest first: what the patchwise contrastive loss compares."""
+        f0 = F.relu(self.enc0(x))
+        f1 = F.relu(self.enc1b(F.relu(self.enc1(f0))))
+        f2 = F.relu(self.enc2(f1))
+        features = [f0, f1, f2]
+        h = f2
+        for index, block in enumerate(self.body):
+            h = block(h)
+            if index == len(self.body) // 2 - 1:
+                features.append(h)
+        features.append(h)
+        return features
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        f0, f1, h = features[0], features[1], features[-1]
+        y = F.relu(self.dec2(_up(h)))
+        y = F.relu(self.dec2b(y + f1))
+        y = F.relu(self.dec1(_up(y)))
+        y = F.relu(self.dec1b(y + f0))
+        return torch.tanh(self.dec0(_up(y)))
+
+    def forward(self, x: torch.Tensor) -> GeneratorOutput:
+        features = self.encode(x)
+        h = features[-1]
+        cam_logit = torch.cat((self.gap_fc(h.mean(dim=(2, 3))), self.gmp_fc(torch.amax(h, dim=(2, 3)))), dim=1)
+        heatmap = (h * self.gap_fc.weight[:, :, None, None]).sum(dim=1, keepdim=True)
+        return GeneratorOutput(self.decode(features), cam_logit, heatmap)
+
+
+def _up(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
