@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Train p2c's default generator on a lent GPU in one call, gate it here, ship it (issue 10).
+# Train p2c's default generator: on this CPU in the background across sessions (issue 17), or on a
+# lent GPU in one call (issue 10); gate it here, ship it.
 #
+#   recipes/default_model.sh cpu             # start or resume the compact model's run, detached, nice 19
+#   recipes/default_model.sh cpu-status      # its step, samples, CPU-hours, samples/s
+#   recipes/default_model.sh cpu-stop        # SIGTERM: it finishes the step and writes recipes/state/
 #   recipes/default_model.sh pack            # here (MediaPipe): crops, Face ID copy, astronaut crop -> .p2c-carry/
 #   recipes/default_model.sh gpu             # the GPU machine, one call: [benchmark], train, evaluate, export -> $OUT
 #   recipes/default_model.sh unpack DIR      # here: both generators -> recipes/state/, the A->B candidate aside
@@ -22,9 +26,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 PY=${P2C_PYTHON:-python3}
+[[ -z ${P2C_PYTHON:-} && -x $REPO/.venv/bin/python ]] && PY=$REPO/.venv/bin/python  # make install's
 CARRY=${P2C_CARRY:-$REPO/.p2c-carry}
-STATE=${P2C_STATE:-$REPO/recipes/state}     # the issue's training/state/, beside the recipe in the src layout
+STATE=${P2C_STATE:-$REPO/recipes/state_gpu}  # photo2cartoon's full generators from a GPU run (issue 10)
+CPU_STATE=${P2C_CPU_STATE:-$REPO/recipes/state}  # the compact model's portable state: commit it every session
 RUNS=${P2C_RUNS:-$REPO/runs/default}         # git-ignored: the GPU's work folder, the candidate, the gate
+CPU_RUN=${P2C_CPU_RUN:-$RUNS/cpu}            # git-ignored: the CPU run's full state (every 5 min), log, samples
+CPU_THREADS=${P2C_CPU_THREADS:-2}
 RAW=${P2C_RAW:-$REPO/../shared/data/photo2cartoon}
 DATA=${P2C_DATA:-/tmp/p2c-data}            # PNG crops, outside the repository
 SPLIT_TEST=${P2C_SPLIT_TEST:-40}          # testA: 40 photos, chosen with seed 0 (docs/default-model.md)
@@ -100,6 +108,76 @@ pack() {
     fi
     "$PY" recipes/pack_carry.py "$DATA" "$CARRY"
     travel_size
+}
+
+# -- this CPU: the compact model, in the background -------------------------------------------------
+
+cpu_pid() {
+    local pid
+    [[ -f $CPU_RUN/train.pid ]] || return 1
+    pid=$(cat "$CPU_RUN/train.pid")
+    kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+cpu_rate() {
+    # The mean samples/s of the last log lines the run wrote.
+    awk '/samples\/s/ { for (i = 1; i < NF; i++) if ($(i + 1) == "samples/s") { s += $i; n++; v[n] = $i } }
+         END { if (n) { k = n < 4 ? n : 4; t = 0; for (i = n - k + 1; i <= n; i++) t += v[i]; printf "%.2f", t / k } else print "?" }' \
+        "$CPU_RUN/train.log" 2>/dev/null
+}
+
+cpu() {
+    if pid=$(cpu_pid); then
+        log "already running (pid $pid): $(cpu_rate) samples/s; follow $CPU_RUN/train.log"
+        return 0
+    fi
+    prepare
+    mkdir -p "$CPU_RUN"
+    # setsid + nohup: the run outlives this shell; nice 19: the session's own work comes first.
+    setsid nohup nice -n 19 "$PY" -m p2c.training.commands.train_compact --data "$DATA" --out "$CPU_RUN" \
+        --state-dir "$CPU_STATE" --init-from "$CPU_STATE" --threads "$CPU_THREADS" --no-progress \
+        ${P2C_CPU_ARGS:-} >>"$CPU_RUN/train.log" 2>&1 </dev/null &
+    echo $! >"$CPU_RUN/train.pid"
+    log "started (pid $!), log $CPU_RUN/train.log; the state goes to $CPU_STATE every 5 minutes"
+    local waited=0
+    while ((waited < ${P2C_CPU_WAIT:-120})); do
+        sleep 5
+        waited=$((waited + 5))
+        cpu_pid >/dev/null || die "the run ended at once: $(tail -n 3 "$CPU_RUN/train.log")"
+        grep -q "samples/s" "$CPU_RUN/train.log" 2>/dev/null && [[ $(grep -c "samples/s" "$CPU_RUN/train.log") -ge 2 ]] && break
+    done
+    grep -E "started|resumed|continued" "$CPU_RUN/train.log" | tail -n 1 >&2 || true
+    log "$(cpu_rate) samples/s"
+}
+
+cpu_status() {
+    local pid
+    if pid=$(cpu_pid); then log "running (pid $pid): $(cpu_rate) samples/s"; else log "not running"; fi
+    grep "samples/s" "$CPU_RUN/train.log" 2>/dev/null | tail -n 1 >&2 || true
+    [[ -f $CPU_STATE/state.json ]] && "$PY" -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(f\"default_model: portable state: step {s['step']}, {s['samples']} samples, {s['cpu_hours']:.2f} CPU-hours\", file=sys.stderr)
+" "$CPU_STATE/state.json"
+    return 0
+}
+
+cpu_stop() {
+    local pid
+    if ! pid=$(cpu_pid); then
+        log "not running"
+        return 0
+    fi
+    kill -TERM "$pid"
+    local waited=0
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 1
+        waited=$((waited + 1))
+        ((waited < 300)) || die "pid $pid did not stop within 300 s"
+    done
+    rm -f "$CPU_RUN/train.pid"
+    tail -n 1 "$CPU_RUN/train.log" >&2
+    cpu_status
 }
 
 # -- the GPU machine: one call -------------------------------------------------------------------------
@@ -292,6 +370,9 @@ dry_run() {
 }
 
 case ${1:-} in
+    cpu) cpu ;;
+    cpu-status) cpu_status ;;
+    cpu-stop) cpu_stop ;;
     pack) pack ;;
     gpu) gpu ;;
     unpack) unpack "${2:-}" ;;
@@ -299,7 +380,7 @@ case ${1:-} in
     ship) ship "${2:-}" ;;
     dry-run) dry_run ;;
     *)
-        sed -n '2,8p' "$0" >&2
+        sed -n '2,14p' "$0" >&2
         exit 2
         ;;
 esac

@@ -1,0 +1,253 @@
+"""A one-sided photo -> cartoon objective that a CPU can afford: FastCUT with DiffAugment.
+
+photo2cartoon's U-GAT-IT objective runs six generator passes and four discriminators per sample
+(two generators, cycles, identities). This one trains the photo -> cartoon generator alone:
+
+- adversarial (LSGAN) against two patch discriminators, one on the image and one on the image at
+  half size (local texture and the face's overall look), both seeing DiffAugment's transforms of
+  real and generated images (:mod:`p2c.training.diffaugment`): 193 cartoons are few;
+- the patchwise contrastive loss on the generator's own encoder features
+  (:mod:`p2c.training.patchnce`), which keeps the face where it was;
+- optionally the Face ID loss (the dlib descriptor port), for identity;
+- an exponential moving average of the generator's weights: what ships.
+
+A step is a pure function of the networks, the optimisers and ``(seed, step)``: all its random
+draws come from a ``torch.Generator`` seeded from them, so a resumed run repeats it exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from p2c.models.compact import CompactConfig, CompactGenerator
+from p2c.training.diffaugment import diff_augment
+from p2c.training.patchnce import PatchSampler, patch_nce_loss
+
+__all__ = [
+    "NETWORK_NAMES",
+    "OneSidedConfig",
+    "OneSidedNetworks",
+    "OneSidedWeights",
+    "PatchDiscriminator",
+    "StepLosses",
+    "generator_step",
+    "identity_step",
+    "step_generator",
+]
+
+NETWORK_NAMES = ("generator", "generator_ema", "disc_local", "disc_global", "patch_sampler")
+
+
+@dataclass(frozen=True)
+class OneSidedWeights:
+    """Loss weights: adversarial, patchwise contrastive (FastCUT's 10), Face ID (0: off)."""
+
+    adv: float = 1.0
+    nce: float = 10.0
+    faceid: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not value >= 0.0:
+                raise ValueError(f"loss weight {name} must be >= 0, got {value}")
+
+
+@dataclass(frozen=True)
+class OneSidedConfig:
+    """What shapes the networks and the objective; saved with every state."""
+
+    generator: CompactConfig = field(default_factory=CompactConfig)
+    disc_width: int = 32
+    weights: OneSidedWeights = field(default_factory=OneSidedWeights)
+    augment_policy: str = "color,translation,cutout"
+    nce_temperature: float = 0.07
+    nce_patches: int = 256
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    ema_decay: float = 0.999
+
+    def __post_init__(self) -> None:
+        if self.disc_width < 4:
+            raise ValueError(f"disc_width must be >= 4, got {self.disc_width}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["generator"] = self.generator.to_dict()
+        out["betas"] = list(self.betas)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> OneSidedConfig:
+        values = dict(values)
+        generator = CompactConfig(**{**values.pop("generator"), "widths": tuple(values["generator"]["widths"])})
+        weights = OneSidedWeights(**values.pop("weights"))
+        values["betas"] = tuple(values["betas"])
+        return cls(generator=generator, weights=weights, **values)
+
+
+class PatchDiscriminator(nn.Module):
+    """pix2pix's 70x70 PatchGAN, spectrally normalised instead of instance-normalised, thinner at the end."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        w = width
+
+        def conv(c_in: int, c_out: int, stride: int) -> nn.Module:
+            return spectral_norm(nn.Conv2d(c_in, c_out, kernel_size=4, stride=stride, padding=1))
+
+        self.layers = nn.Sequential(
+            conv(3, w, 2),
+            nn.LeakyReLU(0.2),
+            conv(w, 2 * w, 2),
+            nn.LeakyReLU(0.2),
+            conv(2 * w, 4 * w, 2),
+            nn.LeakyReLU(0.2),
+            conv(4 * w, 4 * w, 1),
+            nn.LeakyReLU(0.2),
+            conv(4 * w, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class OneSidedNetworks(nn.Module):
+    """The generator, its moving average, the two discriminators and the patch MLPs."""
+
+    def __init__(self, config: OneSidedConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.generator = CompactGenerator(config.generator)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+        self.disc_local = PatchDiscriminator(config.disc_width)
+        self.disc_global = PatchDiscriminator(config.disc_width)
+        channels = [f.shape[1] for f in self.generator.encode(torch.zeros(1, 3, 32, 32))]
+        self.patch_sampler = PatchSampler(channels, patches=config.nce_patches)
+
+    def discriminators(self) -> tuple[PatchDiscriminator, PatchDiscriminator]:
+        return self.disc_local, self.disc_global
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        return [*self.generator.parameters(), *self.patch_sampler.parameters()]
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return [*self.disc_local.parameters(), *self.disc_global.parameters()]
+
+    @torch.no_grad()
+    def update_ema(self, decay: float) -> None:
+        for average, current in zip(
+            self.generator_ema.parameters(), self.generator.parameters(), strict=True
+        ):
+            average.lerp_(current, 1.0 - decay)
+        for average, current in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            average.copy_(current)
+
+
+@dataclass
+class StepLosses:
+    d: float
+    g_adv: float
+    nce: float
+    faceid: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _lsgan(logit: torch.Tensor, target: float) -> torch.Tensor:
+    return F.mse_loss(logit, torch.full_like(logit, target))
+
+
+def _judge(disc: PatchDiscriminator, images: torch.Tensor, index: int) -> torch.Tensor:
+    """The local discriminator sees the image, the global one the image at half size."""
+    return disc(images if index == 0 else F.avg_pool2d(images, 2))
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The random stream of one training step (DiffAugment draws, NCE patch positions)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63))
+
+
+def generator_step(
+    nets: OneSidedNetworks,
+    photos: torch.Tensor,
+    cartoons: torch.Tensor,
+    g_optimizer: torch.optim.Optimizer,
+    d_optimizer: torch.optim.Optimizer,
+    rng: torch.Generator,
+    faceid: nn.Module | None = None,
+    train_generator: bool = True,
+) -> StepLosses:
+    """One discriminator update then (unless ``train_generator`` is False) one generator update."""
+    config = nets.config
+    policy = config.augment_policy
+    features = nets.generator.encode(photos)
+    fakes = nets.generator.decode(features)
+
+    # Discriminators: real cartoons against the (detached) translations, each batch augmented anew.
+    for parameter in nets.discriminator_parameters():
+        parameter.requires_grad_(True)
+    d_loss = photos.new_zeros(())
+    for index, disc in enumerate(nets.discriminators()):
+        real = _judge(disc, diff_augment(cartoons, policy, rng), index)
+        fake = _judge(disc, diff_augment(fakes.detach(), policy, rng), index)
+        d_loss = d_loss + 0.5 * (_lsgan(real, 1.0) + _lsgan(fake, 0.0))
+    d_optimizer.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_optimizer.step()
+    if not train_generator:
+        return StepLosses(float(d_loss.detach()), 0.0, 0.0, 0.0)
+
+    # Generator: fool both discriminators, keep the patches, keep the person.
+    for parameter in nets.discriminator_parameters():
+        parameter.requires_grad_(False)
+    weights = config.weights
+    adv = photos.new_zeros(())
+    for index, disc in enumerate(nets.discriminators()):
+        adv = adv + _lsgan(_judge(disc, diff_augment(fakes, policy, rng), index), 1.0)
+    fake_features = nets.generator.encode(fakes)
+    positions = nets.patch_sampler.positions(features, rng)
+    queries = nets.patch_sampler(fake_features, positions)
+    keys = nets.patch_sampler(features, positions)
+    nce = torch.stack(
+        [patch_nce_loss(q, k, config.nce_temperature) for q, k in zip(queries, keys, strict=True)]
+    ).mean()
+    loss = weights.adv * adv + weights.nce * nce
+    faceid_value = photos.new_zeros(())
+    if faceid is not None and weights.faceid > 0:
+        with torch.no_grad():
+            photo_embedding = faceid(photos)
+        faceid_value = (1.0 - F.cosine_similarity(faceid(fakes), photo_embedding, dim=1)).mean()
+        loss = loss + weights.faceid * faceid_value
+    g_optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    g_optimizer.step()
+    nets.update_ema(config.ema_decay)
+    return StepLosses(*(float(v.detach()) for v in (d_loss, adv, nce, faceid_value)))
+
+
+def identity_step(
+    nets: OneSidedNetworks, photos: torch.Tensor, g_optimizer: torch.optim.Optimizer
+) -> StepLosses:
+    """A warm-up step: the generator learns to return its input (L1), a start near the identity.
+
+    From there the adversarial loss only has to move a face toward the cartoons, not to learn to
+    draw one from noise; the contrastive loss is not needed while the output is the input.
+    """
+    loss = F.l1_loss(nets.generator(photos).image, photos)
+    g_optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    g_optimizer.step()
+    nets.update_ema(0.0)
+    return StepLosses(0.0, 0.0, float(loss.detach()), 0.0)

@@ -1,0 +1,154 @@
+"""The compact recipe's run: exact resume, the portable FP16 state, signals, the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from p2c.models.compact import CompactConfig
+from p2c.training.compact_run import (
+    CANDIDATE,
+    FULL_STATE,
+    PORTABLE_JSON,
+    PORTABLE_NETWORKS,
+    CompactRunConfig,
+    train_compact,
+)
+from p2c.training.onesided import NETWORK_NAMES, OneSidedConfig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight smooth random 64x64 'photos' and 'cartoons' (PNG), enough for a few steps."""
+    data = tmp_path_factory.mktemp("crops")
+    rng = np.random.default_rng(0)
+    for domain in ("trainA", "trainB"):
+        (data / domain).mkdir()
+        for i in range(8):
+            image = cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (64, 64))
+            cv2.imwrite(str(data / domain / f"{i}.png"), image)
+    return data
+
+
+def tiny(data: Path, out: Path, **changes: object) -> CompactRunConfig:
+    objective = OneSidedConfig(
+        generator=CompactConfig(img_size=64, widths=(4, 8, 8), blocks=2, expand=2),
+        disc_width=4,
+        nce_patches=16,
+    )
+    config = CompactRunConfig(
+        data_dir=str(data),
+        out_dir=str(out),
+        objective=objective,
+        batch_size=2,
+        img_size=64,
+        identity_steps=2,
+        threads=1,
+        log_every=1,
+        sample_minutes=1e6,
+        max_steps=6,
+    )
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
+def networks(out: Path) -> dict[str, dict[str, torch.Tensor]]:
+    return torch.load(out / FULL_STATE, map_location="cpu", weights_only=True)["networks"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_resumed_run_continues_the_same_run_exactly(crops: Path, tmp_path: Path, precision: str) -> None:
+    straight = train_compact(tiny(crops, tmp_path / "straight", precision=precision))
+    train_compact(tiny(crops, tmp_path / "resumed", precision=precision, max_steps=4))
+    resumed = train_compact(tiny(crops, tmp_path / "resumed", precision=precision))
+    assert (straight.step, straight.samples) == (resumed.step, resumed.samples) == (6, 12)
+    a, b = networks(tmp_path / "straight"), networks(tmp_path / "resumed")
+    for name in NETWORK_NAMES:
+        for key, value in a[name].items():
+            assert torch.equal(value, b[name][key]), f"{name}.{key} differs after resuming"
+    rows = (tmp_path / "resumed" / "metrics.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_run_that_does_not_resume_differs(crops: Path, tmp_path: Path) -> None:
+    """The check above can fail: another seed gives other weights."""
+    train_compact(tiny(crops, tmp_path / "a"))
+    train_compact(tiny(crops, tmp_path / "b", seed=1))
+    a, b = networks(tmp_path / "a"), networks(tmp_path / "b")
+    assert not torch.equal(a["generator"]["dec0.weight"], b["generator"]["dec0.weight"])
+
+
+def test_the_portable_state_is_fp16_and_small_and_a_new_machine_continues_from_it(
+    crops: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    train_compact(tiny(crops, tmp_path / "first", state_dir=str(state)))
+    tensors = __import__("safetensors.torch", fromlist=["load_file"]).load_file(str(state / PORTABLE_NETWORKS))
+    assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}
+    assert {k.split(".", 1)[0] for k in tensors} == set(NETWORK_NAMES)
+    summary = json.loads((state / PORTABLE_JSON).read_text())
+    assert (summary["step"], summary["samples"]) == (6, 12)
+    assert summary["cpu_hours"] > 0 and len(summary["sessions"]) == 1
+    assert "optimizers" not in summary and not any("exp_avg" in k for k in tensors)
+
+    from p2c.models.weights import load_generator
+
+    candidate = load_generator(state / CANDIDATE)
+    assert type(candidate).__name__ == "CompactGenerator"
+
+    # A new machine: no full state in its run folder, only the portable one.
+    result = train_compact(tiny(crops, tmp_path / "second", init_from=str(state), state_dir=str(state), max_steps=9))
+    assert (result.step, result.samples) == (9, 18)
+    summary = json.loads((state / PORTABLE_JSON).read_text())
+    assert summary["step"] == 9
+    assert [s["how"] for s in summary["sessions"]] == ["started", "continued"]
+
+
+def test_the_full_state_is_rewritten_while_training(crops: Path, tmp_path: Path) -> None:
+    train_compact(tiny(crops, tmp_path / "run", max_steps=3, save_minutes=1e-6))
+    assert torch.load(tmp_path / "run" / FULL_STATE, weights_only=True)["progress"]["step"] == 3
+    assert not list((tmp_path / "run").glob(".*tmp*")), "a temporary file was left behind"
+
+
+def test_sigterm_ends_the_step_and_writes_the_state(crops: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "p2c.training.commands.train_compact", "--data", str(crops), "--out", str(out),
+        "--img-size", "64", "--widths", "4,8,8", "--blocks", "1", "--disc-width", "4", "--batch-size", "1",
+        "--threads", "1", "--log-every", "1", "--no-progress", "--state-dir", str(tmp_path / "state"),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.csv").is_file() or len((out / "metrics.csv").read_text().splitlines()) < 4:
+        assert time.monotonic() < deadline and process.poll() is None, "training did not start"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "stopped (SIGTERM)" in err
+    step = torch.load(out / FULL_STATE, weights_only=True)["progress"]["step"]
+    assert step >= 3
+    assert json.loads((tmp_path / "state" / PORTABLE_JSON).read_text())["step"] == step
+
+
+def test_missing_data_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "p2c.training.commands.train_compact", "--data", str(tmp_path / "nope"),
+         "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "p2c-prepare-data" in result.stderr
