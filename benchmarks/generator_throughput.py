@@ -41,7 +41,9 @@ import torch
 from p2c.devices import resolve_device
 from p2c.engine import EngineConfig, available_backends, create_engine, images_to_batch
 from p2c.engine.base import Backend
-from p2c.models.generator import ResnetGenerator
+from p2c.models.architectures import build_generator
+from p2c.models.compact import CompactConfig
+from p2c.models.generator import GeneratorConfig
 from p2c.models.weights import load_generator, save_generator
 from throughput_report import write_markdown, write_plot
 from timing import cached_start, interleaved_timings, time_calls
@@ -384,6 +386,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tiny", action="store_true", help="tiny generator (ngf 8, 64 px), batch 1 and 2: a smoke test"
     )
+    parser.add_argument(
+        "--arch",
+        choices=("photo2cartoon", "compact"),
+        default="photo2cartoon",
+        help="the random generator's architecture without --weights (compact: its default config)",
+    )
     parser.add_argument("--out", type=Path, default=Path("out/benchmarks"), help="output folder")
     parser.add_argument("--backends", nargs="+", help="backends to time (default: every installed one)")
     parser.add_argument("--precisions", nargs="+", help="precisions to time (default: each backend's)")
@@ -429,15 +437,19 @@ def _weights(args: argparse.Namespace, folder: Path) -> tuple[Path, int]:
     if args.weights is not None:
         return args.weights, load_generator(args.weights).config.img_size
     torch.manual_seed(0)  # same bytes every run, so the ONNX export and inductor caches are reused
-    generator = ResnetGenerator(ngf=8, img_size=64) if args.tiny else ResnetGenerator(ngf=32, img_size=256)
-    if importlib.util.find_spec("safetensors") is None and generator.config.img_size == 256:
-        # A bare GPU image may lack safetensors: the released .pt layout holds a 256 px generator too.
-        path = folder / "random_full.pt"
+    size = 64 if args.tiny else 256
+    if args.arch == "photo2cartoon":
+        generator = build_generator(args.arch, GeneratorConfig(ngf=8 if args.tiny else 32, img_size=size))
+        stem = "tiny" if args.tiny else "random_full"
+    else:
+        generator = build_generator(args.arch, CompactConfig(img_size=size))
+        stem = f"{'tiny' if args.tiny else 'random'}_{args.arch}"
+    if importlib.util.find_spec("safetensors") is None and size == 256:
+        # A bare GPU image may lack safetensors: a .pt state dict holds a 256 px generator too.
+        path = folder / f"{stem}.pt"
         torch.save({"genA2B": generator.state_dict()}, path)
         return path, 256
-    return save_generator(
-        generator, folder / ("tiny" if args.tiny else "random_full"), dtype=torch.float32
-    ), (generator.config.img_size)
+    return save_generator(generator, folder / stem, dtype=torch.float32), size
 
 
 def _cases(args: argparse.Namespace, report: Report) -> list[tuple[str, str]]:

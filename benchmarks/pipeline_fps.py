@@ -9,7 +9,8 @@ threads, so they add up to more than the wall time), p50/p95 latency from decode
 flicker figure (:mod:`p2c.stream.flicker`: output change over input change inside the faces) and
 the temporal warping error (:mod:`p2c.stream.warping_error`, Lai et al. 2018: output over input,
 after warping frame t+1 onto t with the input's optical flow, consistent pixels only). ``--tiny``
-runs a random ``ngf=8`` generator so CI measures the pipeline without the real weights; with
+runs a random ``ngf=8`` generator (``--arch compact``: the compact one) so CI measures the
+pipeline without the real weights; with
 ``--camera`` the clip plays at its own rate as a live source (drops and latency as with a webcam).
 The engine is warmed up on one batch first. Needs PyAV and MediaPipe (one clear line if missing).
 ``benchmarks/pipeline_scenarios.py`` reuses these functions for 720p/1080p x 1/4 faces beside
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tiny", action="store_true", help="random tiny generator (no weights needed)")
     parser.add_argument(
+        "--arch",
+        choices=("photo2cartoon", "compact"),
+        default="photo2cartoon",
+        help="the random generator's architecture with --tiny (default: photo2cartoon)",
+    )
+    parser.add_argument(
         "--camera", action="store_true", help="play the clip at its own rate, as a live camera"
     )
     parser.add_argument("--max-faces", type=int, default=1)
@@ -65,16 +72,23 @@ def require_video_libraries() -> None:
         )
 
 
-def random_weights(folder: Path, ngf: int = 8) -> Path:
-    """A random generator saved as FP32 safetensors (seed 0): speed figures need no trained weights."""
+def random_weights(folder: Path, ngf: int = 8, arch: str = "photo2cartoon") -> Path:
+    """A random 256 px generator saved as FP32 safetensors (seed 0): speed figures need no trained
+    weights. ``ngf`` is photo2cartoon's width; the compact generator has its default config."""
     import torch
 
-    from p2c.models.generator import ResnetGenerator
+    from p2c.models.architectures import build_generator
+    from p2c.models.compact import CompactConfig
+    from p2c.models.generator import GeneratorConfig
     from p2c.models.weights import save_generator
 
     torch.manual_seed(0)
-    path = folder / f"random_ngf{ngf}.safetensors"
-    save_generator(ResnetGenerator(ngf=ngf, img_size=256, light=True).eval(), path, dtype=torch.float32)
+    if arch == "photo2cartoon":
+        generator, name = build_generator(arch, GeneratorConfig(ngf=ngf, img_size=256)), f"random_ngf{ngf}"
+    else:
+        generator, name = build_generator(arch, CompactConfig(img_size=256)), f"random_{arch}"
+    path = folder / f"{name}.safetensors"
+    save_generator(generator.eval(), path, dtype=torch.float32)
     return path
 
 
@@ -184,7 +198,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     require_video_libraries()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        weights = random_weights(Path(scratch)) if args.tiny else args.weights
+        weights = random_weights(Path(scratch), arch=args.arch) if args.tiny else args.weights
         engine = create_engine(weights, engine_config_from_args(args))
         try:
             warm_up(engine, args.batch_size)

@@ -19,8 +19,9 @@ scenario then runs the device pipeline of :mod:`p2c.stream.gpu_compositing`, per
 
 Decoding runs before the clock (a product pipeline decodes on its own thread); its cost per frame is
 reported beside. ``--tiny``: a random ngf-8 generator at 64 px and a few frames (CI, on the CPU);
-without ``--weights`` a random full-size generator (ngf 32, 256 px, seed 0) stands in: the speed is
-the same as trained weights, the pictures are noise. Writes ``pipeline_replay.json``, ``.md`` and
+without ``--weights`` a random full-size generator (ngf 32, 256 px, seed 0; ``--arch compact``: the
+compact generator's default config) stands in: the speed is the same as trained weights, the
+pictures are noise. Writes ``pipeline_replay.json``, ``.md`` and
 ``.png`` (when matplotlib is installed) into ``--out``.
 """
 
@@ -301,6 +302,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=positive_int, default=None, help="frames per scenario (default 120)")
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"), help="folder for the results")
     parser.add_argument("--tiny", action="store_true", help="random ngf-8 generator at 64 px, 4 frames (CI)")
+    parser.add_argument(
+        "--arch",
+        choices=("photo2cartoon", "compact"),
+        default="photo2cartoon",
+        help="the random generator's architecture without --weights (default: photo2cartoon)",
+    )
     parser.add_argument("--no-live", action="store_true", help="skip the live (arrival-paced) runs")
     parser.add_argument(
         "--save-frames", action="store_true", help="write each scenario's last output frame as a JPEG"
@@ -313,26 +320,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def random_weights(folder: Path, tiny: bool) -> tuple[Path, int]:
-    """A random generator (seed 0): ngf 8 at 64 px for --tiny, else the full size at 256 px.
+def random_weights(folder: Path, tiny: bool, arch: str = "photo2cartoon") -> tuple[Path, int]:
+    """A random generator (seed 0): ngf 8 at 64 px for --tiny, else the full size at 256 px (the
+    compact one: its default config at that size).
 
-    Saved as p2c safetensors, or as a released-layout ``.pt`` where safetensors is not installed."""
+    Saved as p2c safetensors, or as a bare ``.pt`` state dict where safetensors is not installed."""
     import importlib.util
 
     import torch
 
-    from p2c.models.generator import ResnetGenerator
+    from p2c.models.architectures import build_generator
+    from p2c.models.compact import CompactConfig
+    from p2c.models.generator import GeneratorConfig
 
     torch.manual_seed(0)
     size = 64 if tiny else 256
-    generator = ResnetGenerator(ngf=8 if tiny else 32, img_size=size, light=True).eval()
+    if arch == "photo2cartoon":
+        ngf = 8 if tiny else 32
+        generator = build_generator(arch, GeneratorConfig(ngf=ngf, img_size=size)).eval()
+        name = f"random_ngf{ngf}"
+    else:
+        generator, name = build_generator(arch, CompactConfig(img_size=size)).eval(), f"random_{arch}"
     if importlib.util.find_spec("safetensors") is None and size == 256:
-        path = folder / "random_ngf32.pt"
+        path = folder / f"{name}.pt"
         torch.save({"genA2B": generator.state_dict()}, path)
         return path, size
     from p2c.models.weights import save_generator
 
-    return save_generator(generator, folder / f"random_ngf{generator.config.ngf}", dtype=torch.float32), size
+    return save_generator(generator, folder / name, dtype=torch.float32), size
 
 
 def _machine(engine: Any) -> dict[str, Any]:
@@ -400,7 +415,7 @@ def run_replay(args: argparse.Namespace) -> dict[str, Any]:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         if args.weights is None:
-            weights, size = random_weights(Path(scratch), args.tiny)
+            weights, size = random_weights(Path(scratch), args.tiny, args.arch)
         else:
             from p2c.models.weights import load_generator
 

@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from generator_throughput import machine_info
-from p2c.models.generator import ResnetGenerator
+from p2c.models.architectures import is_generator
 from p2c.training.config import LossWeights, TrainConfig
 from p2c.training.graphs import CompiledOrEager, CudaGraphStep
 from p2c.training.step import GanStep, StepOptions, build_networks, resolve_amp
@@ -119,7 +119,7 @@ class Row:
 
 
 def _compiling(module: nn.Module, train_side: bool) -> Any:
-    if isinstance(module, ResnetGenerator):
+    if is_generator(module):
         return CompiledOrEager(torch.compile(module), module, "the generators")
     return module
 

@@ -137,6 +137,15 @@ def tiny_generator():
     return ResnetGenerator(ngf=8, img_size=64, light=True).eval()
 
 
+@pytest.fixture
+def tiny_compact():
+    """A compact generator small enough for CPU tests (widths 8/16/24, 2 blocks, 64x64); deterministic."""
+    from p2c.models.compact import CompactConfig, CompactGenerator
+
+    torch.manual_seed(0)
+    return CompactGenerator(CompactConfig(img_size=64, widths=(8, 16, 24), blocks=2, expand=2)).eval()
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random ngf=8 generator at 256x256 (the crop size), saved as p2c safetensors."""

@@ -52,6 +52,21 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_compact_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small compact generator (widths 8/16/24, 2 blocks, 64 px) saved by p2c in FP32."""
+    from p2c.models.compact import CompactConfig, CompactGenerator
+    from p2c.models.weights import save_generator
+
+    folder = tmp_path_factory.mktemp("compact_weights")
+    torch.manual_seed(0)
+    generator = CompactGenerator(CompactConfig(img_size=64, widths=(8, 16, 24), blocks=2, expand=2))
+    if importlib.util.find_spec("safetensors") is None:
+        torch.save(generator.state_dict(), folder / "tiny_compact.pt")  # its config follows from the shapes
+        return folder / "tiny_compact.pt"
+    return save_generator(generator, folder / "tiny_compact", dtype=torch.float32)
+
+
+@pytest.fixture(scope="session")
 def full_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full-size generator (ngf=32, light, 256 px) in the released layout, random weights."""
     torch.manual_seed(0)

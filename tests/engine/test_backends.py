@@ -209,3 +209,37 @@ def test_onnx_cache_tells_apart_light_models_of_other_sizes(tmp_path: Path) -> N
     assert small.read_bytes() == large.read_bytes()
     assert onnx_signature(cached_onnx(small, "fp32")).size == 64
     assert onnx_signature(cached_onnx(large, "fp32")).size == 128
+
+
+# --- the compact generator: the same backends, the same reference ---------------------------------
+
+
+def test_compact_torch_and_onnxruntime_fp32_match_the_reference(
+    tiny_compact_weights: Path, face_batch_64
+) -> None:
+    expected = _reference(tiny_compact_weights, face_batch_64)
+    for backend in ("torch", "onnxruntime"):
+        engine = create_engine(
+            tiny_compact_weights, EngineConfig(backend=backend, precision="fp32", device="cpu")
+        )
+        output = engine.run(face_batch_64)
+        engine.close()
+        assert output.shape == face_batch_64.shape and output.dtype == np.float32, backend
+        assert float(np.abs(output - expected).max()) <= 1e-4, backend
+
+
+def test_compact_fp16_onnx_stays_close_to_fp32(tiny_compact_weights: Path, face_batch_64, psnr) -> None:
+    engine = create_engine(tiny_compact_weights, EngineConfig(backend="onnxruntime", precision="fp16"))
+    assert engine.precision == "fp16"
+    output = engine.run(face_batch_64)
+    engine.close()
+    assert output.dtype == np.float32
+    assert psnr(_reference(tiny_compact_weights, face_batch_64), output) >= 40.0
+
+
+def test_the_onnx_cache_tells_the_architectures_apart(tiny_weights: Path, tiny_compact_weights: Path) -> None:
+    from p2c.engine.cache import cached_onnx
+
+    photo2cartoon, compact = cached_onnx(tiny_weights, "fp32"), cached_onnx(tiny_compact_weights, "fp32")
+    assert photo2cartoon != compact
+    assert compact.read_bytes() != photo2cartoon.read_bytes()

@@ -87,3 +87,19 @@ def test_bad_paths_are_one_line_exit_2(
     err = capsys.readouterr().err
     assert err.startswith("p2c-export: error: ") and expected in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("precision", "dtype"), [("fp32", "float32"), ("fp16", "float16")])
+def test_export_onnx_of_a_compact_model_runs_like_torch(
+    precision: str, dtype: str, tiny_compact_weights: Path, tmp_path: Path, face_batch_64, psnr
+) -> None:
+    out = tmp_path / f"compact_{precision}.onnx"
+    assert main([str(tiny_compact_weights), str(out), "--precision", precision]) == 0
+    signature = onnx_signature(out)
+    assert (signature.batch, signature.size, signature.dtype) == (None, 64, dtype)
+    output = OnnxRuntimeBackend(out).run(face_batch_64)
+    expected = _reference(tiny_compact_weights, face_batch_64)
+    if precision == "fp32":
+        assert np.abs(output - expected).max() <= 1e-4
+    else:
+        assert psnr(expected, output) >= 40.0

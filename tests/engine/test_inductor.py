@@ -88,6 +88,23 @@ def test_every_input_of_the_build_is_in_the_cache_key(tiny_weights: Path, tmp_pa
     assert fields["input"]["batch"][0] == 1  # type: ignore[index]
 
 
+def test_the_cache_key_tells_the_architectures_apart(
+    tiny_weights: Path, tiny_compact_weights: Path, tmp_path: Path
+) -> None:
+    plan = InductorPlan(CPU, "fp32", 64, channels_last=False)
+    photo2cartoon, compact = plan.fields(tiny_weights), plan.fields(tiny_compact_weights)
+    assert photo2cartoon["weights_sha256"] != compact["weights_sha256"]
+    assert photo2cartoon["model_config_sha256"] != compact["model_config_sha256"]
+    # The architecture and config live in the sidecar, which the key covers too.
+    relabelled = tmp_path / "relabelled.safetensors"
+    shutil.copy(tiny_compact_weights, relabelled)
+    meta = json.loads(tiny_compact_weights.with_suffix(".json").read_text())
+    relabelled.with_suffix(".json").write_text(json.dumps({**meta, "arch": "photo2cartoon"}))
+    fields = plan.fields(relabelled)
+    assert fields["weights_sha256"] == compact["weights_sha256"]
+    assert fields["model_config_sha256"] != compact["model_config_sha256"]
+
+
 def test_a_pt2_file_is_told_apart_and_only_the_inductor_backend_runs_it(tmp_path: Path) -> None:
     package = _fake_package(tmp_path / "p2c.pt2")
     assert detect_format(package) == "aoti"
@@ -240,6 +257,19 @@ def test_export_aoti_writes_a_package_that_runs_as_weights(
     assert engine.name == "inductor"
     assert np.abs(engine.run(face_batch_64) - _reference(tiny_weights, face_batch_64)).max() <= 1e-3
     engine.close()
+
+
+@pytest.mark.slow
+def test_the_compact_generator_compiles_and_matches_torch_fp32(
+    tiny_compact_weights: Path, tmp_path: Path, face_batch_64: np.ndarray
+) -> None:
+    config = EngineConfig(backend="inductor", device="cpu", max_batch=2, cache_dir=tmp_path)
+    engine = create_engine(tiny_compact_weights, config)
+    assert (engine.name, engine.device, engine.precision) == ("inductor", "cpu", "fp32")
+    output = engine.run(face_batch_64)  # 3 faces: chunks of 2 and 1 through the dynamic batch axis
+    engine.close()
+    assert output.dtype == np.float32 and output.shape == face_batch_64.shape
+    assert np.abs(output - _reference(tiny_compact_weights, face_batch_64)).max() <= 1e-3
 
 
 @pytest.mark.gpu

@@ -14,6 +14,7 @@ import torch
 from safetensors import safe_open
 
 from p2c.errors import InputNotFoundError, WeightsError
+from p2c.models.compact import CompactConfig, CompactGenerator
 from p2c.models.generator import ResnetGenerator
 from p2c.models.onnx import export_onnx
 from p2c.models.weights import (
@@ -23,10 +24,11 @@ from p2c.models.weights import (
     load_generator,
     read_config,
     save_generator,
+    sidecar_path,
 )
 
 
-def _outputs(generator: ResnetGenerator, seed: int = 0) -> torch.Tensor:
+def _outputs(generator: ResnetGenerator | CompactGenerator, seed: int = 0) -> torch.Tensor:
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(seed)) * 2 - 1
     with torch.inference_mode():
         return generator(x).image
@@ -58,6 +60,7 @@ def test_sidecar_holds_the_config_and_format_tag(tmp_path: Path) -> None:
     save_generator(generator, tmp_path / "m.safetensors")
     meta = json.loads((tmp_path / "m.json").read_text())
     assert meta["format"] == FORMAT_TAG
+    assert meta["arch"] == "photo2cartoon"
     assert meta["config"] == {"ngf": 8, "img_size": 128, "light": True}
     assert load_generator(tmp_path / "m.safetensors").config.img_size == 128
 
@@ -180,3 +183,93 @@ def test_onnx_file_is_detected_and_refused_as_torch_module(tmp_path: Path, tiny_
     assert detect_format(path) == "onnx"
     with pytest.raises(WeightsError, match="onnxruntime"):
         load_generator(path)
+
+
+# --- the compact generator ------------------------------------------------------------------------
+
+
+def test_compact_safetensors_round_trip_names_the_arch_and_is_exact(tmp_path: Path, tiny_compact) -> None:
+    path = save_generator(tiny_compact, tmp_path / "compact", dtype=torch.float32)
+    meta = json.loads((tmp_path / "compact.json").read_text())
+    assert meta["arch"] == "compact"
+    assert meta["config"] == {"img_size": 64, "widths": [8, 16, 24], "blocks": 2, "expand": 2}
+    assert detect_format(path) == "safetensors"
+    assert read_config(path) == tiny_compact.config
+    loaded = load_generator(path)
+    assert isinstance(loaded, CompactGenerator) and not loaded.training
+    assert loaded.config == tiny_compact.config
+    assert torch.equal(_outputs(loaded), _outputs(tiny_compact))
+
+
+def test_compact_fp16_safetensors_stays_close(tmp_path: Path, tiny_compact) -> None:
+    loaded = load_generator(save_generator(tiny_compact, tmp_path / "compact"))
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    mse = torch.mean((_outputs(loaded) - _outputs(tiny_compact)) ** 2).item()
+    assert 10 * np.log10(4.0 / mse) > 40
+
+
+@pytest.mark.parametrize("layout", ["bare state dict", "under genA2B"])
+def test_compact_pt_loads_with_its_config_read_off_the_shapes(
+    layout: str, tmp_path: Path, tiny_compact
+) -> None:
+    path = tmp_path / "compact.pt"
+    state = tiny_compact.state_dict()
+    torch.save(state if layout == "bare state dict" else {"genA2B": state, "genB2A": state}, path)
+    assert detect_format(path) == "pt"
+    # A .pt holds no image size: the compact generator is fully convolutional, 256 (the crop) is used.
+    expected = CompactConfig(img_size=256, widths=(8, 16, 24), blocks=2, expand=2)
+    assert read_config(path) == expected
+    loaded = load_generator(path)
+    assert isinstance(loaded, CompactGenerator) and loaded.config == expected
+    assert torch.equal(_outputs(loaded), _outputs(tiny_compact))
+
+
+def test_a_sidecar_without_arch_is_photo2cartoon_as_before(tmp_path: Path, tiny_generator) -> None:
+    path = save_generator(tiny_generator, tmp_path / "old", dtype=torch.float32)
+    meta = json.loads(sidecar_path(path).read_text())
+    del meta["arch"]  # what p2c wrote before generators had architectures
+    sidecar_path(path).write_text(json.dumps(meta))
+    loaded = load_generator(path)
+    assert isinstance(loaded, ResnetGenerator) and loaded.config == tiny_generator.config
+    assert torch.equal(_outputs(loaded), _outputs(tiny_generator))
+
+
+def _one_line_error(path: Path, names: Path | None = None) -> str:
+    """The message of loading ``path``: one line naming ``names`` (default: ``path``)."""
+    with pytest.raises(WeightsError) as caught:
+        load_generator(path)
+    message = str(caught.value)
+    assert str(names or path) in message and "\n" not in message
+    return message
+
+
+def test_a_compact_safetensors_with_a_wrong_shape_is_refused_in_one_line(
+    tmp_path: Path, tiny_compact
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    path = save_generator(tiny_compact, tmp_path / "compact")
+    tensors = load_file(str(path))
+    tensors["enc1.weight"] = torch.zeros(16, 4, 3, 3, dtype=torch.float16)  # the sidecar says 8 inputs
+    save_file(tensors, str(path))
+    message = _one_line_error(path)
+    assert "compact" in message and "enc1.weight" in message
+
+
+def test_a_sidecar_naming_another_architecture_than_the_weights_is_refused(
+    tmp_path: Path, tiny_compact
+) -> None:
+    path = save_generator(tiny_compact, tmp_path / "compact")
+    meta = json.loads(sidecar_path(path).read_text())
+    meta["arch"], meta["config"] = "photo2cartoon", {"ngf": 8, "img_size": 64, "light": True}
+    sidecar_path(path).write_text(json.dumps(meta))
+    assert "photo2cartoon" in _one_line_error(path)
+
+
+def test_an_unknown_architecture_in_the_sidecar_is_one_line(tmp_path: Path, tiny_compact) -> None:
+    path = save_generator(tiny_compact, tmp_path / "compact")
+    meta = json.loads(sidecar_path(path).read_text())
+    meta["arch"] = "stylegan"
+    sidecar_path(path).write_text(json.dumps(meta))
+    message = _one_line_error(path, names=sidecar_path(path))  # the sidecar is at fault
+    assert "'stylegan'" in message and "photo2cartoon, compact" in message

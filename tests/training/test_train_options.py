@@ -9,7 +9,7 @@ import pytest
 
 from p2c.training.commands.train import build_parser, config_from_args
 from p2c.training.commands.train import main as train_main
-from p2c.training.config import LossWeights, TrainConfig
+from p2c.training.config import LossWeights, TrainConfig, shape_changes
 
 # Every option p2c-train had before its options were generated, and the help texts users read.
 LEGACY_OPTIONS = [
@@ -89,6 +89,7 @@ CHANGED = {
     "batch_size": ["--batch-size", "3"],
     "img_size": ["--img-size", "128"],
     "ch": ["--ch", "12"],
+    "arch": ["--arch", "compact"],
     "lr": ["--lr", "2e-4"],
     "lr_decay": ["--no-lr-decay"],
     "faceid_weights": ["--faceid-weights", "dlib.dat"],
@@ -155,3 +156,25 @@ def test_a_bad_size_schedule_is_refused_with_exit_2(
     except SystemExit as exit:  # argparse's own usage error
         code = exit.code
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_arch_takes_the_known_architectures_only(tmp_path: Path, capsys) -> None:
+    assert _config(tmp_path).arch == "photo2cartoon"
+    with pytest.raises(SystemExit) as caught:  # argparse's own one-line usage error
+        train_main(["--data", "d", "--out", "o", "--arch", "stylegan", "--dry-run"])
+    assert caught.value.code == 2
+    assert "invalid choice: 'stylegan'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="arch must be one of photo2cartoon, compact"):
+        TrainConfig(data_dir="d", out_dir="o", arch="stylegan")
+
+
+def test_a_record_that_predates_arch_is_photo2cartoon(tmp_path: Path) -> None:
+    recorded = {"img_size": 256, "ch": 32, "light": True}  # a config.json written before --arch
+    assert shape_changes(recorded, _config(tmp_path)) == []
+    assert shape_changes(recorded, _config(tmp_path, "--arch", "compact")) == ["arch"]
+    assert TrainConfig.from_dict({"data_dir": "d", "out_dir": "o", **recorded}).arch == "photo2cartoon"
+
+
+def test_the_compact_generator_takes_a_size_schedule(tmp_path: Path) -> None:
+    config = _config(tmp_path, "--arch", "compact", "--size-schedule", "128:5,256:10")
+    assert config.size_schedule == ((128, 5), (256, 10))

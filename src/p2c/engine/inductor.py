@@ -26,7 +26,7 @@ import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from p2c.engine.cuda_graphs import CapturedGraph, bucket_for, buckets_up_to
 from p2c.engine.tensors import check_batch, check_tensor_batch, chunks, concat
 from p2c.errors import BackendUnavailableError, InvalidInputError, WeightsError
 from p2c.files import atomic_path, atomic_write
+
+if TYPE_CHECKING:
+    from p2c.models.architectures import Generator
 
 __all__ = [
     "BATCH_MAX",
@@ -128,11 +131,12 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def compile_package(generator: torch.nn.Module, plan: InductorPlan, path: Path) -> None:
-    """Export the generator's image output with a dynamic batch axis and AOT-compile it into ``path``."""
+def compile_package(generator: Generator, plan: InductorPlan, path: Path) -> None:
+    """Export the generator's image output (any architecture) with a dynamic batch axis and
+    AOT-compile it into ``path``."""
     from p2c.models.generator import CartoonOnly
 
-    module = CartoonOnly(generator).eval().to(device=plan.device, dtype=plan.dtype)  # type: ignore[arg-type]
+    module = CartoonOnly(generator).eval().to(device=plan.device, dtype=plan.dtype)
     module = module.to(memory_format=plan.memory_format)  # type: ignore[call-overload]
     for parameter in module.parameters():
         parameter.requires_grad_(False)

@@ -17,7 +17,8 @@ from p2c.engine.base import Batch, EngineConfig, resolve_precision
 from p2c.engine.cuda_graphs import CapturedGraph, bucket_for
 from p2c.engine.tensors import check_batch, check_tensor_batch, chunks, concat
 from p2c.errors import BackendUnavailableError
-from p2c.models.generator import CartoonOnly, ResnetGenerator
+from p2c.models.architectures import Generator
+from p2c.models.generator import CartoonOnly
 from p2c.models.weights import load_generator
 
 __all__ = ["DTYPES", "TorchBackend"]
@@ -54,7 +55,8 @@ def _check_precision(device: torch.device, precision: str) -> None:
 
 
 class TorchBackend:
-    """Runs a :class:`ResnetGenerator` under ``torch.inference_mode``.
+    """Runs a generator (of any architecture, see :mod:`p2c.models.architectures`) under
+    ``torch.inference_mode``.
 
     On CUDA the host side uses pinned buffers allocated once per image size and non-blocking copies;
     with ``cuda_graphs`` each batch is padded up to a captured size (1, 2, 4, ... max_batch) and the
@@ -65,7 +67,7 @@ class TorchBackend:
 
     def __init__(
         self,
-        generator: ResnetGenerator,
+        generator: Generator,
         device: str | torch.device = "cpu",
         precision: str = "fp32",
         max_batch: int = 8,
@@ -87,8 +89,9 @@ class TorchBackend:
         self.max_batch = max_batch
         self._dtype = DTYPES[precision]
         self._cuda = torch_device.type == "cuda"
-        # A light generator is fully convolutional, so its nominal img_size does not bind the input.
-        self._size = None if generator.config.light else generator.config.img_size
+        # A fully convolutional generator (light photo2cartoon, compact) takes any size: its nominal
+        # img_size does not bind the input.
+        self._size = generator.config.fixed_input_size
         # channels_last lets cuDNN pick its tensor-core kernels; on the CPU it is measured slower, so off.
         self._channels_last = self._cuda if channels_last is None else channels_last
         self._memory_format = torch.channels_last if self._channels_last else torch.contiguous_format

@@ -21,7 +21,10 @@ Why this shape (measured on the 2-core CPU, ``docs/default-model.md``):
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +59,12 @@ class CompactConfig:
         if self.blocks < 1 or self.expand < 1:
             raise ValueError(f"blocks and expand must be >= 1, got {self.blocks} and {self.expand}")
 
+    @property
+    def fixed_input_size(self) -> int | None:
+        """None: the network is fully convolutional (global pooling only in the CAM head), so any
+        multiple of 8 runs; ``img_size`` is the size it was trained at."""
+        return None
+
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
         out["widths"] = list(self.widths)
@@ -86,7 +95,9 @@ class InvertedResidual(nn.Module):
 class CompactGenerator(nn.Module):
     """Encoder (3 strided convs) -> inverted residuals at 1/8 -> bilinear decoder with skips."""
 
-    arch = COMPACT_ARCH
+    arch: ClassVar[str] = COMPACT_ARCH
+    # A key every state dict of this architecture holds (and no other's): how a file is recognised.
+    probe_key: ClassVar[str] = "enc0.weight"
 
     def __init__(self, config: CompactConfig | None = None) -> None:
         super().__init__()
@@ -108,6 +119,17 @@ class CompactGenerator(nn.Module):
     @classmethod
     def from_config(cls, config: CompactConfig) -> CompactGenerator:
         return cls(config)
+
+    @staticmethod
+    def config_from_state_dict(state: Mapping[str, torch.Tensor], img_size: int = 256) -> CompactConfig:
+        """Infer the constructor arguments from the weights' shapes: the widths are the output channels
+        of ``enc0``, ``enc1`` and ``enc2``, ``blocks`` the number of ``body.N`` modules, ``expand`` the
+        first block's hidden width over the last width. ``img_size`` cannot be read off the weights
+        (the network is fully convolutional): the one given is used."""
+        w0, w1, w2 = (int(state[f"enc{i}.weight"].shape[0]) for i in range(3))
+        blocks = len({m.group(1) for key in state if (m := re.match(r"body\.(\d+)\.", key))})
+        expand = int(state["body.0.expand.weight"].shape[0]) // w2
+        return CompactConfig(img_size=img_size, widths=(w0, w1, w2), blocks=blocks, expand=expand)
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The encoder's features, finest first: what the patchwise contrastive loss compares."""
@@ -134,7 +156,9 @@ class CompactGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> GeneratorOutput:
         features = self.encode(x)
         h = features[-1]
-        cam_logit = torch.cat((self.gap_fc(h.mean(dim=(2, 3))), self.gmp_fc(torch.amax(h, dim=(2, 3)))), dim=1)
+        cam_logit = torch.cat(
+            (self.gap_fc(h.mean(dim=(2, 3))), self.gmp_fc(torch.amax(h, dim=(2, 3)))), dim=1
+        )
         heatmap = (h * self.gap_fc.weight[:, :, None, None]).sum(dim=1, keepdim=True)
         return GeneratorOutput(self.decode(features), cam_logit, heatmap)
 

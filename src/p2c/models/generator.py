@@ -8,14 +8,21 @@ when its input and output widths agree): the released weights contain them.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CartoonOnly", "GeneratorConfig", "GeneratorOutput", "ResnetGenerator"]
+if TYPE_CHECKING:
+    from p2c.models.architectures import Generator
+
+__all__ = ["PHOTO2CARTOON_ARCH", "CartoonOnly", "GeneratorConfig", "GeneratorOutput", "ResnetGenerator"]
+
+PHOTO2CARTOON_ARCH = "photo2cartoon"
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,12 @@ class GeneratorConfig:
             raise ValueError(f"ngf must be a positive multiple of 4, got {self.ngf}")
         if self.img_size < 16 or self.img_size % 16:
             raise ValueError(f"img_size must be a multiple of 16 (>= 16), got {self.img_size}")
+
+    @property
+    def fixed_input_size(self) -> int | None:
+        """The one input size the weights take, or None when any size runs (a light generator is
+        fully convolutional: its style MLP reads globally pooled features)."""
+        return None if self.light else self.img_size
 
     def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)
@@ -256,6 +269,10 @@ def _global_avg(x: torch.Tensor) -> torch.Tensor:
 class ResnetGenerator(nn.Module):
     """photo2cartoon's A->B (or B->A) generator. Input N x 3 x S x S in [-1, 1], output the same."""
 
+    arch: ClassVar[str] = PHOTO2CARTOON_ARCH
+    # A key every state dict of this architecture holds (and no other's): how a file is recognised.
+    probe_key: ClassVar[str] = "ConvBlock1.1.weight"
+
     def __init__(self, ngf: int = 32, img_size: int = 256, light: bool = True) -> None:
         super().__init__()
         self.config = GeneratorConfig(ngf=ngf, img_size=img_size, light=light)
@@ -298,6 +315,22 @@ class ResnetGenerator(nn.Module):
     def from_config(cls, config: GeneratorConfig) -> ResnetGenerator:
         return cls(ngf=config.ngf, img_size=config.img_size, light=config.light)
 
+    @staticmethod
+    def config_from_state_dict(state: Mapping[str, torch.Tensor], img_size: int = 256) -> GeneratorConfig:
+        """Infer the constructor arguments from the weights' shapes.
+
+        ``ngf`` is the first convolution's width; the light model's first FC layer takes ``4 * ngf``
+        pooled features, the full one ``(img_size / 4) ** 2 * 4 * ngf``, from which ``img_size`` follows.
+        A light model is fully convolutional, so its ``img_size`` cannot be read off the weights:
+        ``img_size`` (photo2cartoon's 256 by default) is used.
+        """
+        ngf = int(state[ResnetGenerator.probe_key].shape[0])
+        fc_in = int(state["FC.0.weight"].shape[1]) if "FC.0.weight" in state else 4 * ngf
+        if fc_in == 4 * ngf:
+            return GeneratorConfig(ngf=ngf, img_size=img_size, light=True)
+        side = math.isqrt(fc_in // (4 * ngf))
+        return GeneratorConfig(ngf=ngf, img_size=side * 4, light=False)
+
     def forward(self, x: torch.Tensor) -> GeneratorOutput:
         x = self.HourGlass2(self.HourGlass1(self.ConvBlock1(x)))
         x = self.DownBlock2(self.DownBlock1(x))
@@ -328,9 +361,10 @@ class ResnetGenerator(nn.Module):
 
 
 class CartoonOnly(nn.Module):
-    """Wraps a generator so it returns the image alone: what inference and ONNX export need."""
+    """Wraps a generator (of any architecture) so it returns the image alone: what inference and
+    ONNX export need."""
 
-    def __init__(self, generator: ResnetGenerator) -> None:
+    def __init__(self, generator: Generator) -> None:
         super().__init__()
         self.generator = generator
 

@@ -17,7 +17,8 @@ import torch
 
 from p2c.errors import WeightsError
 from p2c.files import atomic_path
-from p2c.models.generator import CartoonOnly, ResnetGenerator
+from p2c.models.architectures import Generator
+from p2c.models.generator import CartoonOnly
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAME", "OnnxSignature", "convert_to_fp16", "export_onnx", "onnx_signature"]
 
@@ -97,7 +98,7 @@ def _fix_output_shape(model: object, size: int, dynamic_batch: bool) -> None:
 
 
 def export_onnx(
-    generator: ResnetGenerator | CartoonOnly, path: str | Path, opset: int = 17, dynamic_batch: bool = True
+    generator: Generator | CartoonOnly, path: str | Path, opset: int = 17, dynamic_batch: bool = True
 ) -> Path:
     """Export the generator's image output to ``path`` (FP32, CPU trace), written atomically."""
     import onnx

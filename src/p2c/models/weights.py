@@ -4,9 +4,11 @@ Formats, told apart by their bytes rather than by their names:
 
 - ``pt``: a ``torch.save`` file, either photo2cartoon's checkpoint ``{"genA2B": state_dict, "genB2A": ...,
   "disGA": ...}``, one of our training checkpoints holding ``"genA2B"``, or a bare generator state dict.
-  Always read with ``weights_only=True``: a checkpoint is data, never code.
-- ``safetensors``: what p2c writes (FP16 by default) with ``X.json`` beside ``X.safetensors`` holding the
-  :class:`GeneratorConfig` and a format tag. Loading casts back to FP32.
+  Always read with ``weights_only=True``: a checkpoint is data, never code. The architecture is told
+  by the state dict's keys and its config inferred from the tensors' shapes.
+- ``safetensors``: what p2c writes (FP16 by default) with ``X.json`` beside ``X.safetensors`` holding a
+  format tag, the architecture (``"arch"``: ``photo2cartoon`` or ``compact``; a file without it is
+  photo2cartoon's, as p2c wrote them before) and its config. Loading casts back to FP32.
 - ``onnx``: an export with one image input and one image output (ours or the released one); it runs on
   the onnxruntime backend and cannot be loaded as a PyTorch module.
 - ``aoti``: a compiled AOTInductor package (``p2c-export --format aoti``, a ``.pt2`` zip archive) with its
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import pickle
 import struct
 import zipfile
@@ -29,7 +30,18 @@ import torch
 
 from p2c.errors import InputNotFoundError, WeightsError
 from p2c.files import atomic_path, atomic_write
-from p2c.models.generator import CartoonOnly, GeneratorConfig, ResnetGenerator
+from p2c.models.architectures import (
+    ARCHITECTURES,
+    DEFAULT_ARCH,
+    Generator,
+    ModelConfig,
+    arch_of,
+    arch_of_keys,
+    build_generator,
+    config_from_dict,
+    describe_config,
+)
+from p2c.models.generator import CartoonOnly
 
 __all__ = [
     "FORMAT_TAG",
@@ -50,8 +62,6 @@ WeightsFormat = Literal["pt", "safetensors", "onnx", "aoti"]
 FORMAT_TAG = "p2c-generator/1"
 DEFAULT_KEY = "genA2B"
 _EXPECTED = "a photo2cartoon .pt checkpoint, a p2c .safetensors file (with its .json) or an .onnx export"
-# A key every generator state dict holds; used to tell a generator from a discriminator or anything else.
-_PROBE_KEY = "ConvBlock1.1.weight"
 _DEFAULT_DIR = Path(__file__).resolve().parent / "default"
 
 
@@ -161,12 +171,12 @@ def _generator_state_dict(checkpoint: Any, path: Path, key: str) -> dict[str, to
         raise _not_a_generator(path, f"a checkpoint holding a {type(checkpoint).__name__}, not a state dict")
     if key in checkpoint:
         state = checkpoint[key]
-    elif _strip_prefix(checkpoint).get(_PROBE_KEY) is not None:
+    elif arch_of_keys(_strip_prefix(checkpoint)) is not None:
         state = checkpoint
     else:
         keys = ", ".join(sorted(str(k) for k in checkpoint)[:6])
         raise _not_a_generator(path, f"a checkpoint without a generator under {key!r} (its keys: {keys}...)")
-    if not isinstance(state, Mapping) or _PROBE_KEY not in _strip_prefix(state):
+    if not isinstance(state, Mapping) or arch_of_keys(_strip_prefix(state)) is None:
         raise _not_a_generator(path, f"a checkpoint whose {key!r} entry is not a generator state dict")
     state = _strip_prefix(state)
     if not all(isinstance(value, torch.Tensor) for value in state.values()):
@@ -181,25 +191,32 @@ def _strip_prefix(state: Mapping[str, Any]) -> Mapping[str, Any]:
     return state
 
 
-def config_from_state_dict(state: Mapping[str, torch.Tensor], img_size: int = 256) -> GeneratorConfig:
-    """Infer the generator's constructor arguments from its weights' shapes.
+def config_from_state_dict(state: Mapping[str, torch.Tensor], img_size: int = 256) -> ModelConfig:
+    """Infer the generator's architecture (from its keys) and config (from its weights' shapes).
 
-    ``ngf`` is the first convolution's width; the light model's first FC layer takes ``4 * ngf``
-    pooled features, the full one ``(img_size / 4) ** 2 * 4 * ngf``, from which ``img_size`` follows.
-    A light model is fully convolutional, so its ``img_size`` cannot be read off the weights:
-    ``img_size`` (photo2cartoon's 256 by default) is used.
+    A fully convolutional generator's ``img_size`` cannot be read off its weights: ``img_size``
+    (photo2cartoon's 256 by default) is used. ValueError when ``state`` is no known generator's or
+    its shapes make no valid config.
     """
-    ngf = int(state[_PROBE_KEY].shape[0])
-    fc_in = int(state["FC.0.weight"].shape[1]) if "FC.0.weight" in state else 4 * ngf
-    if fc_in == 4 * ngf:
-        return GeneratorConfig(ngf=ngf, img_size=img_size, light=True)
-    side = math.isqrt(fc_in // (4 * ngf))
-    return GeneratorConfig(ngf=ngf, img_size=side * 4, light=False)
+    arch = arch_of_keys(state)
+    if arch is None:
+        raise ValueError("the state dict holds no known generator's weights")
+    try:
+        return ARCHITECTURES[arch][0].config_from_state_dict(state, img_size)
+    except (KeyError, IndexError) as error:
+        raise ValueError(f"the {arch} generator's weights lack {error}") from error
 
 
-def read_state_dict(
-    path: str | Path, key: str = DEFAULT_KEY
-) -> tuple[dict[str, torch.Tensor], GeneratorConfig]:
+def _config_of(state: Mapping[str, torch.Tensor], path: Path) -> ModelConfig:
+    try:
+        return config_from_state_dict(state)
+    except ValueError as error:
+        raise _not_a_generator(
+            path, f"a state dict from which no generator config follows ({error})"
+        ) from error
+
+
+def read_state_dict(path: str | Path, key: str = DEFAULT_KEY) -> tuple[dict[str, torch.Tensor], ModelConfig]:
     """The FP32 generator state dict and config stored in a ``.pt`` or ``.safetensors`` file."""
     path = _existing_file(path)
     kind = detect_format(path)
@@ -217,10 +234,10 @@ def read_state_dict(
         return _read_safetensors(path)
     state = _generator_state_dict(_torch_load(path), path, key)
     state = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
-    return state, config_from_state_dict(state)
+    return state, _config_of(state, path)
 
 
-def read_config(path: str | Path, key: str = DEFAULT_KEY) -> GeneratorConfig:
+def read_config(path: str | Path, key: str = DEFAULT_KEY) -> ModelConfig:
     """The generator config of a ``.pt`` or ``.safetensors`` file without loading its weights: the
     sidecar of a safetensors file, the tensor shapes of a memory-mapped ``.pt``."""
     path = _existing_file(path)
@@ -229,22 +246,21 @@ def read_config(path: str | Path, key: str = DEFAULT_KEY) -> GeneratorConfig:
         return _read_sidecar(path)
     if kind != "pt":
         raise WeightsError(f"{path} is an {kind} file, which holds no generator config; pass {_EXPECTED}")
-    return config_from_state_dict(_generator_state_dict(_torch_load(path), path, key))
+    return _config_of(_generator_state_dict(_torch_load(path), path, key), path)
 
 
-def load_generator(path: str | Path, key: str = DEFAULT_KEY) -> ResnetGenerator:
-    """A ResnetGenerator in eval mode, FP32 on the CPU, with the weights in ``path`` loaded strictly."""
+def load_generator(path: str | Path, key: str = DEFAULT_KEY) -> Generator:
+    """The generator in ``path`` (of the architecture it holds) in eval mode, FP32 on the CPU, its
+    weights loaded strictly."""
     state, config = read_state_dict(path, key)
-    generator = ResnetGenerator.from_config(config)
+    generator = build_generator(arch_of(config), config)
     try:
         generator.load_state_dict(state, strict=True)
     except RuntimeError as error:
         lines = str(error).splitlines()
         first = (lines[1] if len(lines) > 1 else lines[0]).strip().rstrip(".")
         raise WeightsError(
-            f"{Path(path)} does not match photo2cartoon's generator "
-            f"(ngf={config.ngf}, light={config.light}): "
-            f"{first}; pass {_EXPECTED}"
+            f"{Path(path)} does not match the {describe_config(config)} generator: {first}; pass {_EXPECTED}"
         ) from error
     return generator.eval()
 
@@ -262,12 +278,12 @@ def _safetensors_keys_checked(path: Path) -> list[str]:
         raise WeightsError(
             f"{path} is not a readable safetensors file ({error}); pass {_EXPECTED}"
         ) from error
-    if _PROBE_KEY not in keys:
+    if arch_of_keys(keys) is None:
         raise _not_a_generator(path, "a safetensors file without generator weights")
     return keys
 
 
-def _read_sidecar(path: Path) -> GeneratorConfig:
+def _read_sidecar(path: Path) -> ModelConfig:
     sidecar = sidecar_path(path)
     if not sidecar.is_file():
         raise WeightsError(
@@ -278,14 +294,14 @@ def _read_sidecar(path: Path) -> GeneratorConfig:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT_TAG:
             raise ValueError(f"format tag {meta.get('format')!r}, expected {FORMAT_TAG!r}")
-        return GeneratorConfig(**meta["config"])
+        return config_from_dict(meta.get("arch", DEFAULT_ARCH), meta["config"])
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise WeightsError(
             f"{sidecar} is not a p2c model config ({error}); re-save the model with p2c"
         ) from error
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], GeneratorConfig]:
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], ModelConfig]:
     from safetensors.torch import load_file
 
     config = _read_sidecar(path)
@@ -294,9 +310,10 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], GeneratorCon
 
 
 def save_generator(
-    generator: ResnetGenerator | CartoonOnly, path: str | Path, dtype: torch.dtype = torch.float16
+    generator: Generator | CartoonOnly, path: str | Path, dtype: torch.dtype = torch.float16
 ) -> Path:
-    """Write ``X.safetensors`` (weights in ``dtype``) and ``X.json`` (its config); returns the first."""
+    """Write ``X.safetensors`` (weights in ``dtype``) and ``X.json`` (its architecture and config);
+    returns the first."""
     from safetensors.torch import save_file
 
     if isinstance(generator, CartoonOnly):
@@ -316,6 +333,7 @@ def save_generator(
     }
     meta = {
         "format": FORMAT_TAG,
+        "arch": arch_of(generator),
         "config": generator.config.to_dict(),
         "dtype": str(dtype).removeprefix("torch."),
     }

@@ -7,13 +7,15 @@ checks that the options which shape the networks have not changed.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from p2c.models.architectures import ARCHITECTURES, DEFAULT_ARCH
 from p2c.training.schedule import SizeSchedule, format_size_schedule, parse_size_schedule
 
-__all__ = ["AMP_MODES", "MIN_IMG_SIZE", "SWITCHES", "LossWeights", "TrainConfig", "cli"]
+__all__ = ["AMP_MODES", "MIN_IMG_SIZE", "SWITCHES", "LossWeights", "TrainConfig", "cli", "shape_changes"]
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 SWITCHES = ("auto", "on", "off")
@@ -21,7 +23,9 @@ SWITCHES = ("auto", "on", "off")
 # 4x4 convolutions with reflection padding: 96 is the smallest size (a multiple of 16) that fits.
 MIN_IMG_SIZE = 96
 # Options that change the networks' shapes: a resumed run must keep them.
-SHAPE_FIELDS = ("img_size", "ch", "light")
+SHAPE_FIELDS = ("arch", "img_size", "ch", "light")
+# What a run recorded before an option existed had: a config.json without "arch" trained photo2cartoon's.
+_RECORDED_DEFAULTS: dict[str, object] = {"arch": DEFAULT_ARCH}
 # Discriminator-only steps after --init-from; measured on the CPU (docs/default-model.md).
 DEFAULT_D_WARMUP_STEPS = 200
 
@@ -85,7 +89,21 @@ class TrainConfig:
     iterations: int = field(default=100_000, metadata=cli("total training steps (default %(default)s)"))
     batch_size: int = field(default=1, metadata=cli("per process (default %(default)s)"))
     img_size: int = field(default=256, metadata=cli("crop size, >= 96 (default %(default)s)"))
-    ch: int = field(default=32, metadata=cli("base channel width of all networks (default %(default)s)"))
+    ch: int = field(
+        default=32,
+        metadata=cli(
+            "base channel width of the discriminators and of photo2cartoon's generators (its ngf; the "
+            "compact generator has its own widths) (default %(default)s)"
+        ),
+    )
+    arch: str = field(
+        default=DEFAULT_ARCH,
+        metadata=cli(
+            "generator architecture, trained with photo2cartoon's objective: photo2cartoon's U-GAT-IT "
+            "generator, or p2c's compact one (its default config at --img-size) (default %(default)s)",
+            choices=tuple(ARCHITECTURES),
+        ),
+    )
     light: bool = True
     lr: float = field(default=1e-4, metadata=cli("Adam learning rate (default %(default)s)"))
     betas: tuple[float, float] = (0.5, 0.999)
@@ -238,6 +256,8 @@ class TrainConfig:
             raise ValueError(f"img_size must be a multiple of 16 and >= {MIN_IMG_SIZE}, got {self.img_size}")
         if self.ch < 4 or self.ch % 4:
             raise ValueError(f"ch must be a positive multiple of 4, got {self.ch}")
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, got {self.arch!r}")
         if not 0.0 < self.lr < 1.0:
             raise ValueError(f"lr must be in (0, 1), got {self.lr}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
@@ -276,7 +296,7 @@ class TrainConfig:
             raise ValueError(
                 f"size schedule {text} must end at the networks' size --img-size {self.img_size}"
             )
-        if not self.light:
+        if self.arch == DEFAULT_ARCH and not self.light:
             raise ValueError(
                 "a size schedule needs the light generator (its layers do not depend on the size)"
             )
@@ -308,3 +328,14 @@ class TrainConfig:
         if "size_schedule" in values:
             values["size_schedule"] = tuple((int(a), int(b)) for a, b in values["size_schedule"])
         return cls(**values)
+
+
+def shape_changes(
+    recorded: Mapping[str, Any], config: TrainConfig, names: tuple[str, ...] = SHAPE_FIELDS
+) -> list[str]:
+    """The shape options among ``names`` in which ``config`` differs from a recorded run's config
+    (``config.json``, a checkpoint's or a state's); an option the record predates counts as its
+    default then (no ``arch``: photo2cartoon)."""
+    return [
+        name for name in names if recorded.get(name, _RECORDED_DEFAULTS.get(name)) != getattr(config, name)
+    ]

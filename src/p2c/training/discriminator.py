@@ -107,6 +107,9 @@ def clip_generator_(generator: nn.Module, low: float = 0.0, high: float = 1.0) -
 
 @torch.no_grad()
 def clip_mixing_(parameters: list[torch.Tensor], low: float = 0.0, high: float = 1.0) -> None:
-    """:func:`clip_generator_` on parameters collected once: two multi-tensor kernels in all."""
+    """:func:`clip_generator_` on parameters collected once: two multi-tensor kernels in all (none
+    for a generator without mixing weights)."""
+    if not parameters:
+        return
     torch._foreach_clamp_min_(parameters, low)
     torch._foreach_clamp_max_(parameters, high)

@@ -21,7 +21,7 @@ from torch import nn
 
 from p2c.errors import InvalidInputError, MissingDependencyError, WeightsError
 from p2c.files import atomic_write
-from p2c.models.generator import ResnetGenerator
+from p2c.models.architectures import Generator
 from p2c.training.dataset import list_images, read_rgb, to_tensor
 from p2c.training.metrics import StyleFeatures, identity_similarity, kernel_inception_distance
 from p2c.training.samples import grid_image, write_png
@@ -102,12 +102,12 @@ def _batches(images: list[np.ndarray], size: int, batch: int) -> list[torch.Tens
 
 
 @torch.no_grad()
-def _cartoonise(generator: ResnetGenerator, photos: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+def _cartoonise(generator: Generator, photos: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     return torch.cat([generator(batch.to(device))[0].float().cpu() for batch in photos])
 
 
 def evaluate_generator(
-    generator: ResnetGenerator,
+    generator: Generator,
     photo_names: list[str],
     photos: list[np.ndarray],
     references: list[np.ndarray],

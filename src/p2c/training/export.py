@@ -4,12 +4,13 @@ config), or a checkpoint's compact slice state. ``p2c-export --format safetensor
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from p2c.errors import InvalidInputError, WeightsError
-from p2c.models.generator import ResnetGenerator
+from p2c.models.architectures import DEFAULT_ARCH, Generator, arch_of, build_generator
 from p2c.stream.alignment import CROP_SIZE
 from p2c.training import checkpoint as ckpt
 
@@ -18,15 +19,16 @@ __all__ = ["export_checkpoint", "export_generator", "export_training_format", "s
 logger = logging.getLogger(__name__)
 
 
-def _at_crop_size(generator: ResnetGenerator) -> ResnetGenerator:
+def _at_crop_size(generator: Generator) -> Generator:
     """The same weights declared at the inference crop size (256), when the network allows it.
 
-    The engine feeds 256x256 crops and checks the model's ``img_size``. A light generator's weights
-    do not depend on ``img_size`` (its style MLP reads globally pooled features), so a model trained
-    at another size can run on 256 crops; it was not trained at that scale, which is logged.
+    The engine feeds 256x256 crops and checks the model's ``img_size``. A fully convolutional
+    generator's weights do not depend on ``img_size`` (a light photo2cartoon one's style MLP reads
+    globally pooled features; the compact one pools only in its CAM head), so a model trained at
+    another size can run on 256 crops; it was not trained at that scale, which is logged.
     """
     config = generator.config
-    if config.img_size == CROP_SIZE or not config.light:
+    if config.img_size == CROP_SIZE or config.fixed_input_size is not None:
         return generator
     logger.warning(
         "the generator was trained on %dx%d crops; it is exported for the engine's %dx%d crops",
@@ -35,12 +37,12 @@ def _at_crop_size(generator: ResnetGenerator) -> ResnetGenerator:
         CROP_SIZE,
         CROP_SIZE,
     )
-    resized = ResnetGenerator(ngf=config.ngf, img_size=CROP_SIZE, light=True)
+    resized = build_generator(arch_of(config), replace(config, img_size=CROP_SIZE))
     resized.load_state_dict(generator.state_dict(), strict=True)
     return resized
 
 
-def export_generator(generator: ResnetGenerator, target: Path) -> Path:
+def export_generator(generator: Generator, target: Path) -> Path:
     """Write ``target`` (.safetensors) and its JSON sidecar with ``p2c.models.weights.save_generator``."""
     from p2c.models.weights import save_generator
 
@@ -52,18 +54,24 @@ def export_generator(generator: ResnetGenerator, target: Path) -> Path:
     return target
 
 
-def _generator_from_state(
-    state: dict[str, torch.Tensor], config: dict[str, object] | None
-) -> ResnetGenerator:
+def _generator_from_state(state: dict[str, torch.Tensor], config: dict[str, object] | None) -> Generator:
+    """The generator a checkpoint's state dict holds: built from the run's config (a p2c-train
+    checkpoint), else (the released file carries none) as its keys and shapes say."""
+    from p2c.models.weights import config_from_state_dict
+    from p2c.training.gan import training_generator_config
+
     if config is not None:
-        ngf, img_size, light = int(config["ch"]), int(config["img_size"]), bool(config["light"])  # type: ignore[call-overload]
+        arch = str(config.get("arch", DEFAULT_ARCH))
+        model_config = training_generator_config(
+            arch,
+            int(config["ch"]),  # type: ignore[call-overload]
+            int(config["img_size"]),  # type: ignore[call-overload]
+            bool(config["light"]),
+        )
     else:
-        # The released file carries no config: ngf is the first conv's width; "light" generators'
-        # first FC layer takes ngf*4 inputs; img_size cannot be read back and is photo2cartoon's 256.
-        ngf = int(state["ConvBlock1.1.weight"].shape[0])
-        light = int(state["FC.0.weight"].shape[1]) == ngf * 4
-        img_size = 256
-    generator = ResnetGenerator(ngf=ngf, img_size=img_size, light=light)
+        model_config = config_from_state_dict(state)
+        arch = arch_of(model_config)
+    generator = build_generator(arch, model_config)
     generator.load_state_dict(state, strict=True)
     return generator
 
@@ -78,8 +86,9 @@ def export_checkpoint(source: Path, target: Path, key: str = "genA2B") -> Path:
     config = payload.get("config") if isinstance(payload.get("config"), dict) else None
     try:
         generator = _generator_from_state(payload[key], config)
-    except (KeyError, RuntimeError) as error:
-        raise WeightsError(f"{source}: {key} is not a photo2cartoon generator state dict") from error
+    except (KeyError, ValueError, RuntimeError) as error:
+        kind = str(config.get("arch", DEFAULT_ARCH)) if config is not None else "known"
+        raise WeightsError(f"{source}: {key} is not a {kind} generator state dict") from error
     if target.suffix != ".safetensors":
         target = target.with_suffix(".safetensors")
     return export_generator(generator, target)

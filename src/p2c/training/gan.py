@@ -1,4 +1,9 @@
-"""The six networks photo2cartoon trains together, under the released checkpoint's names."""
+"""The six networks photo2cartoon trains together, under the released checkpoint's names.
+
+The two generators are photo2cartoon's (``ngf`` = ``ch``) or of another architecture
+(:mod:`p2c.models.architectures`, at its default config and the run's image size); the four
+discriminators are photo2cartoon's, ``ch`` wide, whichever generators they judge.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,14 @@ import torch
 from torch import nn
 
 from p2c.errors import WeightsError
-from p2c.models.generator import ResnetGenerator
+from p2c.models.architectures import (
+    DEFAULT_ARCH,
+    Generator,
+    ModelConfig,
+    build_generator,
+    config_from_dict,
+)
+from p2c.models.generator import GeneratorConfig
 from p2c.training.discriminator import (
     GLOBAL_LAYERS,
     LOCAL_LAYERS,
@@ -18,20 +30,35 @@ from p2c.training.discriminator import (
     mixing_parameters,
 )
 
-__all__ = ["DISCRIMINATOR_KEYS", "GENERATOR_KEYS", "NETWORK_KEYS", "CartoonGan"]
+__all__ = ["DISCRIMINATOR_KEYS", "GENERATOR_KEYS", "NETWORK_KEYS", "CartoonGan", "training_generator_config"]
 
 GENERATOR_KEYS = ("genA2B", "genB2A")
 DISCRIMINATOR_KEYS = ("disGA", "disGB", "disLA", "disLB")
 NETWORK_KEYS = GENERATOR_KEYS + DISCRIMINATOR_KEYS
 
 
+def training_generator_config(arch: str, ch: int, img_size: int, light: bool = True) -> ModelConfig:
+    """The generators' config for p2c-train's shape options: photo2cartoon's at ``ngf=ch``, any
+    other architecture's default config at ``img_size`` (``ch`` and ``light`` are photo2cartoon's)."""
+    if arch == DEFAULT_ARCH:
+        return GeneratorConfig(ngf=ch, img_size=img_size, light=light)
+    return config_from_dict(arch, {"img_size": img_size})
+
+
 class CartoonGan(nn.Module):
     """A->B and B->A generators; global (G) and local (L) discriminators for domains A and B."""
 
-    def __init__(self, ch: int = 32, img_size: int = 256, light: bool = True) -> None:
+    genA2B: Generator  # noqa: N815 - the released checkpoint's names
+    genB2A: Generator  # noqa: N815
+
+    def __init__(
+        self, ch: int = 32, img_size: int = 256, light: bool = True, arch: str = DEFAULT_ARCH
+    ) -> None:
         super().__init__()
-        self.genA2B = ResnetGenerator(ngf=ch, img_size=img_size, light=light)
-        self.genB2A = ResnetGenerator(ngf=ch, img_size=img_size, light=light)
+        self.arch = arch
+        config = training_generator_config(arch, ch, img_size, light)
+        self.genA2B = build_generator(arch, config)
+        self.genB2A = build_generator(arch, config)
         self.disGA = Discriminator(3, ch, GLOBAL_LAYERS)
         self.disGB = Discriminator(3, ch, GLOBAL_LAYERS)
         self.disLA = Discriminator(3, ch, LOCAL_LAYERS)
@@ -51,7 +78,8 @@ class CartoonGan(nn.Module):
             clip_generator_(self.network(key))
 
     def mixing_parameters(self) -> list[nn.Parameter]:
-        """Both generators' rho, w_gamma and w_beta: what :meth:`clip_` clamps into [0, 1]."""
+        """Both generators' rho, w_gamma and w_beta: what :meth:`clip_` clamps into [0, 1] (none for
+        an architecture without LIN mixing weights, such as the compact one)."""
         return [p for key in GENERATOR_KEYS for p in mixing_parameters(self.network(key))]
 
     def network_state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
@@ -77,5 +105,6 @@ class CartoonGan(nn.Module):
                     str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 )
                 raise WeightsError(
-                    f"{source}: {key} does not fit networks with these --ch/--img-size options ({first_line})"
+                    f"{source}: {key} does not fit networks with these --arch/--ch/--img-size options "
+                    f"({first_line})"
                 ) from error

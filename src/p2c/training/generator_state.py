@@ -1,12 +1,12 @@
 """The generator state: what a run keeps between GPU sessions, small enough to live in the repository.
 
-A folder with both generators in the engine's format (FP16 safetensors + JSON model config, as
-:func:`p2c.models.weights.save_generator` writes them: 7.7 MB each at photo2cartoon's size) and
-``state.json`` (the step, the networks' shape options and whatever the caller adds, such as the
-samples seen). The discriminators and both Adams are not kept: a run continued with
-``p2c-train --init-from STATE`` builds fresh ones and first trains the discriminators alone for
-``--d-warmup-steps`` steps (generators frozen), so that the generators' first updates come from
-discriminators that already tell their cartoons from real ones.
+A folder with both generators in the engine's format (FP16 safetensors + JSON architecture and
+model config, as :func:`p2c.models.weights.save_generator` writes them: 7.7 MB each at
+photo2cartoon's size) and ``state.json`` (the step, the networks' shape options including ``arch``,
+and whatever the caller adds, such as the samples seen). The discriminators and both Adams are not
+kept: a run continued with ``p2c-train --init-from STATE`` builds fresh ones and first trains the
+discriminators alone for ``--d-warmup-steps`` steps (generators frozen), so that the generators'
+first updates come from discriminators that already tell their cartoons from real ones.
 
 Rounding a generator to FP16 moves each weight by at most 2^-11 of its magnitude: less than one
 Adam step (about ``lr`` = 1e-4) for every weight below 0.2 in magnitude, which is nearly all.
@@ -26,6 +26,7 @@ from torch import nn
 
 from p2c.errors import InputNotFoundError, OutputError, WeightsError
 from p2c.files import atomic_write
+from p2c.models.architectures import DEFAULT_ARCH
 from p2c.training.gan import GENERATOR_KEYS
 
 __all__ = ["STATE_FORMAT", "GeneratorState", "read_generator_state", "write_generator_state"]
@@ -54,8 +55,8 @@ def write_generator_state(
 ) -> Path:
     """Write ``genA2B``/``genB2A`` (FP16) and ``state.json`` into ``folder``; returns ``folder``.
 
-    ``config``: the run's :meth:`TrainConfig.to_dict`; its shape options (``ch``, ``img_size``,
-    ``light``) are recorded. ``extra``: more entries for ``state.json`` (kept as given).
+    ``config``: the run's :meth:`TrainConfig.to_dict`; its shape options (``arch``, ``ch``,
+    ``img_size``, ``light``) are recorded. ``extra``: more entries for ``state.json`` (kept as given).
     """
     from p2c.training.export import export_generator
 
@@ -69,6 +70,7 @@ def write_generator_state(
         **(extra or {}),
         "format": STATE_FORMAT,
         "step": int(step),
+        "arch": config.get("arch", DEFAULT_ARCH),
         "ch": config["ch"],
         "img_size": config["img_size"],
         "light": config["light"],

@@ -1,7 +1,8 @@
 """One training step of photo2cartoon's GAN, and the options that make it fast without changing it.
 
 The step updates the four discriminators on (real, translated) pairs, then both generators, then
-clips the generators' rho and w into [0, 1], as photo2cartoon does. The side being optimised runs
+clips the generators' rho and w into [0, 1], as photo2cartoon does (a generator without them, such
+as the compact one, has nothing to clip). The side being optimised runs
 through its DistributedDataParallel wrapper (``wrap``); the side held fixed runs bare.
 
 It never waits for the GPU: the losses come back as device tensors, and nothing in it reads a
@@ -140,7 +141,7 @@ def build_networks(
     faceid: nn.Module | None = None,
 ) -> tuple[CartoonGan, Optimizers]:
     """The six networks (from the current torch seed), set up for ``options``, and their optimisers."""
-    gan = CartoonGan(config.ch, config.img_size, config.light).to(device)
+    gan = CartoonGan(config.ch, config.img_size, config.light, arch=config.arch).to(device)
     prepare_networks(gan, options)
     prepare_faceid(faceid, device, options)
     optimizers = build_optimizers(

@@ -29,9 +29,10 @@ from torch.nn.parallel import DistributedDataParallel
 from p2c.devices import resolve_device
 from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyError
 from p2c.files import atomic_write
+from p2c.models.architectures import DEFAULT_ARCH, is_generator
 from p2c.models.generator import ResnetGenerator
 from p2c.training import checkpoint as ckpt
-from p2c.training.config import SHAPE_FIELDS, TrainConfig
+from p2c.training.config import TrainConfig, shape_changes
 from p2c.training.dataset import AugmentedFolder, DomainBatchSampler, list_images, make_loader
 from p2c.training.distributed import (
     DistContext,
@@ -158,7 +159,7 @@ class Trainer:
         config_path = self.run_dir / "config.json"
         if self.config.resume and config_path.is_file():
             previous = json.loads(config_path.read_text())
-            changed = [n for n in SHAPE_FIELDS if previous.get(n) != getattr(self.config, n)]
+            changed = shape_changes(previous, self.config)
             if changed:
                 raise InvalidInputError(
                     f"--resume with different {', '.join(changed)} than the run in {self.run_dir}; "
@@ -204,12 +205,11 @@ class Trainer:
     def _restore_slice(self, path: Path) -> None:
         """Networks, step and RNGs from a slice state; fresh optimisers, warmed up from this step."""
         state = read_slice_state(path)
-        previous = state.get("config", {})
-        changed = [n for n in SHAPE_FIELDS if previous.get(n) != getattr(self.config, n)]
+        changed = shape_changes(state.get("config", {}), self.config)
         if changed:
             raise InvalidInputError(
                 f"--resume-from {path} was trained with different {', '.join(changed)}; "
-                "use the same --img-size/--ch options"
+                "use the same --arch/--img-size/--ch options"
             )
         self.gan.load_network_state_dicts(state, str(path))
         self.step = int(state["step"])
@@ -225,11 +225,14 @@ class Trainer:
     def _init_from(self, folder: Path) -> None:
         """Both generators and the step from a generator state; the discriminators stay fresh."""
         state = read_generator_state(folder)
-        changed = [n for n in ("ch", "light") if state.info.get(n) != getattr(self.config, n)]
+        # Only the generators come from the state: the discriminators' width (--ch) matters only
+        # where it is also the generators' (photo2cartoon's ngf).
+        names = ("arch", "ch", "light") if self.config.arch == DEFAULT_ARCH else ("arch",)
+        changed = shape_changes(state.info, self.config, names)
         if changed:
             raise InvalidInputError(
                 f"--init-from {folder} holds generators with different {', '.join(changed)}; "
-                "use the same --ch option"
+                "use the same --arch/--ch options"
             )
         self.gan.load_network_state_dicts(state.networks, str(folder), generators_only=True)
         self.step = state.step
@@ -262,14 +265,14 @@ class Trainer:
         wrapped: Any = module
         if train_side and self.context.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
-            # The generators hold layers their forward never uses (the released checkpoint has
-            # them, see p2c.models.generator), which DDP must be told about.
+            # photo2cartoon's generators hold layers their forward never uses (the released
+            # checkpoint has them, see p2c.models.generator), which DDP must be told about.
             unused = isinstance(module, ResnetGenerator)
             wrapped = DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=unused)
         # Only the generators are compiled: the discriminators' spectral norm updates its power-
         # iteration vectors in place on every call, which compiled autograd graphs reject when a
         # discriminator runs twice (real, fake) before one backward. The generators dominate anyway.
-        if self.options.graph == "compile" and isinstance(module, ResnetGenerator):
+        if self.options.graph == "compile" and is_generator(module):
             wrapped = CompiledOrEager(torch.compile(wrapped), wrapped, "the generators")
         return wrapped
 
