@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop (with a checkpoint) after the first step that ends past MINUTES of training",
     )
     add("--dry-run", action="store_true", help="print the resolved configuration as JSON and exit")
+    add(
+        "--preset",
+        choices=["compact"],
+        help="compact: p2c's compact generator with the one-sided CPU objective (the default model's "
+        "recipe; p2c-train --preset compact --help lists its options)",
+    )
     # Moved to p2c-export; kept hidden so that old scripts get a one-line pointer, not "unrecognized".
     add("--export", nargs=2, metavar=("CHECKPOINT", "OUT"), help=argparse.SUPPRESS)
     add("--to-slice-state", nargs=2, metavar=("CHECKPOINT", "OUT"), help=argparse.SUPPRESS)
@@ -141,7 +147,16 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
+def _wants_preset(argv: Sequence[str]) -> bool:
+    return any(arg == "--preset" or arg.startswith("--preset=") for arg in argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if _wants_preset(arguments):
+        from p2c.training.commands.train_compact import main as train_compact_main
+
+        return train_compact_main(arguments)
     return run_command(_main, argv, prog="p2c-train")
 
 
