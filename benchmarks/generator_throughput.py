@@ -1,6 +1,9 @@
-"""Generator throughput per backend, precision and batch size, beside photo2cartoon's own inference path.
+"""Generator throughput per architecture, backend, precision and batch size, beside each one's reference path.
 
-Every installed backend is timed at each precision it supports and each batch size: faces per second
+Each architecture named (``--arch``; several in one run, each with its own random weights, or the one in
+``--weights``) is timed in turn, its cost recorded beside it (GFLOP per face, counted by
+``torch.utils.flop_counter.FlopCounterMode`` on one face at its input size, and its parameters). For each,
+every installed backend is timed at each precision it supports and each batch size: faces per second
 and milliseconds per batch (p50, p95), after warm-up, with ``torch.cuda.synchronize()`` around each
 timed call on CUDA, with numpy batches in and out (``host``: the copies included) and, with
 ``--io host device`` (the default on CUDA), with tensors already on the device (``device``). The
@@ -8,8 +11,11 @@ timed call on CUDA, with numpy batches in and out (``host``: the copies included
 recorded (``setup_s``). In the same run the reference path runs too: PyTorch FP32, one face at a time, no
 compilation (what photo2cartoon's ``test.py`` does), so each speed-up is a ratio measured side by side.
 Accuracy is measured against PyTorch FP32 on real face crops (max abs error; PSNR for FP16/BF16).
+Every row of the report names its ``arch``; the reference path, the speed-ups, ``--interleave`` and the
+head-to-head run are per architecture.
 
     python benchmarks/generator_throughput.py --out out/bench            # full model, all batch sizes
+    python benchmarks/generator_throughput.py --arch compact photo2cartoon --out out/bench   # both, one run
     python benchmarks/generator_throughput.py --tiny --out out/bench     # ngf 8, 64 px, batch 1 and 2
     python benchmarks/generator_throughput.py --cases inductor:fp32 onnxruntime:fp32 --batch-sizes 1 8
 
@@ -19,7 +25,6 @@ Writes ``generator_throughput.json``, ``.png`` and ``.md`` into ``--out``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -38,18 +43,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from generator_archs import ARCHS, ArchCost, arch_cost, random_weights
 from p2c.devices import resolve_device
 from p2c.engine import EngineConfig, available_backends, create_engine, images_to_batch
 from p2c.engine.base import Backend
-from p2c.models.architectures import build_generator
-from p2c.models.compact import CompactConfig
-from p2c.models.generator import GeneratorConfig
-from p2c.models.weights import load_generator, save_generator
+from p2c.models.architectures import arch_of
+from p2c.models.weights import load_generator, read_config
 from throughput_report import write_markdown, write_plot
 from timing import cached_start, interleaved_timings, time_calls
 
 log = logging.getLogger("p2c.benchmarks.generator_throughput")
 
+DEFAULT_ARCHS = ("photo2cartoon",)
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 TINY_BATCH_SIZES = (1, 2)
 PRECISIONS = {
@@ -71,15 +76,16 @@ SHARED_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photo
 NAME = "generator_throughput"
 REFERENCE = (
     "PyTorch FP32, one face at a time, no compilation, as photo2cartoon's test.py runs it; "
-    "timed before and after the backends, pooled"
+    "timed before and after that architecture's backends, pooled"
 )
 REFERENCE_FTZ = "the same reference path with denormal floats flushed to zero (torch.set_flush_denormal)"
 
 
 @dataclass
 class Timing:
-    """One backend x precision x batch size."""
+    """One architecture x backend x precision x batch size."""
 
+    arch: str
     backend: str
     precision: str
     device: str
@@ -96,6 +102,7 @@ class Timing:
 
 @dataclass
 class Accuracy:
+    arch: str
     backend: str
     precision: str
     max_abs_error: float
@@ -104,14 +111,17 @@ class Accuracy:
 
 @dataclass
 class Report:
+    """One run; every list holds rows of each architecture timed, each row naming its ``arch``."""
+
     machine: dict[str, Any]
     settings: dict[str, Any]
-    reference: dict[str, Any] = field(default_factory=dict)
-    reference_ftz: dict[str, Any] = field(default_factory=dict)
+    archs: list[ArchCost] = field(default_factory=list)
+    reference: list[dict[str, Any]] = field(default_factory=list)
+    reference_ftz: list[dict[str, Any]] = field(default_factory=list)
     results: list[Timing] = field(default_factory=list)
     accuracy: list[Accuracy] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
-    head_to_head: dict[str, Any] = field(default_factory=dict)
+    head_to_head: list[dict[str, Any]] = field(default_factory=list)
     starts: list[dict[str, Any]] = field(default_factory=list)
     interleaved: list[dict[str, Any]] = field(default_factory=list)
 
@@ -245,7 +255,7 @@ def reference_timings(
     return time_calls(call, args.warmup, args.iterations, args.budget_s, device.type == "cuda")
 
 
-def head_to_head(weights: Path, faces: np.ndarray, args: argparse.Namespace) -> dict[str, object]:
+def head_to_head(arch: str, weights: Path, faces: np.ndarray, args: argparse.Namespace) -> dict[str, object]:
     """What ``auto`` picks here and the reference path, timed alternately (ABC ABC ...) so that a busy
     machine slows all of them alike; batch ``--duel-batch``."""
     device = resolve_device(args.device)
@@ -253,7 +263,9 @@ def head_to_head(weights: Path, faces: np.ndarray, args: argparse.Namespace) -> 
     reference = reference_call(weights, faces, device)
     reference_ftz = reference_call(weights, faces, device, flush_denormal=True)
     engine = create_engine(weights, EngineConfig(device=args.device, max_batch=args.duel_batch))
-    best = Timing(engine.name, engine.precision, engine.device, args.duel_batch, 0, "host", 0.0, 0.0, 0.0)
+    best = Timing(
+        arch, engine.name, engine.precision, engine.device, args.duel_batch, 0, "host", 0.0, 0.0, 0.0
+    )
     batch = np.ascontiguousarray(np.resize(faces, (best.batch, *faces.shape[1:])))
     try:
         engine.run(batch)  # warm-up
@@ -270,6 +282,7 @@ def head_to_head(weights: Path, faces: np.ndarray, args: argparse.Namespace) -> 
     reference_ftz_ms = float(np.median(reference_ftz_times)) * 1000
     best_ms_per_face = float(np.median(best_times)) * 1000 / best.batch
     return {
+        "arch": arch,
         "backend": best.backend,
         "precision": best.precision,
         "batch": best.batch,
@@ -282,9 +295,12 @@ def head_to_head(weights: Path, faces: np.ndarray, args: argparse.Namespace) -> 
     }
 
 
-def reference_summary(times: list[float], device: torch.device, description: str) -> dict[str, Any]:
+def reference_summary(
+    arch: str, times: list[float], device: torch.device, description: str
+) -> dict[str, Any]:
     p50, p95 = np.percentile(times, [50, 95]) * 1000
     return {
+        "arch": arch,
         "description": description,
         "device": str(device),
         "iterations": len(times),
@@ -307,7 +323,23 @@ def _batch_call(engine: Backend, batch: np.ndarray, io: str) -> Callable[[], obj
     return partial(engine.run, tensor)
 
 
+def best_at_batch_1(results: list[Timing]) -> dict[str, Any]:
+    """The fastest case at batch 1 with numpy in and out (what a caller of the engine gets)."""
+    candidates = [r for r in results if r.batch == 1 and r.io == "host"]
+    if not candidates:
+        return {}
+    best = max(candidates, key=lambda r: r.faces_per_s)
+    return {
+        "backend": best.backend,
+        "precision": best.precision,
+        "faces_per_s": best.faces_per_s,
+        "ms_per_face_p50": best.ms_per_batch_p50,
+        "speedup_vs_reference": best.speedup_vs_reference,
+    }
+
+
 def bench_backend(
+    arch: str,
     name: str,
     precision: str,
     weights: Path,
@@ -325,14 +357,18 @@ def bench_backend(
         engine: Backend = create_engine(weights, config)
         output = engine.run(faces)
     except Exception as error:
-        report.skipped.append({"backend": name, "precision": precision, "reason": str(error)})
-        log.warning("skipping %s %s: %s", name, precision, error)
+        report.skipped.append({"arch": arch, "backend": name, "precision": precision, "reason": str(error)})
+        log.warning("%s: skipping %s %s: %s", arch, name, precision, error)
         return
     setup_s = time.perf_counter() - started
     try:
         report.accuracy.append(
             Accuracy(
-                name, precision, float(np.abs(output - reference_out).max()), _psnr(reference_out, output)
+                arch,
+                name,
+                precision,
+                float(np.abs(output - reference_out).max()),
+                _psnr(reference_out, output),
             )
         )
         cuda = engine.device.startswith("cuda")
@@ -343,6 +379,7 @@ def bench_backend(
                 times = time_calls(call, args.warmup, args.iterations, args.budget_s, cuda)
                 p50, p95 = np.percentile(times, [50, 95]) * 1000
                 timing = Timing(
+                    arch,
                     name,
                     precision,
                     engine.device,
@@ -356,7 +393,8 @@ def bench_backend(
                 )
                 report.results.append(timing)
                 log.info(
-                    "%-12s %-5s %-6s batch %3d: %9.2f faces/s, p50 %8.2f ms",
+                    "%-13s %-12s %-5s %-6s batch %3d: %9.2f faces/s, p50 %8.2f ms",
+                    arch,
                     name,
                     precision,
                     io,
@@ -367,6 +405,7 @@ def bench_backend(
                 if float(np.mean(times)) > args.budget_s:  # larger batches would only take longer
                     report.skipped.append(
                         {
+                            "arch": arch,
                             "backend": name,
                             "precision": precision,
                             "reason": f"{io}: batch sizes above {batch_size} skipped: over the time budget",
@@ -382,15 +421,21 @@ def bench_backend(
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", type=Path, help="generator weights (default: random full-size weights)")
     parser.add_argument(
-        "--tiny", action="store_true", help="tiny generator (ngf 8, 64 px), batch 1 and 2: a smoke test"
+        "--weights", type=Path, help="generator weights, timed as their own arch (default: random weights)"
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="tiny generators (photo2cartoon ngf 8; compact widths 4 8 8, 1 block; 64 px), batch 1 and 2: "
+        "a smoke test",
     )
     parser.add_argument(
         "--arch",
-        choices=("photo2cartoon", "compact"),
-        default="photo2cartoon",
-        help="the random generator's architecture without --weights (compact: its default config)",
+        nargs="+",
+        choices=ARCHS,
+        help="architectures to time in turn, each with its own random weights (default: photo2cartoon; "
+        "compact: its default config); with --weights, the file's",
     )
     parser.add_argument("--out", type=Path, default=Path("out/benchmarks"), help="output folder")
     parser.add_argument("--backends", nargs="+", help="backends to time (default: every installed one)")
@@ -420,7 +465,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--interleave",
         action="store_true",
-        help="after the timings, time the cases again call by call in turn (fair ratios on a busy machine)",
+        help="after each architecture's timings, time its cases again call by call in turn "
+        "(fair ratios on a busy machine)",
     )
     parser.add_argument(
         "--cached-start",
@@ -428,31 +474,27 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="after the timings, time a later start of each case in a fresh process (cache warm)",
     )
     args = parser.parse_args(argv)
+    if args.weights is not None:
+        held = arch_of(read_config(args.weights))
+        if args.arch not in (None, [held]):
+            parser.error(
+                f"--weights {args.weights} holds one {held} generator; got --arch {' '.join(args.arch)}"
+            )
+        args.arch = [held]
+    args.arch = list(dict.fromkeys(args.arch or DEFAULT_ARCHS))
     args.batch_sizes = args.batch_sizes or list(TINY_BATCH_SIZES if args.tiny else BATCH_SIZES)
     args.io = args.io or (["host", "device"] if resolve_device(args.device).type == "cuda" else ["host"])
     return args
 
 
-def _weights(args: argparse.Namespace, folder: Path) -> tuple[Path, int]:
+def _weights(arch: str, args: argparse.Namespace, folder: Path) -> tuple[Path, int]:
+    """The file the backends load for ``arch``: ``--weights``, else random weights (seed 0) in ``folder``."""
     if args.weights is not None:
         return args.weights, load_generator(args.weights).config.img_size
-    torch.manual_seed(0)  # same bytes every run, so the ONNX export and inductor caches are reused
-    size = 64 if args.tiny else 256
-    if args.arch == "photo2cartoon":
-        generator = build_generator(args.arch, GeneratorConfig(ngf=8 if args.tiny else 32, img_size=size))
-        stem = "tiny" if args.tiny else "random_full"
-    else:
-        generator = build_generator(args.arch, CompactConfig(img_size=size))
-        stem = f"{'tiny' if args.tiny else 'random'}_{args.arch}"
-    if importlib.util.find_spec("safetensors") is None and size == 256:
-        # A bare GPU image may lack safetensors: a .pt state dict holds a 256 px generator too.
-        path = folder / f"{stem}.pt"
-        torch.save({"genA2B": generator.state_dict()}, path)
-        return path, 256
-    return save_generator(generator, folder / stem, dtype=torch.float32), size
+    return random_weights(arch, args.tiny, folder)
 
 
-def _cases(args: argparse.Namespace, report: Report) -> list[tuple[str, str]]:
+def _cases(arch: str, args: argparse.Namespace, report: Report) -> list[tuple[str, str]]:
     """(backend, precision) pairs to time: --cases, else every installed backend x its precisions."""
     if args.cases:
         return [tuple(case.split(":", 1)) for case in args.cases]  # type: ignore[misc]
@@ -462,63 +504,92 @@ def _cases(args: argparse.Namespace, report: Report) -> list[tuple[str, str]]:
         for precision in PRECISIONS.get(name, ("fp32",)):
             if args.precisions is not None and precision not in args.precisions:
                 continue
+            reason = None
             if args.tiny and name == "inductor" and not args.backends:
-                report.skipped.append({"backend": name, "precision": precision, "reason": TINY_SKIP})
-                continue
-            if on_cpu and not args.tiny and (name, precision) in CPU_SKIPS:
+                reason = TINY_SKIP
+            elif on_cpu and not args.tiny and (name, precision) in CPU_SKIPS:
+                reason = CPU_SKIPS[name, precision]
+            if reason is not None:
                 report.skipped.append(
-                    {"backend": name, "precision": precision, "reason": CPU_SKIPS[name, precision]}
+                    {"arch": arch, "backend": name, "precision": precision, "reason": reason}
                 )
                 continue
             cases.append((name, precision))
     return cases
 
 
+def bench_arch(arch: str, weights: Path, faces: np.ndarray, args: argparse.Namespace, report: Report) -> None:
+    """One architecture: its cost, its reference path before and after its cases, the speed-ups against
+    it, then (as asked) its interleaved timings, later starts and head-to-head run."""
+    cost = arch_cost(arch, weights)
+    report.archs.append(cost)
+    log.info(
+        "%s: %.3g GFLOP per face, %.3g M parameters; reference path: torch FP32, one face at a time",
+        arch,
+        cost.gflop_per_face,
+        cost.params / 1e6,
+    )
+    device = resolve_device(args.device)
+    reference_times = reference_timings(weights, faces, args)
+    reference_ftz_times = reference_timings(weights, faces, args, flush_denormal=True)
+    engine = create_engine(weights, EngineConfig(backend="torch", precision="fp32", device="cpu"))
+    try:
+        reference_out = engine.run(faces)
+    finally:
+        engine.close()
+    for name, precision in _cases(arch, args, report):
+        bench_backend(arch, name, precision, weights, faces, reference_out, args, report)
+    reference_times += reference_timings(weights, faces, args)
+    reference_ftz_times += reference_timings(weights, faces, args, flush_denormal=True)
+    reference = reference_summary(arch, reference_times, device, REFERENCE)
+    reference_ftz = reference_summary(arch, reference_ftz_times, device, REFERENCE_FTZ)
+    report.reference.append(reference)
+    report.reference_ftz.append(reference_ftz)
+    results = [r for r in report.results if r.arch == arch]
+    for timing in results:
+        timing.speedup_vs_reference = timing.faces_per_s / float(reference["faces_per_s"])
+        timing.speedup_vs_reference_ftz = timing.faces_per_s / float(reference_ftz["faces_per_s"])
+    cost.best_at_batch_1 = best_at_batch_1(results)
+    cases = list(dict.fromkeys((r.backend, r.precision) for r in results))
+    if args.interleave and cases:
+        log.info("%s interleaved: %s, call by call in turn", arch, ", ".join(f"{n} {p}" for n, p in cases))
+        report.interleaved += [
+            {"arch": arch, **row} for row in interleaved_timings(weights, faces, cases, args)
+        ]
+    if args.cached_start:
+        for name, precision in sorted(cases):
+            first = next(r.setup_s for r in results if (r.backend, r.precision) == (name, precision))
+            log.info("%s: later start of %s %s in a fresh process", arch, name, precision)
+            report.starts.append(
+                {
+                    "arch": arch,
+                    "backend": name,
+                    "precision": precision,
+                    "first_start_s": first,
+                    "cached": cached_start(weights, name, precision, cost.img_size, args),
+                }
+            )
+    if args.duel_batch:
+        log.info(
+            "%s head to head: the auto backend at batch %d against the reference path", arch, args.duel_batch
+        )
+        report.head_to_head.append(head_to_head(arch, weights, faces, args))
+
+
 def run(args: argparse.Namespace) -> Report:
     report = Report(machine_info(), {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()})
+    faces_by_size: dict[int, tuple[np.ndarray, str]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        weights, size = _weights(args, Path(folder))
-        faces, source = real_faces(args.faces, size)
-        report.settings.update(
-            img_size=size, faces=source, weights=str(args.weights or "random weights (seed 0)")
-        )
-        log.info("reference path: torch FP32, one face at a time")
-        reference_times = reference_timings(weights, faces, args)
-        reference_ftz_times = reference_timings(weights, faces, args, flush_denormal=True)
-        reference_out = create_engine(
-            weights, EngineConfig(backend="torch", precision="fp32", device="cpu")
-        ).run(faces)
-        for name, precision in _cases(args, report):
-            bench_backend(name, precision, weights, faces, reference_out, args, report)
-        reference_times += reference_timings(weights, faces, args)
-        reference_ftz_times += reference_timings(weights, faces, args, flush_denormal=True)
-        device = resolve_device(args.device)
-        report.reference = reference_summary(reference_times, device, REFERENCE)
-        report.reference_ftz = reference_summary(reference_ftz_times, device, REFERENCE_FTZ)
-        for timing in report.results:
-            timing.speedup_vs_reference = timing.faces_per_s / float(report.reference["faces_per_s"])
-            timing.speedup_vs_reference_ftz = timing.faces_per_s / float(report.reference_ftz["faces_per_s"])
-        if args.interleave:
-            cases = list(dict.fromkeys((r.backend, r.precision) for r in report.results))
-            log.info("interleaved: %s, call by call in turn", ", ".join(f"{n} {p}" for n, p in cases))
-            report.interleaved = interleaved_timings(weights, faces, cases, args)
-        if args.cached_start:
-            for name, precision in sorted({(r.backend, r.precision) for r in report.results}):
-                first = next(
-                    r.setup_s for r in report.results if (r.backend, r.precision) == (name, precision)
-                )
-                log.info("later start of %s %s in a fresh process", name, precision)
-                report.starts.append(
-                    {
-                        "backend": name,
-                        "precision": precision,
-                        "first_start_s": first,
-                        "cached": cached_start(weights, name, precision, size, args),
-                    }
-                )
-        if args.duel_batch:
-            log.info("head to head: the auto backend at batch %d against the reference path", args.duel_batch)
-            report.head_to_head = head_to_head(weights, faces, args)
+        for arch in args.arch:
+            weights, size = _weights(arch, args, Path(folder))
+            if size not in faces_by_size:
+                faces_by_size[size] = real_faces(args.faces, size)
+            faces, source = faces_by_size[size]
+            # Every architecture of one run takes the same input size (64 px with --tiny, else 256).
+            report.settings.update(
+                img_size=size, faces=source, weights=str(args.weights or "random weights (seed 0)")
+            )
+            bench_arch(arch, weights, faces, args, report)
     return report
 
 
