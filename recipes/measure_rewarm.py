@@ -61,7 +61,10 @@ def curves(metrics: Path, start: int) -> dict[str, object]:
         out[key] = {
             "first_50": sum(values[:50]) / max(len(values[:50]), 1),
             "all": sum(values) / max(len(values), 1),
-            "windows": [round(sum(values[i : i + WINDOW]) / len(values[i : i + WINDOW]), 4) for i in range(0, len(values), WINDOW)],
+            "windows": [
+                round(sum(values[i : i + WINDOW]) / len(values[i : i + WINDOW]), 4)
+                for i in range(0, len(values), WINDOW)
+            ],
         }
     return out
 
@@ -75,7 +78,9 @@ def ema_output(run: Path, config: CompactRunConfig, photos: torch.Tensor) -> tor
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("data", type=Path)
     parser.add_argument("out", type=Path)
@@ -104,7 +109,13 @@ def main() -> int:
         from p2c.training.compact_run import _Progress
 
         export_portable_state(portable, config, nets, _Progress(**payload["progress"]))
-        plans.append((f"portable/{rewarm}", args.out / f"portable_{rewarm}", {"init_from": str(portable), "rewarm_steps": max(rewarm, 1) if rewarm else 1}))
+        plans.append(
+            (
+                f"portable/{rewarm}",
+                args.out / f"portable_{rewarm}",
+                {"init_from": str(portable), "rewarm_steps": max(rewarm, 1) if rewarm else 1},
+            )
+        )
     for label, out, changes in plans:
         if label != "exact":
             shutil.rmtree(out, ignore_errors=True)
@@ -113,7 +124,10 @@ def main() -> int:
             config = replace(config, rewarm_steps=1)  # lr at full value from the first step
         cpu = time.process_time()
         train_compact(config)
-        results[label] = {"cpu_seconds": round(time.process_time() - cpu, 1), **curves(out / "metrics.csv", start)}
+        results[label] = {
+            "cpu_seconds": round(time.process_time() - cpu, 1),
+            **curves(out / "metrics.csv", start),
+        }
         runs[label] = out
         print(label, json.dumps({k: v["first_50"] for k, v in results[label].items() if isinstance(v, dict)}))
 
@@ -122,10 +136,29 @@ def main() -> int:
     batch = torch.stack([photos.plain(i, 256) for i in range(8)])
     reference = ema_output(exact, config, batch)
     for label, out in runs.items():
-        results[label]["ema_output_mad_vs_exact"] = round(float((ema_output(out, config, batch) - reference).abs().mean()), 5)
-    report = {"run_dir": str(args.run_dir), "from_step": start, "steps": args.steps, "window": WINDOW, "results": results}
+        results[label]["ema_output_mad_vs_exact"] = round(
+            float((ema_output(out, config, batch) - reference).abs().mean()), 5
+        )
+    report = {
+        "run_dir": str(args.run_dir),
+        "from_step": start,
+        "steps": args.steps,
+        "window": WINDOW,
+        "results": results,
+    }
     (args.out / "rewarm.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: {"first_50": {m: round(v[m]["first_50"], 4) for m in ("d", "g_adv", "nce")}, "mad": v["ema_output_mad_vs_exact"]} for k, v in results.items()}, indent=1))
+    print(
+        json.dumps(
+            {
+                k: {
+                    "first_50": {m: round(v[m]["first_50"], 4) for m in ("d", "g_adv", "nce")},
+                    "mad": v["ema_output_mad_vs_exact"],
+                }
+                for k, v in results.items()
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -95,7 +95,9 @@ def test_the_portable_state_is_fp16_and_small_and_a_new_machine_continues_from_i
 ) -> None:
     state = tmp_path / "state"
     train_compact(tiny(crops, tmp_path / "first", state_dir=str(state)))
-    tensors = __import__("safetensors.torch", fromlist=["load_file"]).load_file(str(state / PORTABLE_NETWORKS))
+    tensors = __import__("safetensors.torch", fromlist=["load_file"]).load_file(
+        str(state / PORTABLE_NETWORKS)
+    )
     assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}
     assert {k.split(".", 1)[0] for k in tensors} == set(NETWORK_NAMES)
     summary = json.loads((state / PORTABLE_JSON).read_text())
@@ -109,7 +111,9 @@ def test_the_portable_state_is_fp16_and_small_and_a_new_machine_continues_from_i
     assert type(candidate).__name__ == "CompactGenerator"
 
     # A new machine: no full state in its run folder, only the portable one.
-    result = train_compact(tiny(crops, tmp_path / "second", init_from=str(state), state_dir=str(state), max_steps=9))
+    result = train_compact(
+        tiny(crops, tmp_path / "second", init_from=str(state), state_dir=str(state), max_steps=9)
+    )
     assert (result.step, result.samples) == (9, 18)
     summary = json.loads((state / PORTABLE_JSON).read_text())
     assert summary["step"] == 9
@@ -129,7 +133,9 @@ def test_sigterm_ends_the_step_and_writes_the_state(crops: Path, tmp_path: Path)
         "--img-size", "64", "--widths", "4,8,8", "--blocks", "1", "--disc-width", "4", "--batch-size", "1",
         "--threads", "1", "--log-every", "1", "--no-progress", "--state-dir", str(tmp_path / "state"),
     ]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     deadline = time.monotonic() + 120
     while not (out / "metrics.csv").is_file() or len((out / "metrics.csv").read_text().splitlines()) < 4:
         assert time.monotonic() < deadline and process.poll() is None, "training did not start"

@@ -45,7 +45,13 @@ from p2c.training.onesided import (
 )
 from p2c.training.schedule import parse_size_schedule, size_at
 
-__all__ = ["CompactRunConfig", "RunResult", "export_portable_state", "load_portable_networks", "train_compact"]
+__all__ = [
+    "CompactRunConfig",
+    "RunResult",
+    "export_portable_state",
+    "load_portable_networks",
+    "train_compact",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +76,9 @@ class CompactRunConfig:
     identity_steps: int = 200
     rewarm_steps: int = 100
     threads: int = 2
-    precision: str = "bf16"  # autocast on the CPU (bf16 measured 1.5x faster per step than fp32 on AVX-512 BF16)
+    precision: str = (
+        "bf16"  # autocast on the CPU (bf16 measured 1.5x faster per step than fp32 on AVX-512 BF16)
+    )
     save_minutes: float = 5.0
     log_every: int = 25
     sample_minutes: float = 15.0
@@ -91,7 +99,10 @@ class CompactRunConfig:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         sizes = [size for size, _ in parse_size_schedule(self.size_schedule)] if self.size_schedule else []
         if min([self.img_size, *sizes]) < MIN_SIZE:
-            raise ValueError(f"crop sizes must be >= {MIN_SIZE} (the half-size discriminator's input), got {self.size_schedule or self.img_size}")
+            raise ValueError(
+                f"crop sizes must be >= {MIN_SIZE} (the half-size discriminator's input), "
+                f"got {self.size_schedule or self.img_size}"
+            )
 
     def size(self, step: int) -> int:
         schedule = parse_size_schedule(self.size_schedule) if self.size_schedule else ()
@@ -195,7 +206,8 @@ def export_portable_state(
 
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {
-        f"{name}.{key}": value.detach().to(torch.float16 if value.is_floating_point() else value.dtype)
+        f"{name}.{key}": value.detach()
+        .to(torch.float16 if value.is_floating_point() else value.dtype)
         .cpu()
         .contiguous()
         for name in NETWORK_NAMES
@@ -229,7 +241,9 @@ def load_portable_networks(folder: Path, nets: OneSidedNetworks) -> _Progress:
 
     summary = read_portable_summary(folder)
     if summary is None or not (folder / PORTABLE_NETWORKS).is_file():
-        raise InputNotFoundError(f"{folder} holds no compact training state ({PORTABLE_NETWORKS}, {PORTABLE_JSON})")
+        raise InputNotFoundError(
+            f"{folder} holds no compact training state ({PORTABLE_NETWORKS}, {PORTABLE_JSON})"
+        )
     tensors = load_file(str(folder / PORTABLE_NETWORKS))
     for name in NETWORK_NAMES:
         prefix = f"{name}."
@@ -278,7 +292,12 @@ class _Meter:
         self.reset(time.perf_counter())
 
     def reset(self, now: float) -> None:
-        self.started, self.samples, self.sums, self.count = now, 0, {k: 0.0 for k in ("d", "g_adv", "nce", "faceid")}, 0
+        self.started, self.samples, self.sums, self.count = (
+            now,
+            0,
+            {k: 0.0 for k in ("d", "g_adv", "nce", "faceid")},
+            0,
+        )
 
     def add(self, losses: StepLosses, samples: int) -> None:
         for key, value in losses.to_dict().items():
@@ -325,11 +344,17 @@ def train_compact(config: CompactRunConfig, progress_bar: bool = False) -> RunRe
         stream.write(json.dumps(config.to_dict(), indent=2) + "\n")
     metrics = out / "metrics.csv"
     _trim_csv(metrics, progress.step)
-    log.info("%s at step %d (%d samples, %.2f CPU-hours)", how, progress.step, progress.samples, progress.cpu_seconds / 3600)
+    log.info(
+        "%s at step %d (%d samples, %.2f CPU-hours)",
+        how,
+        progress.step,
+        progress.samples,
+        progress.cpu_seconds / 3600,
+    )
 
     session = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {config.threads} threads",
+        "machine": f"{_cpu_name()}, {os.cpu_count()} CPUs, {config.threads} threads",
         "how": how.split(" (")[0].split(" from ")[0],
         "from_step": progress.step,
         "from_samples": progress.samples,
@@ -387,11 +412,24 @@ def train_compact(config: CompactRunConfig, progress_bar: bool = False) -> RunRe
             now = time.perf_counter()
             if step % config.log_every == 0:
                 cpu = base_cpu + time.process_time() - cpu_start
-                row = {"step": step, "samples": progress.samples, "size": size, "cpu_hours": cpu / 3600, **meter.row(now)}
+                row = {
+                    "step": step,
+                    "samples": progress.samples,
+                    "size": size,
+                    "cpu_hours": cpu / 3600,
+                    **meter.row(now),
+                }
                 _append_csv(metrics, row)
                 log.info(
                     "step %d  %d samples  %d px  %.2f samples/s  D %.3f  G adv %.3f  NCE %.3f  CPU %.3f h",
-                    step, progress.samples, size, row["samples_per_s"], row["d"], row["g_adv"], row["nce"], cpu / 3600,
+                    step,
+                    progress.samples,
+                    size,
+                    row["samples_per_s"],
+                    row["d"],
+                    row["g_adv"],
+                    row["nce"],
+                    cpu / 3600,
                 )
                 meter.reset(now)
             if now - last_sample >= config.sample_minutes * 60:
@@ -404,8 +442,25 @@ def train_compact(config: CompactRunConfig, progress_bar: bool = False) -> RunRe
     _write_samples(out, nets, photos, progress.step)
     if bar is not None:
         bar.close()
-    log.info("stopped (%s) at step %d, %d samples, %.2f CPU-hours", stopped_by, progress.step, progress.samples, progress.cpu_seconds / 3600)
+    log.info(
+        "stopped (%s) at step %d, %d samples, %.2f CPU-hours",
+        stopped_by,
+        progress.step,
+        progress.samples,
+        progress.cpu_seconds / 3600,
+    )
     return RunResult(progress.step, progress.samples, progress.cpu_seconds, stopped_by, out)
+
+
+def _cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _session_rate(progress: _Progress, session: dict[str, Any], wall: float) -> float:

@@ -29,10 +29,14 @@ class CropBank:
         for path in list_images(folder):
             image = read_rgb(path)
             if image is None:
-                raise InvalidInputError(f"{path} is not a readable image; delete it or re-run p2c-prepare-data")
+                raise InvalidInputError(
+                    f"{path} is not a readable image; delete it or re-run p2c-prepare-data"
+                )
             self.images.append(image)
         if not self.images:
-            raise InvalidInputError(f"{folder} holds no images (.png, .jpg, .webp); run p2c-prepare-data first")
+            raise InvalidInputError(
+                f"{folder} holds no images (.png, .jpg, .webp); run p2c-prepare-data first"
+            )
 
     def __len__(self) -> int:
         return len(self.images)

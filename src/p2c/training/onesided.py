@@ -90,7 +90,9 @@ class OneSidedConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> OneSidedConfig:
         values = dict(values)
-        generator = CompactConfig(**{**values.pop("generator"), "widths": tuple(values["generator"]["widths"])})
+        generator = CompactConfig(
+            **{**values.pop("generator"), "widths": tuple(values["generator"]["widths"])}
+        )
         weights = OneSidedWeights(**values.pop("weights"))
         values["betas"] = tuple(values["betas"])
         return cls(generator=generator, weights=weights, **values)
@@ -150,8 +152,8 @@ class OneSidedNetworks(nn.Module):
             self.generator_ema.parameters(), self.generator.parameters(), strict=True
         ):
             average.lerp_(current, 1.0 - decay)
-        for average, current in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
-            average.copy_(current)
+        for kept, buffer in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            kept.copy_(buffer)
 
 
 @dataclass

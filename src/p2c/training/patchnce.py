@@ -36,7 +36,9 @@ class PatchSampler(nn.Module):
             out.append(torch.randperm(count, generator=generator)[: min(self.patches, count)])
         return out
 
-    def forward(self, features: Sequence[torch.Tensor], positions: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(
+        self, features: Sequence[torch.Tensor], positions: Sequence[torch.Tensor]
+    ) -> list[torch.Tensor]:
         """Per layer: N x P x dim unit vectors of the features at ``positions``."""
         out = []
         for head, feature, index in zip(self.heads, features, positions, strict=True):

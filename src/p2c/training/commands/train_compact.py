@@ -38,14 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     objective, generator, weights = OneSidedConfig(), CompactConfig(), OneSidedWeights()
     parser = argparse.ArgumentParser(
         prog="p2c-train --preset compact",
-        description="Train p2c's compact generator with the one-sided objective (FastCUT + DiffAugment); a CPU is enough.",
+        description=(
+            "Train p2c's compact generator with the one-sided objective (FastCUT + DiffAugment); "
+            "a CPU is enough."
+        ),
     )
     add = parser.add_argument
     add("--preset", choices=["compact"], default="compact", help=argparse.SUPPRESS)
     add("--data", required=True, help="prepared crops: DATA/trainA (photos) and DATA/trainB (cartoons)")
     add("--out", required=True, help="run folder: state.pt (resumable), metrics.csv, samples/, config.json")
     add("--state-dir", default=None, help="also write the portable FP16 state here (a few MB; commit it)")
-    add("--init-from", default=None, help="continue from a portable state (fresh optimisers) when it is further on")
+    add(
+        "--init-from",
+        default=None,
+        help="continue from a portable state (fresh optimisers) when it is further on",
+    )
     add("--max-steps", type=int, default=None, help="stop at this step (default: run until Ctrl-C)")
     add("--cpu-hours", type=float, default=None, help="stop after this much CPU time in this process")
     add("--batch-size", type=int, default=base.batch_size)
@@ -53,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--size-schedule", default=base.size_schedule, help="smaller sizes first, e.g. 128:20000 (steps)")
     add("--identity-steps", type=int, default=base.identity_steps, help="warm-up steps returning the input")
     add("--threads", type=int, default=base.threads)
-    add("--precision", choices=["bf16", "fp32"], default=base.precision, help="autocast (default %(default)s)")
+    add(
+        "--precision", choices=["bf16", "fp32"], default=base.precision, help="autocast (default %(default)s)"
+    )
     add("--seed", type=int, default=base.seed)
     add("--save-minutes", type=float, default=base.save_minutes)
     add("--sample-minutes", type=float, default=base.sample_minutes)
@@ -65,7 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--nce-weight", type=float, default=weights.nce)
     add("--adv-weight", type=float, default=weights.adv)
     add("--faceid-weight", type=float, default=weights.faceid)
-    add("--faceid-weights", default=None, help="Face ID network (default: dlib's, from face_recognition_models)")
+    add(
+        "--faceid-weights",
+        default=None,
+        help="Face ID network (default: dlib's, from face_recognition_models)",
+    )
     add("--augment", default=objective.augment_policy, help="DiffAugment policy (default %(default)s)")
     add("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty())
     add("--dry-run", action="store_true", help="print the resolved configuration as JSON and exit")
@@ -114,7 +127,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     result = train_compact(config, progress_bar=args.progress)
-    print(f"step {result.step} ({result.samples} samples, {result.cpu_seconds / 3600:.2f} CPU-hours): {result.out_dir}")
+    print(
+        f"step {result.step} ({result.samples} samples, "
+        f"{result.cpu_seconds / 3600:.2f} CPU-hours): {result.out_dir}"
+    )
     return 0
 
 
