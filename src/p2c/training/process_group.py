@@ -11,6 +11,7 @@ which talks to nobody.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -73,7 +74,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _entry(rank: int, world: int, port: int, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _entry(
+    rank: int, world: int, port: int, log_level: int, function: Callable[..., Any], args: tuple[Any, ...]
+) -> None:
+    # A spawned process starts with bare logging: give it the parent's level, the commands' format.
+    logging.basicConfig(level=log_level, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
@@ -93,7 +98,11 @@ def spawn(world: int, function: Callable[..., Any], args: tuple[Any, ...]) -> No
     import torch.multiprocessing as mp
 
     context = mp.start_processes(
-        _entry, args=(world, free_port(), function, args), nprocs=world, join=False, start_method="spawn"
+        _entry,
+        args=(world, free_port(), logging.getLogger().level, function, args),
+        nprocs=world,
+        join=False,
+        start_method="spawn",
     )
 
     def forward(number: int, _frame: object) -> None:
