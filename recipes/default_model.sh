@@ -8,7 +8,7 @@
 #   recipes/default_model.sh pack            # here (MediaPipe): crops, Face ID copy, astronaut crop -> .p2c-carry/
 #   recipes/default_model.sh gpu             # the GPU machine, one call: [benchmark], train, evaluate, export -> $OUT
 #   recipes/default_model.sh unpack DIR      # here: both generators -> recipes/state/, the A->B candidate aside
-#   recipes/default_model.sh gate [WEIGHTS]  # here: identity, grid, flicker -> runs/default/gate/gate.{json,md}
+#   recipes/default_model.sh gate [WEIGHTS]  # here: identity, cartoon-ness, grid, flicker -> runs/default/gate/gate.{json,md}
 #   recipes/default_model.sh ship [WEIGHTS]  # here: after a passed gate and a look at the grid (P2C_GRID_OK=1)
 #   P2C_TINY=1 recipes/default_model.sh dry-run   # all of it on a CPU at a tiny size (not a model)
 #
@@ -17,7 +17,7 @@
 #   and .p2c-carry/ (git-ignored: WebP crops of third-party photos, the Face ID network in FP16).
 # - One call runs at most 10 minutes; this one keeps to $P2C_BUDGET_SECONDS (540): the short training
 #   benchmark while issue 9's GPU figures are owed (<= 2 min), training for the time left, then
-#   p2c-eval and the gate's identity checks. It continues from recipes/state/ when that exists
+#   p2c-eval and the gate's output checks. It continues from recipes/state/ when that exists
 #   (p2c-train --init-from: fresh discriminators, trained alone first for $P2C_D_WARMUP steps).
 # - Back in $OUT (at most 8 files of <= 16 MiB): genA2B.safetensors, genB2A.safetensors (FP16),
 #   results.tar.gz (their JSON, state.json, metrics, eval, gate preview, benchmark) and gpu.log.
@@ -240,7 +240,7 @@ gpu_steps() {
     local train_seconds=$((SECONDS - trained))
     cp "$work"/state/genA2B.safetensors "$work"/state/genB2A.safetensors "$OUT/"  # first: what matters most
 
-    # (c) evaluate: p2c-eval on testA/testB, and the gate's identity checks and grid (no flicker there)
+    # (c) evaluate: p2c-eval on testA/testB, and the gate's output checks and grid (no flicker there)
     p2c_eval --weights "$work/state/genA2B.safetensors" --photos "$CARRY/data/testA" \
         --cartoons "$CARRY/data/testB" --faceid-weights "$FACEID" --out "$work/eval" --device "$DEVICE" \
         || log "p2c-eval failed"
