@@ -40,6 +40,7 @@ WINDOW = 25
 def run_config(run_dir: Path, data: Path, out: Path, steps: int, **changes: object) -> CompactRunConfig:
     saved = json.loads((run_dir / "config.json").read_text())
     saved["objective"] = OneSidedConfig.from_dict(saved["objective"])
+    saved.update(processes=1, threads=1)  # one process: the three continuations are compared step by step
     config = CompactRunConfig(**saved)
     start = torch.load(run_dir / FULL_STATE, map_location="cpu", weights_only=True)["progress"]["step"]
     return replace(
@@ -114,8 +115,6 @@ def main() -> int:
         if label != "exact":
             shutil.rmtree(out, ignore_errors=True)
         config = run_config(args.run_dir, args.data, out, args.steps, **changes)
-        if label == "portable/0":
-            config = replace(config, rewarm_steps=1)  # lr at full value from the first step
         cpu = time.process_time()
         train_compact(config)
         results[label] = {
