@@ -28,6 +28,7 @@ import torch
 
 from p2c.errors import InvalidInputError
 from p2c.files import atomic_write
+from p2c.models.weights import save_generator
 from p2c.training.compact_state import (
     FULL_STATE,
     RunProgress,
@@ -51,11 +52,12 @@ from p2c.training.onesided import (
 from p2c.training.process_group import SOLO, ProcessGroup, early_signal, spawn
 from p2c.training.schedule import parse_size_schedule, size_at
 
-__all__ = ["CompactRunConfig", "RunResult", "train_compact"]
+__all__ = ["EXPORTED", "CompactRunConfig", "RunResult", "train_compact"]
 
 log = logging.getLogger(__name__)
 
 MIN_SIZE = 64
+EXPORTED = "export/p2c_compact.safetensors"  # the generator's moving average, FP16, in the run folder
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,8 @@ def _train(group: ProcessGroup, config: CompactRunConfig, progress_bar: bool) ->
             samples_per_s=round(_session_rate(progress, session, time.perf_counter() - wall_start), 3),
         )
         save_full_state(out / FULL_STATE, config.to_dict(), nets, optimizers, progress)
+        (out / "export").mkdir(exist_ok=True)
+        save_generator(nets.generator_ema, out / EXPORTED)  # what --weights takes
         if config.state_dir:
             export_portable_state(Path(config.state_dir), config.to_dict(), nets, progress)
 
