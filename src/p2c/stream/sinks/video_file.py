@@ -223,13 +223,14 @@ class VideoFileSink(FrameSink):
             self._mux_audio_until(self._video_span_s()[1])
 
     def _mux(self, packets: list[Any]) -> None:
+        av = _import_av()
         try:
             for packet in packets:
                 self._out.mux(packet)
-        except OSError as error:
+        except (OSError, av.error.FFmpegError) as error:
             raise self._write_failed(error) from error
 
-    def _write_failed(self, error: OSError) -> OutputError:
+    def _write_failed(self, error: Exception) -> OutputError:
         self._failed = True
         done = f"recording stopped after {self.frames_written} frames"
         if is_disk_full(error):
@@ -237,7 +238,8 @@ class VideoFileSink(FrameSink):
                 f"the disk holding {self.path} is full: {done}; the file keeps what was written before "
                 "(all but the last second at most); free some space, or record elsewhere"
             )
-        return OutputError(f"cannot write {self.path} ({error.strerror or error}): {done}")
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        return OutputError(f"cannot write {self.path} ({reason}): {done}")
 
     def _lost(self) -> OutputError:
         """The file or its folder vanished: finish the file we still hold open, then save it."""
@@ -334,6 +336,7 @@ class VideoFileSink(FrameSink):
         the first error is the one to report."""
         if self._out is None:
             return
+        av = _import_av()
         try:
             if flush:
                 self._mux(self._video.encode())  # the frames the encoder still holds
@@ -345,7 +348,7 @@ class VideoFileSink(FrameSink):
             out, self._out = self._out, None
             try:
                 out.close()
-            except OSError as error:
+            except (OSError, av.error.FFmpegError) as error:
                 if not self._failed:
                     raise self._write_failed(error) from error
                 logger.debug("closing %s after a failed write: %s", self.path, error)
