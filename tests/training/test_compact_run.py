@@ -17,13 +17,12 @@ import pytest
 import torch
 
 from p2c.models.compact import CompactConfig
-from p2c.training.compact_run import (
+from p2c.training.compact_run import CompactRunConfig, train_compact
+from p2c.training.compact_state import (
     CANDIDATE,
     FULL_STATE,
     PORTABLE_JSON,
     PORTABLE_NETWORKS,
-    CompactRunConfig,
-    train_compact,
 )
 from p2c.training.onesided import NETWORK_NAMES, OneSidedConfig
 
@@ -57,6 +56,8 @@ def tiny(data: Path, out: Path, **changes: object) -> CompactRunConfig:
         img_size=64,
         identity_steps=2,
         threads=1,
+        processes=1,
+        size_schedule="",
         log_every=1,
         sample_minutes=1e6,
         max_steps=6,
@@ -131,7 +132,7 @@ def test_sigterm_ends_the_step_and_writes_the_state(crops: Path, tmp_path: Path)
     command = [
         sys.executable, "-m", "p2c.training.commands.train_compact", "--data", str(crops), "--out", str(out),
         "--img-size", "64", "--widths", "4,8,8", "--blocks", "1", "--disc-width", "4", "--batch-size", "1",
-        "--threads", "1", "--log-every", "1", "--no-progress", "--state-dir", str(tmp_path / "state"),
+        "--threads", "2", "--processes", "2", "--size-schedule", "", "--log-every", "1", "--no-progress", "--state-dir", str(tmp_path / "state"),
     ]  # fmt: skip
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -158,3 +159,20 @@ def test_missing_data_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "p2c-prepare-data" in result.stderr
+
+
+def test_two_processes_average_their_gradients_and_resume_exactly(crops: Path, tmp_path: Path) -> None:
+    config = tiny(crops, tmp_path / "straight", processes=2, threads=2)
+    straight = train_compact(config)
+    assert (straight.step, straight.samples) == (6, 24)  # two ranks of batch 2
+    train_compact(tiny(crops, tmp_path / "resumed", processes=2, threads=2, max_steps=4))
+    train_compact(tiny(crops, tmp_path / "resumed", processes=2, threads=2))
+    a, b = networks(tmp_path / "straight"), networks(tmp_path / "resumed")
+    for name in NETWORK_NAMES:
+        for key, value in a[name].items():
+            assert torch.equal(value, b[name][key]), f"{name}.{key} differs after resuming"
+    solo = tiny(crops, tmp_path / "solo")
+    train_compact(solo)
+    assert not torch.equal(
+        a["generator"]["dec0.weight"], networks(tmp_path / "solo")["generator"]["dec0.weight"]
+    )
