@@ -17,8 +17,8 @@ A recording survives what a long run meets:
 - **the output folder removed while recording**: seen at the next frame; what was recorded is
   saved, from the still-open file, to the nearest folder that exists, and the run stops saying where.
 
-A run that writes no frame leaves no file. Fragmenting costs nothing measurable in time and about
-0.1 % in size (docs/robustness.md).
+A run that writes no frame leaves no file. Fragmenting costs nothing measurable: on a 720p clip
+with sound, the same time within noise and a file 0.3 % smaller (docs/robustness.md).
 """
 
 from __future__ import annotations
