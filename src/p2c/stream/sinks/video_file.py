@@ -42,7 +42,7 @@ __all__ = ["CONTAINER_FORMATS", "FRAGMENTED_MP4", "VideoFileSink"]
 
 logger = logging.getLogger(__name__)
 
-# Output container per file suffix (PyAV writes to a Python file object, so it cannot guess).
+# Output container per file suffix, for the formats p2c writes robustly (others: FFmpeg's guess).
 CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 # MP4/MOV muxer options for a file that plays at every moment: the track headers first (empty
 # moov), then one fragment per keyframe or per second, whichever comes first.
@@ -136,26 +136,25 @@ class VideoFileSink(FrameSink):
     def open(self) -> None:
         av = _import_av()
         require_folder(self.path)
-        self._format = CONTAINER_FORMATS.get(self.path.suffix.lower(), "")
-        if not self._format:
-            raise OutputError(
-                f"cannot write {self.path}: unknown video file type {self.path.suffix!r}; "
-                f"use a {', '.join(sorted(CONTAINER_FORMATS))} name"
-            )
+        # Known suffixes name their container; others are left to FFmpeg to guess from the name.
+        container = CONTAINER_FORMATS.get(self.path.suffix.lower())
+        self._format = container or ""
         options = FRAGMENTED_MP4 if self.fragmented and self._format in _FRAGMENTED_FORMATS else {}
         try:
             self._file = OutputFile(self.path, self._opener)
         except OSError as error:
             raise OutputError(f"cannot write {self.path}: {error.strerror or error}") from error
         try:
-            self._out = av.open(self._file.file, mode="w", format=self._format, options=dict(options))
+            self._out = av.open(self._file.file, mode="w", format=container, options=dict(options))
             self._add_video_stream()
             if self.audio_from is not None:
                 self._add_audio_stream()
         except BaseException as error:
             self._abandon()
             if isinstance(error, av.error.FFmpegError | ValueError):
-                raise OutputError(f"cannot write {self.path}: {error}") from error
+                raise OutputError(
+                    f"cannot write {self.path}: {error}; use a .mp4, .mov or .mkv name"
+                ) from error
             raise
 
     def _add_video_stream(self) -> None:
