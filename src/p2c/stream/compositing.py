@@ -25,7 +25,7 @@ import numpy as np
 
 from p2c.stream.alignment import invert_transform
 from p2c.stream.frame import Frame
-from p2c.stream.smoothing import CartoonSmoother
+from p2c.stream.smoothing import MOTION_SCALE, STILL_WEIGHT, CartoonSmoother
 from p2c.stream.stage import Stage
 
 if TYPE_CHECKING:
@@ -324,8 +324,8 @@ class CompositeStage(Stage):
         self,
         compositor: Compositor,
         side_by_side: bool = False,
-        cartoon_weight: float = 0.5,
-        motion_scale: float = 6.0,
+        cartoon_weight: float = STILL_WEIGHT,
+        motion_scale: float = MOTION_SCALE,
     ) -> None:
         self.compositor = compositor
         self.side_by_side = side_by_side

@@ -44,6 +44,7 @@ from p2c.stream.faces import AlignerConfig, FaceAligner
 from p2c.stream.frame import Frame
 from p2c.stream.queues import Closed, DropPolicy, FrameQueue
 from p2c.stream.sinks import OutputValue, Sink, SinkTarget, StopStream, build_sinks
+from p2c.stream.smoothing import MOTION_SCALE, STILL_WEIGHT
 from p2c.stream.sources import Source, VideoInfo
 from p2c.stream.stage import BatchPolicy, Stage, collect
 from p2c.stream.stats import PipelineStats, StatsSnapshot
@@ -90,7 +91,8 @@ class VideoConfig:
     side_by_side: bool = False
     detect_every: int = 15
     segment: bool = True
-    cartoon_weight: float = 0.5
+    cartoon_weight: float = STILL_WEIGHT
+    motion_scale: float = MOTION_SCALE
     queue_size: int = 4
     max_wait_s: float = 0.0
     on_device: bool | None = None
@@ -155,9 +157,14 @@ def cartoon_stages(engine: Backend, batches: BatchPolicy, config: VideoConfig) -
     if on_gpu if config.on_device is None else config.on_device:
         from p2c.stream.device_frames import device_stages  # torch loads only for this path
 
-        return list(device_stages(engine, batches, config.side_by_side, config.cartoon_weight))
+        return list(
+            device_stages(engine, batches, config.side_by_side, config.cartoon_weight, config.motion_scale)
+        )
     composite = CompositeStage(
-        default_compositor(engine), side_by_side=config.side_by_side, cartoon_weight=config.cartoon_weight
+        default_compositor(engine),
+        side_by_side=config.side_by_side,
+        cartoon_weight=config.cartoon_weight,
+        motion_scale=config.motion_scale,
     )
     return [EngineStage(engine, batches), composite]
 

@@ -41,12 +41,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from p2c.stream.faces import AlignedFace, FaceAligner
 from p2c.stream.frame import Frame
 from p2c.stream.landmarks import box_iou, landmark_box, mesh_landmarks68
 from p2c.stream.smoothing import MaskSmoother, OneEuroConfig, OneEuroFilter
+from p2c.stream.stabilizer import FlowStabilizer, StabilizerConfig, face_motion
 from p2c.stream.stage import Stage
 
 __all__ = ["FaceTracker", "Track", "TrackerConfig", "TrackingStage"]
@@ -74,6 +76,7 @@ class TrackerConfig:
     mask_new_weight: float = 0.5
     lock_fraction: float = 0.003
     tiles_per_detection: int = 2
+    stabilizer: StabilizerConfig | None = field(default_factory=StabilizerConfig)
 
     def __post_init__(self) -> None:
         for name in ("max_faces", "detect_every", "tiles_per_detection"):
@@ -118,6 +121,7 @@ class Track:
     age: int = 0
     scale: float = 1.0
     crop_landmarks: np.ndarray | None = None  # what the current crop was cut from (see TrackingStage)
+    stable: np.ndarray | None = None  # landmarks carried by the face's flow (p2c.stream.stabilizer)
 
 
 class FaceTracker:
@@ -299,6 +303,7 @@ class FaceTracker:
                 continue
             if track.missed > 0 or track.age == 0:
                 track.filter.reset()  # back after a gap: do not glide from where it was
+                track.stable = None
                 # One fixed unit per stretch of tracking: the filter works in face sizes, and a
                 # per-frame unit would put the size's own jitter back into the output.
                 track.scale = _box_size(landmark_box(landmarks))
@@ -329,12 +334,17 @@ class TrackingStage(Stage):
         self.tracker = tracker
         self.aligner = aligner
         self.stats = stats
+        config = tracker.config.stabilizer
+        self.stabilizer = FlowStabilizer(config) if config is not None else None
+        self._previous_gray: np.ndarray | None = None
 
     def process(self, frames: list[Frame]) -> list[Frame]:
         for frame in frames:
             detections = self.tracker.detections
             tracks = self.tracker.update(frame.image, frame.timestamp)
-            frame.faces = [self._face(frame.image, track) for track in tracks]
+            gray = self._gray(frame.image, tracks)
+            frame.faces = [self._face(frame.image, track, gray) for track in tracks]
+            self._previous_gray = gray
             if self.stats is not None:
                 self.stats.add(
                     faces=len(frame.faces),
@@ -343,7 +353,29 @@ class TrackingStage(Stage):
                 )
         return frames
 
-    def _crop_landmarks(self, track: Track) -> np.ndarray:
+    def _gray(self, image: np.ndarray, tracks: Sequence[Track]) -> np.ndarray | None:
+        """The frame in gray for the face flow, when a face is followed and the stabilizer is on."""
+        if self.stabilizer is None or not tracks:
+            return None
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+    def _stable_landmarks(self, track: Track, gray: np.ndarray | None) -> np.ndarray:
+        """The track's landmarks carried along by the face's own motion (:mod:`p2c.stream.stabilizer`)."""
+        if self.stabilizer is None:
+            return track.landmarks
+        motion = None
+        previous = self._previous_gray
+        if (
+            track.stable is not None
+            and gray is not None
+            and previous is not None
+            and previous.shape == gray.shape
+        ):
+            motion = face_motion(previous, gray, landmark_box(track.stable), self.stabilizer.config)
+        track.stable = self.stabilizer.update(track.stable, track.landmarks, motion, track.scale)
+        return track.stable
+
+    def _crop_landmarks(self, track: Track, gray: np.ndarray | None = None) -> np.ndarray:
         """The landmarks to cut the crop from: the last ones again while the face has not moved.
 
         The smoothed landmarks of a still face still creep by hundredths of a pixel; each creep
@@ -351,19 +383,16 @@ class TrackingStage(Stage):
         some point has moved by ``lock_fraction`` of the face size (about half a pixel), the crop
         is cut exactly as before, so a still face gives the same crop and the same cartoon.
         """
+        landmarks = self._stable_landmarks(track, gray)
         locked = track.crop_landmarks
         limit = self.tracker.config.lock_fraction * track.scale
-        if (
-            locked is None
-            or locked.shape != track.landmarks.shape
-            or np.abs(track.landmarks - locked).max() > limit
-        ):
-            track.crop_landmarks = track.landmarks.copy()
+        if locked is None or locked.shape != landmarks.shape or np.abs(landmarks - locked).max() > limit:
+            track.crop_landmarks = landmarks.copy()
         assert track.crop_landmarks is not None
         return track.crop_landmarks
 
-    def _face(self, image: np.ndarray, track: Track) -> AlignedFace:
-        landmarks = self._crop_landmarks(track)
+    def _face(self, image: np.ndarray, track: Track, gray: np.ndarray | None = None) -> AlignedFace:
+        landmarks = self._crop_landmarks(track, gray)
         return self.aligner.align_face(image, landmarks, track_id=track.id, mask_filter=track.mask)
 
     def warm_up(self) -> None:
