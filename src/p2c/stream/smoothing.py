@@ -31,10 +31,10 @@ __all__ = [
 ]
 
 # The cartoon EMA's defaults for video (docs/default-model.md, "Flicker"): a new cartoon counts
-# 15 % where the flow explains the input's change, all of it where the input changed by 40 levels
+# 10 % where the flow explains the input's change, all of it where the input changed by 60 levels
 # (0-255) beyond what the flow explains. Measured on the shared clips with the default model.
-STILL_WEIGHT = 0.15
-MOTION_SCALE = 40.0
+STILL_WEIGHT = 0.1
+MOTION_SCALE = 60.0
 
 
 @dataclass(frozen=True)
