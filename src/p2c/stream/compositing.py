@@ -326,11 +326,13 @@ class CompositeStage(Stage):
         side_by_side: bool = False,
         cartoon_weight: float = STILL_WEIGHT,
         motion_scale: float = MOTION_SCALE,
+        flow: str | None = "fine",
     ) -> None:
         self.compositor = compositor
         self.side_by_side = side_by_side
         self.cartoon_weight = cartoon_weight
         self.motion_scale = motion_scale
+        self.flow = flow
         self._smoothers: dict[int, tuple[CartoonSmoother, int]] = {}
 
     def _smooth(self, frame: Frame, cartoons: Sequence[Any]) -> list[Any]:
@@ -342,7 +344,7 @@ class CompositeStage(Stage):
         for face, cartoon in zip(frame.faces, cartoons, strict=True):
             smoother, _ = self._smoothers.get(face.track_id, (None, 0))
             if smoother is None:
-                smoother = CartoonSmoother(self.cartoon_weight, self.motion_scale)
+                smoother = CartoonSmoother(self.cartoon_weight, self.motion_scale, flow=self.flow)
             self._smoothers[face.track_id] = (smoother, frame.index)
             smoothed.append(smoother.blend(face.crop, cartoon))
         stale = [tid for tid, (_, seen) in self._smoothers.items() if frame.index - seen > _FORGET_AFTER]
