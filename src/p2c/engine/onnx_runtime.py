@@ -69,7 +69,12 @@ def execution_providers(
 
 
 class OnnxRuntimeBackend:
-    """Runs an ONNX generator with an ``onnxruntime.InferenceSession``."""
+    """Runs an ONNX generator with an ``onnxruntime.InferenceSession``.
+
+    ``threads``: intra-op threads (default: one per physical core, or ``$P2C_ORT_THREADS``);
+    ``spin``: let idle pool threads spin-wait for work, onnxruntime's own default, off here
+    because p2c always runs the engine beside other busy threads.
+    """
 
     name = "onnxruntime"
 
@@ -81,6 +86,7 @@ class OnnxRuntimeBackend:
         threads: int | None = None,
         trt_cache: Path | None = None,
         trt_fp16: bool | None = None,
+        spin: bool = False,
     ) -> None:
         ort = _onnxruntime()
         self.max_batch = max_batch
@@ -94,6 +100,11 @@ class OnnxRuntimeBackend:
         # MediaPipe's XNNPack delegate then fails in the same thread. onnxruntime measured no faster with it.
         if threads:
             options.intra_op_num_threads = threads
+        if not spin:
+            # Idle pool threads spin by default; beside the pipeline's other stages that doubled the
+            # CPU cost of a compact-generator call on 2 cores (p2c.stream.threads, docs/benchmarks.md).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         # TensorRT's own FP16 mode also speeds up an FP32 model (the released ONNX is FP32).
         trt_fp16 = self.precision == "fp16" if trt_fp16 is None else trt_fp16
         providers = execution_providers(device, "fp16" if trt_fp16 else self.precision, trt_cache)

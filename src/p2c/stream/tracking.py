@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from p2c.stream.adaptive import LivePolicy
 from p2c.stream.faces import AlignedFace, FaceAligner
 from p2c.stream.frame import Frame
 from p2c.stream.landmarks import box_iou, landmark_box, mesh_landmarks68
@@ -118,6 +119,9 @@ class Track:
     age: int = 0
     scale: float = 1.0
     crop_landmarks: np.ndarray | None = None  # what the current crop was cut from (see TrackingStage)
+    # Frames since the head mask was last segmented; None: segment on the next frame (a new
+    # track, or one back after a gap). See TrackingStage.
+    mask_age: int | None = None
 
 
 class FaceTracker:
@@ -143,6 +147,8 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self.frames = 0
         self.detections = 0
+        # The adaptive live policy searches for new faces this many times less often when busy.
+        self.detect_factor = 1
         self.tracked_frames = 0
         self._next_id = 0
         # Boxes of faces the tracking mesh follows but our detector did not confirm (a pet, say):
@@ -200,12 +206,12 @@ class FaceTracker:
 
     def _needs_detection(self, lost: bool, unknown: bool) -> bool:
         """Whether our detector runs on this frame (see the module docstring)."""
-        config, index = self.config, self.frames
+        config, index, factor = self.config, self.frames, self.detect_factor
         if not self.tracks or lost or unknown:
             return True
-        if len(self.tracks) < config.max_faces and index % config.detect_every == 0:
+        if len(self.tracks) < config.max_faces and index % (config.detect_every * factor) == 0:
             return True
-        return bool(config.refresh_every) and index % config.refresh_every == 0
+        return bool(config.refresh_every) and index % (config.refresh_every * factor) == 0
 
     def update(self, image: np.ndarray, timestamp: float) -> list[Track]:
         """Track faces on RGB ``image`` taken at ``timestamp`` seconds; visible tracks, largest first."""
@@ -299,6 +305,7 @@ class FaceTracker:
                 continue
             if track.missed > 0 or track.age == 0:
                 track.filter.reset()  # back after a gap: do not glide from where it was
+                track.mask_age = None  # and segment the head afresh
                 # One fixed unit per stretch of tracking: the filter works in face sizes, and a
                 # per-frame unit would put the size's own jitter back into the output.
                 track.scale = _box_size(landmark_box(landmarks))
@@ -320,26 +327,47 @@ class TrackingStage(Stage):
     segments (through the track's mask smoother) and whitens each one as it does for stills.
 
     ``aligner`` is the thread's :class:`p2c.stream.faces.FaceAligner`; its config decides the crop
-    size and whether the background is whitened.
+    size and whether the background is whitened. ``segment_every``: a face's head mask is
+    segmented on every N-th frame of its track (and on its first); in between the track's last
+    mask is used as it is. The mask lives in crop coordinates, which follow the tracked alignment,
+    so it moves with the head. ``policy`` (live runs): an :class:`p2c.stream.adaptive.LivePolicy`
+    whose level overrides ``segment_every`` and slows the search for new faces when busy.
     """
 
     name = "tracker"
 
-    def __init__(self, tracker: FaceTracker, aligner: FaceAligner, stats: Any = None) -> None:
+    def __init__(
+        self,
+        tracker: FaceTracker,
+        aligner: FaceAligner,
+        stats: Any = None,
+        segment_every: int = 1,
+        policy: LivePolicy | None = None,
+    ) -> None:
+        if segment_every < 1:
+            raise ValueError(f"TrackingStage.segment_every must be >= 1, got {segment_every}")
         self.tracker = tracker
         self.aligner = aligner
         self.stats = stats
+        self.segment_every = segment_every
+        self.policy = policy
+        self.segmentations = 0
 
     def process(self, frames: list[Frame]) -> list[Frame]:
         for frame in frames:
-            detections = self.tracker.detections
+            segment_every = self.segment_every
+            if self.policy is not None:
+                level = self.policy.level
+                segment_every, self.tracker.detect_factor = level.segment_every, level.detect_factor
+            detections, segmentations = self.tracker.detections, self.segmentations
             tracks = self.tracker.update(frame.image, frame.timestamp)
-            frame.faces = [self._face(frame.image, track) for track in tracks]
+            frame.faces = [self._face(frame.image, track, segment_every) for track in tracks]
             if self.stats is not None:
                 self.stats.add(
                     faces=len(frame.faces),
                     detections=self.tracker.detections - detections,
                     tracked_frames=int(bool(tracks)),
+                    segmentations=self.segmentations - segmentations,
                 )
         return frames
 
@@ -362,8 +390,14 @@ class TrackingStage(Stage):
         assert track.crop_landmarks is not None
         return track.crop_landmarks
 
-    def _face(self, image: np.ndarray, track: Track) -> AlignedFace:
+    def _face(self, image: np.ndarray, track: Track, segment_every: int) -> AlignedFace:
         landmarks = self._crop_landmarks(track)
+        previous = track.mask.value
+        if previous is not None and track.mask_age is not None and track.mask_age + 1 < segment_every:
+            track.mask_age += 1
+            return self.aligner.align_face(image, landmarks, track_id=track.id, mask=previous)
+        track.mask_age = 0
+        self.segmentations += int(self.aligner.config.segment)
         return self.aligner.align_face(image, landmarks, track_id=track.id, mask_filter=track.mask)
 
     def warm_up(self) -> None:
