@@ -200,3 +200,33 @@ def test_stages_are_closed_when_a_sink_cannot_open(synthetic_source, list_sink) 
     with pytest.raises(OSError, match="no device"):
         Pipeline(synthetic_source(5), [stage], [Unplugged(32, 32)]).run()
     assert stage.closed and stage.calls == []
+
+
+def test_opencv_runs_one_thread_per_stage_during_a_run_and_is_restored(synthetic_source, list_sink) -> None:
+    import cv2
+
+    seen: list[int] = []
+
+    class Probe(Stage):
+        name = "probe"
+
+        def process(self, frames: list[Frame]) -> list[Frame]:
+            seen.append(cv2.getNumThreads())
+            return frames
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        Pipeline(synthetic_source(3), [Probe()], [list_sink(32, 32)]).run()
+        assert seen == [1, 1, 1]  # the stages are the parallelism (p2c.stream.threads)
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
+
+
+def test_per_stage_time_counts_the_frames_each_stage_handled(synthetic_source, list_sink) -> None:
+    stage = Mark("slow", delay=0.01)
+    report = Pipeline(synthetic_source(4), [stage], [list_sink(32, 32)]).run().to_report()
+    assert report["frames"]["in"] == report["frames"]["out"] == 4
+    slow = report["stages"]["slow"]
+    assert slow["frames"] == 4 and slow["wall_ms_per_frame"] >= 10.0 and slow["cpu_ms_per_frame"] >= 0
