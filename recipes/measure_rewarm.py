@@ -29,12 +29,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from p2c.training.compact_run import (  # noqa: E402
-    FULL_STATE,
-    CompactRunConfig,
-    export_portable_state,
-    train_compact,
-)
+from p2c.training.compact_run import CompactRunConfig, train_compact  # noqa: E402
+from p2c.training.compact_state import FULL_STATE, RunProgress, export_portable_state  # noqa: E402
 from p2c.training.crops import CropBank  # noqa: E402
 from p2c.training.onesided import OneSidedConfig, OneSidedNetworks  # noqa: E402
 
@@ -106,9 +102,7 @@ def main() -> int:
         payload = torch.load(args.run_dir / FULL_STATE, map_location="cpu", weights_only=True)
         for name, state in payload["networks"].items():
             getattr(nets, name).load_state_dict(state)
-        from p2c.training.compact_run import _Progress
-
-        export_portable_state(portable, config, nets, _Progress(**payload["progress"]))
+        export_portable_state(portable, config.to_dict(), nets, RunProgress(**payload["progress"]))
         plans.append(
             (
                 f"portable/{rewarm}",

@@ -17,13 +17,12 @@ import pytest
 import torch
 
 from p2c.models.compact import CompactConfig
-from p2c.training.compact_run import (
+from p2c.training.compact_run import CompactRunConfig, train_compact
+from p2c.training.compact_state import (
     CANDIDATE,
     FULL_STATE,
     PORTABLE_JSON,
     PORTABLE_NETWORKS,
-    CompactRunConfig,
-    train_compact,
 )
 from p2c.training.onesided import NETWORK_NAMES, OneSidedConfig
 
@@ -158,3 +157,20 @@ def test_missing_data_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "p2c-prepare-data" in result.stderr
+
+
+def test_two_processes_average_their_gradients_and_resume_exactly(crops: Path, tmp_path: Path) -> None:
+    config = tiny(crops, tmp_path / "straight", processes=2, threads=2)
+    straight = train_compact(config)
+    assert (straight.step, straight.samples) == (6, 24)  # two ranks of batch 2
+    train_compact(tiny(crops, tmp_path / "resumed", processes=2, threads=2, max_steps=4))
+    train_compact(tiny(crops, tmp_path / "resumed", processes=2, threads=2))
+    a, b = networks(tmp_path / "straight"), networks(tmp_path / "resumed")
+    for name in NETWORK_NAMES:
+        for key, value in a[name].items():
+            assert torch.equal(value, b[name][key]), f"{name}.{key} differs after resuming"
+    solo = tiny(crops, tmp_path / "solo")
+    train_compact(solo)
+    assert not torch.equal(
+        a["generator"]["dec0.weight"], networks(tmp_path / "solo")["generator"]["dec0.weight"]
+    )

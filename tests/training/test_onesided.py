@@ -83,3 +83,8 @@ def test_the_identity_warm_up_brings_the_output_towards_the_input() -> None:
     for _ in range(120):
         last = identity_step(nets, x, g).nce
     assert last < 0.6 * first
+
+
+def test_the_config_round_trips_through_its_dict() -> None:
+    config = OneSidedConfig(generator=CompactConfig(widths=(8, 16, 32), blocks=3), disc_width=16)
+    assert OneSidedConfig.from_dict(config.to_dict()) == config

@@ -45,8 +45,8 @@ class CropBank:
         """Crop ``index`` without augmentation, at ``size``: for sample grids."""
         return to_tensor(_resize(self.images[index], size))
 
-    def batch(self, seed: int, step: int, size: int, count: int) -> torch.Tensor:
-        """``count`` augmented crops for ``step``: the same for the same (seed, step), on any machine."""
-        rng = np.random.default_rng([seed, self.domain, step])
+    def batch(self, seed: int, step: int, size: int, count: int, rank: int = 0) -> torch.Tensor:
+        """``count`` augmented crops for ``step`` on ``rank``: the same for the same key, on any machine."""
+        rng = np.random.default_rng([seed, self.domain, step] + ([rank] if rank else []))
         picks = rng.integers(0, len(self.images), size=count)
         return torch.stack([to_tensor(augment(self.images[int(i)], size, rng)) for i in picks])

@@ -18,6 +18,7 @@ draws come from a ``torch.Generator`` seeded from them, so a resumed run repeats
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -90,12 +91,11 @@ class OneSidedConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> OneSidedConfig:
         values = dict(values)
-        generator = CompactConfig(
-            **{**values.pop("generator"), "widths": tuple(values["generator"]["widths"])}
-        )
+        generator_values = dict(values.pop("generator"))
+        generator_values["widths"] = tuple(generator_values["widths"])
         weights = OneSidedWeights(**values.pop("weights"))
         values["betas"] = tuple(values["betas"])
-        return cls(generator=generator, weights=weights, **values)
+        return cls(generator=CompactConfig(**generator_values), weights=weights, **values)
 
 
 class PatchDiscriminator(nn.Module):
@@ -176,9 +176,16 @@ def _judge(disc: PatchDiscriminator, images: torch.Tensor, index: int) -> torch.
     return disc(images if index == 0 else F.avg_pool2d(images, 2))
 
 
-def step_generator(seed: int, step: int) -> torch.Generator:
-    """The random stream of one training step (DiffAugment draws, NCE patch positions)."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63))
+def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The random stream of one training step on one rank (DiffAugment draws, NCE patch positions)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step + rank * 7_919_000_003) % (2**63))
+
+
+Average = Callable[[Sequence[nn.Parameter]], None]
+
+
+def _alone(_parameters: Sequence[nn.Parameter]) -> None:
+    """One process: the gradients are already the batch's mean."""
 
 
 def generator_step(
@@ -190,6 +197,7 @@ def generator_step(
     rng: torch.Generator,
     faceid: nn.Module | None = None,
     train_generator: bool = True,
+    average: Average = _alone,
 ) -> StepLosses:
     """One discriminator update then (unless ``train_generator`` is False) one generator update."""
     config = nets.config
@@ -207,6 +215,7 @@ def generator_step(
         d_loss = d_loss + 0.5 * (_lsgan(real, 1.0) + _lsgan(fake, 0.0))
     d_optimizer.zero_grad(set_to_none=True)
     d_loss.backward()
+    average(nets.discriminator_parameters())
     d_optimizer.step()
     if not train_generator:
         return StepLosses(float(d_loss.detach()), 0.0, 0.0, 0.0)
@@ -234,13 +243,17 @@ def generator_step(
         loss = loss + weights.faceid * faceid_value
     g_optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    average(nets.generator_parameters())
     g_optimizer.step()
     nets.update_ema(config.ema_decay)
     return StepLosses(*(float(v.detach()) for v in (d_loss, adv, nce, faceid_value)))
 
 
 def identity_step(
-    nets: OneSidedNetworks, photos: torch.Tensor, g_optimizer: torch.optim.Optimizer
+    nets: OneSidedNetworks,
+    photos: torch.Tensor,
+    g_optimizer: torch.optim.Optimizer,
+    average: Average = _alone,
 ) -> StepLosses:
     """A warm-up step: the generator learns to return its input (L1), a start near the identity.
 
@@ -250,6 +263,7 @@ def identity_step(
     loss = F.l1_loss(nets.generator(photos).image, photos)
     g_optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    average(nets.generator_parameters())
     g_optimizer.step()
     nets.update_ema(0.0)
     return StepLosses(0.0, 0.0, float(loss.detach()), 0.0)
