@@ -242,6 +242,21 @@ def test_command_line_options_become_sinks_sized_for_the_run(tmp_path: Path) -> 
     assert isinstance(null, NullSink) and null.expected_shape == (48, 128, 3)
 
 
+def test_a_live_recording_encodes_with_a_faster_preset_than_a_file(tmp_path: Path) -> None:
+    file_target = SinkTarget(64, 48, 25.0, Fraction(1, 12800), live=False)
+    (file_sink,) = build_sinks({"file": tmp_path / "f.mp4"}, file_target)
+    (live_sink,) = build_sinks(
+        {"file": tmp_path / "l.mp4"}, SinkTarget(64, 48, 25.0, Fraction(1, 12800), live=True)
+    )
+    assert isinstance(file_sink, VideoFileSink) and file_sink.preset == "veryfast"
+    assert isinstance(live_sink, VideoFileSink) and live_sink.preset == "superfast"
+    with live_sink:
+        for frame in _frames(4):
+            live_sink.write(frame)
+    with av.open(str(tmp_path / "l.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 4
+
+
 def test_the_null_sink_checks_and_counts_frames_and_keeps_nothing() -> None:
     with NullSink(64, 48) as sink:
         for frame in _frames(3):
