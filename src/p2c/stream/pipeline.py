@@ -20,8 +20,9 @@ encoder) can swallow an exception raised inside it, and the run would then go on
 
 Live runs use ``drop_oldest`` queues: when any stage is slower than the camera, the oldest
 waiting frame is dropped (and counted), so latency stays bounded by the queue sizes instead of
-growing. File runs block instead: every frame comes out, in order, with
-its timestamp. An exception in any thread stops every stage and is re-raised in the caller.
+growing; and each stage takes its next frame just in time for the next stage
+(:mod:`p2c.stream.pacing`), so no work is spent on frames that would be replaced. File runs
+block instead: every frame comes out, in order, with its timestamp. An exception in any thread stops every stage and is re-raised in the caller.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from p2c.stream.batching import EngineStage
 from p2c.stream.compositing import CompositeStage, default_compositor
 from p2c.stream.faces import AlignerConfig, FaceAligner
 from p2c.stream.frame import Frame
+from p2c.stream.pacing import StageClock, wait_until_wanted
 from p2c.stream.queues import Closed, DropPolicy, FrameQueue
 from p2c.stream.sinks import OutputValue, Sink, SinkTarget, StopStream, build_sinks
 from p2c.stream.sources import Source, VideoInfo
@@ -359,11 +361,20 @@ class Pipeline:
         names = ["source", *(stage.name for stage in self.stages)]
         self.queues = [FrameQueue[Frame](size, policy, name=name) for name in names]
         threads = [threading.Thread(target=self._guard, args=("reader", self._read), daemon=True)]
-        for stage, inbox, outbox in zip(self.stages, self.queues, self.queues[1:], strict=False):
+        clocks = [StageClock() for _ in self.stages]
+        # Live, a stage takes its next frame just in time for the next stage (p2c.stream.pacing);
+        # the last one hands frames to the sinks, which never keep it waiting.
+        nexts: list[StageClock | None] = [*clocks[1:], None] if self.config.live else [None] * len(clocks)
+        for stage, inbox, outbox, clock, downstream in zip(
+            self.stages, self.queues, self.queues[1:], clocks, nexts, strict=False
+        ):
             threads.append(
                 threading.Thread(
                     target=self._guard,
-                    args=(stage.name, lambda s=stage, i=inbox, o=outbox: self._work(s, i, o)),
+                    args=(
+                        stage.name,
+                        lambda s=stage, i=inbox, o=outbox, c=clock, d=downstream: self._work(s, i, o, c, d),
+                    ),
                     daemon=True,
                     name=f"p2c-{stage.name}",
                 )
@@ -411,14 +422,27 @@ class Pipeline:
             self.stats.add(damaged=self.source.damaged)
             outbox.close()
 
-    def _work(self, stage: Stage, inbox: FrameQueue[Frame], outbox: FrameQueue[Frame]) -> None:
+    def _work(
+        self,
+        stage: Stage,
+        inbox: FrameQueue[Frame],
+        outbox: FrameQueue[Frame],
+        clock: StageClock | None = None,
+        downstream: StageClock | None = None,
+    ) -> None:
         try:
             while not self._cancel.is_set():
+                if clock is not None and downstream is not None:
+                    wait_until_wanted(outbox, clock, downstream, self._cancel)
                 frames = collect(inbox, stage.batch_policy, self._cancel)
                 if not frames:
                     break
                 started, cpu = time.perf_counter(), time.thread_time()
+                if clock is not None:
+                    clock.begin()
                 done = stage.process(frames)
+                if clock is not None:
+                    clock.end()
                 self.stats.add_stage_time(
                     stage.name, time.perf_counter() - started, time.thread_time() - cpu, len(frames)
                 )
