@@ -22,7 +22,8 @@ Live runs use ``drop_oldest`` queues: when any stage is slower than the camera, 
 waiting frame is dropped (and counted), so latency stays bounded by the queue sizes instead of
 growing; and each stage takes its next frame just in time for the next stage
 (:mod:`p2c.stream.pacing`), so no work is spent on frames that would be replaced. File runs
-block instead: every frame comes out, in order, with its timestamp. An exception in any thread stops every stage and is re-raised in the caller.
+block instead: every frame comes out, in order, with its timestamp. An exception in any thread
+stops every stage and is re-raised in the caller.
 """
 
 from __future__ import annotations
@@ -360,7 +361,9 @@ class Pipeline:
         policy: DropPolicy = "drop_oldest" if self.config.live else "block"
         names = ["source", *(stage.name for stage in self.stages)]
         self.queues = [FrameQueue[Frame](size, policy, name=name) for name in names]
-        threads = [threading.Thread(target=self._guard, args=("reader", self._read), daemon=True)]
+        threads = [
+            threading.Thread(target=self._guard, args=("reader", self._read), daemon=True, name="p2c-source")
+        ]
         clocks = [StageClock() for _ in self.stages]
         # Live, a stage takes its next frame just in time for the next stage (p2c.stream.pacing);
         # the last one hands frames to the sinks, which never keep it waiting.
