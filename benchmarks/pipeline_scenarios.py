@@ -299,11 +299,11 @@ def _newest_frames(source: Any, frames: int, stop: threading.Event, counted: dic
     def read() -> None:
         try:
             for frame in source:
-                if stop.is_set() or counted["in"] >= frames:
+                # The camera's frames so far: those read, and those it let go (read too late).
+                if stop.is_set() or counted["in"] + getattr(source, "skipped", 0) >= frames:
                     break
                 counted["in"] += 1
-                if inbox.put(frame, stop) is not None:
-                    counted["dropped"] += 1
+                inbox.put(frame, stop)
         finally:
             inbox.close()
 
@@ -339,7 +339,7 @@ def time_reference(
     stages = dict.fromkeys(("decode", "align", "engine", "composite", "encode"), 0.0)
     latencies: list[float] = []
     faces_per_frame: list[int] = []
-    counted = {"in": 0, "dropped": 0}
+    counted = {"in": 0}
     load_before = list(os.getloadavg())
     source = _source(run, clip)
     with source:
@@ -373,12 +373,12 @@ def time_reference(
                 faces_per_frame.append(len(faces))
             wall, cpu = time.perf_counter() - wall0, _process_cpu() - cpu0
     out = max(len(latencies), 1)
-    skipped = getattr(source, "skipped", 0)  # camera frames read too late
+    taken = min(counted["in"] + getattr(source, "skipped", 0), frames)  # live: camera frames, shown or not
     return {
         "frames": {
-            "in": counted["in"] + skipped,
+            "in": taken,
             "out": len(latencies),
-            "dropped": counted["dropped"] + skipped,
+            "dropped": taken - len(latencies),
         },
         "faces_per_frame": faces_per_frame,
         "fps": len(latencies) / wall if wall > 0 else 0.0,
