@@ -1,7 +1,11 @@
 """Face tracking for video: MediaPipe's face mesh in tracking mode, full detection only when needed.
 
-Per frame, the face mesh runs in tracking mode (``static_image_mode=False``): it seeds each
-face's region from the previous frame's landmarks, so no detector runs while faces stay in view.
+Per frame, each track is followed by a face mesh of its own in tracking mode
+(:class:`p2c.stream.region_mesh.RegionMeshes`), on a square around its last landmarks: it seeds
+the face's landmarks from the previous frame's, so no detector runs while faces stay in view, and
+a small face fills that square as a large one does. While fewer faces are tracked than allowed,
+a tracking mesh on the whole frame runs too, to notice faces that come into view
+(``follow_regions=False`` keeps only the whole-frame mesh, the earlier way).
 Faces are born only from our detector, :class:`p2c.stream.landmarks.LandmarkDetector`, the one
 stills and training data use (full- and short-range boxes, tiles on large frames, a mesh per box,
 human faces only). It runs
@@ -12,15 +16,16 @@ human faces only). It runs
 - every ``detect_every`` frames while fewer faces are tracked than allowed (to find new ones),
 - every ``refresh_every`` frames regardless (a sanity check; 0 turns it off).
 
-On a frame large enough for tiles, each detection searches ``tiles_per_detection`` of them (the
-next ones each time), so small faces in 4K video are found over a few detections without making
-any one frame slow. A face the tracking mesh does not follow (too small for its detector, or
-turned away for a moment) keeps being followed by the static mesh on a square around its last
-landmarks. Tracks keep stable ids across frames (matched by box IoU, then centre distance) and
-survive ``max_missed`` frames unseen, so a face that blinks out for a moment comes back under its
-id. Landmarks are smoothed per track with a One-Euro filter in face-size units, so the behaviour
-does not depend on the resolution; a new track starts from its detected landmarks exactly, so the
-first frame of a clip is cropped exactly as the same image is as a still.
+On a frame large enough for tiles, each detection searches ``tiles_per_detection`` of them (the next
+ones each time), so small faces in 4K video are found over a few detections without making any one
+frame slow. A face no tracking mesh follows on a frame (turned away for a moment, or too small for
+the whole-frame mesh when per-track meshes are off) is looked for again by the static mesh, with its
+detector, on a square around its last landmarks. Tracks keep stable ids across frames (matched by
+box IoU, then centre distance) and survive ``max_missed`` frames unseen, so a face that blinks out
+for a moment comes back under its id. Landmarks are smoothed per track with a One-Euro filter in
+face-size units, so the behaviour does not depend on the resolution; a new track starts from its
+detected landmarks exactly, so the first frame of a clip is cropped exactly as the same image is as
+a still.
 
 ``detections`` counts the frames on which our detector ran. (While it tracks fewer faces than
 ``max_num_faces``, MediaPipe's mesh also runs its short-range detector on every frame; with
@@ -28,10 +33,13 @@ first frame of a clip is cropped exactly as the same image is as a still.
 
 The crop: :class:`TrackingStage` hands each track's landmarks to the aligner
 (:meth:`p2c.stream.faces.FaceAligner.align_face`), which crops, segments and whitens as for a still.
-Segmenting the 256x256 crop costs a few milliseconds, so it is done every frame, but the aligner
-passes the fresh mask through the track's mask filter: an EMA in crop coordinates, which move with
-the face, so nothing smears. Segmenting every N frames instead would save little and make the mask
-lag the head on fast turns. The smoothed mask both whitens the crop and blends the cartoon back.
+The aligner passes each fresh mask through the track's mask filter: an EMA in crop coordinates,
+which move with the face, so nothing smears. Segmenting a crop costs about 6 ms of CPU whatever
+its size (the model's input is 256x256), so live runs segment each face every 2nd frame (more
+rarely when the adaptive policy says the machine is busy) and reuse the track's last mask in
+between: it is in crop coordinates, so it follows the tracked alignment; on a fast turn it lags
+by at most the refresh interval (the tolerance is tested). Files segment every frame. The mask
+both whitens the crop and blends the cartoon back.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from p2c.stream.adaptive import LivePolicy
 from p2c.stream.faces import AlignedFace, FaceAligner
 from p2c.stream.frame import Frame
 from p2c.stream.landmarks import box_iou, landmark_box, mesh_landmarks68
+from p2c.stream.region_mesh import RegionMeshes
 from p2c.stream.smoothing import MaskSmoother, OneEuroConfig, OneEuroFilter
 from p2c.stream.stage import Stage
 
@@ -56,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 Box = np.ndarray  # (4,) x0, y0, x1, y1 in pixels
 MeshFn = Callable[[np.ndarray], list[np.ndarray]]  # image -> 68 landmarks of each face the mesh follows
+FollowFn = Callable[[np.ndarray, int, np.ndarray], np.ndarray | None]  # image, track id, box -> landmarks
 DetectFn = Callable[[np.ndarray, Sequence[Box]], list[np.ndarray]]  # image, known boxes -> new faces
 RefindFn = Callable[[np.ndarray, Box], np.ndarray | None]  # image, box -> landmarks of the face there
 
@@ -75,6 +85,7 @@ class TrackerConfig:
     mask_new_weight: float = 0.5
     lock_fraction: float = 0.003
     tiles_per_detection: int = 2
+    follow_regions: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_faces", "detect_every", "tiles_per_detection"):
@@ -127,8 +138,9 @@ class Track:
 class FaceTracker:
     """Follows up to ``max_faces`` faces; ``update(image, t)`` returns the visible tracks.
 
-    The MediaPipe parts are injectable (``mesh``, ``detect``, ``refind``) so identity and
-    detection policy can be tested with scripted faces; by default MediaPipe builds them.
+    The MediaPipe parts are injectable (``mesh``, ``detect``, ``refind``, ``follow``) so identity
+    and detection policy can be tested with scripted faces; by default MediaPipe builds them (a
+    scripted ``mesh`` without a ``follow`` means no per-track meshes).
     """
 
     def __init__(
@@ -137,9 +149,20 @@ class FaceTracker:
         mesh: MeshFn | None = None,
         detect: DetectFn | None = None,
         refind: RefindFn | None = None,
+        follow: FollowFn | None = None,
     ) -> None:
         self.config = config or TrackerConfig()
         self._owned: list[Any] = []
+        self._regions: RegionMeshes | None = None
+        if follow is None and mesh is None and self.config.follow_regions:
+            self._regions = RegionMeshes(
+                self.config.max_faces,
+                self.config.min_detection_confidence,
+                self.config.min_tracking_confidence,
+            )
+            self._owned.append(self._regions)
+            follow = self._regions.follow
+        self._follow = follow
         self._mesh = mesh or self._mediapipe_mesh()
         if detect is None or refind is None:
             detect, refind = self._mediapipe_detector(detect, refind)
@@ -193,6 +216,8 @@ class FaceTracker:
     def warm_up(self) -> None:
         """Load MediaPipe's models now (a blank image), so the first real frame is not late."""
         blank = np.full((256, 256, 3), 127, np.uint8)
+        if self._regions is not None:
+            self._regions.warm_up()
         self._mesh(blank)
         self._detect(blank, [])
         self._refind(blank, np.array([64.0, 64.0, 192.0, 192.0]))
@@ -216,8 +241,19 @@ class FaceTracker:
     def update(self, image: np.ndarray, timestamp: float) -> list[Track]:
         """Track faces on RGB ``image`` taken at ``timestamp`` seconds; visible tracks, largest first."""
         image = np.ascontiguousarray(image)
-        matched, unmatched = self._associate(self._mesh(image))
-        # Tracks the full-frame mesh lost: look again in a square around where they were.
+        followed: dict[int, np.ndarray] = {}
+        if self._follow is not None:
+            for track in self.tracks:
+                if track.missed == 0:
+                    landmarks = self._follow(image, track.id, track.box)
+                    if landmarks is not None:
+                        followed[track.id] = landmarks
+        # The whole-frame mesh: to follow faces (without per-track meshes), or to notice new ones.
+        in_view = sum(track.missed == 0 for track in self.tracks)
+        whole = self._follow is None or in_view < self.config.max_faces
+        matched, unmatched = self._associate(self._mesh(image) if whole else [])
+        matched.update(followed)
+        # Tracks no mesh followed: look again, with the detector, in a square around where they were.
         for track in self.tracks:
             if track.id not in matched and track.missed == 0:
                 landmarks = self._refind(image, track.box)
