@@ -5,19 +5,20 @@
 #   recipes/default_model.sh cpu             # start or resume the compact model's run, detached, nice 19
 #   recipes/default_model.sh cpu-status      # its step, samples, CPU-hours, samples/s
 #   recipes/default_model.sh cpu-stop        # SIGTERM: it finishes the step and writes recipes/state/
+#   recipes/default_model.sh cpu-gate        # a copy of its candidate -> runs/default/candidate/, then gate
 #   recipes/default_model.sh pack            # here (MediaPipe): crops, Face ID copy, astronaut crop -> .p2c-carry/
 #   recipes/default_model.sh gpu             # the GPU machine, one call: [benchmark], train, evaluate, export -> $OUT
-#   recipes/default_model.sh unpack DIR      # here: both generators -> recipes/state/, the A->B candidate aside
-#   recipes/default_model.sh gate [WEIGHTS]  # here: identity, grid, flicker -> runs/default/gate/gate.{json,md}
+#   recipes/default_model.sh unpack DIR      # here: both generators -> recipes/state_gpu/, the A->B candidate aside
+#   recipes/default_model.sh gate [WEIGHTS]  # here: identity, cartoon-ness, grid, flicker -> runs/default/gate/gate.{json,md}
 #   recipes/default_model.sh ship [WEIGHTS]  # here: after a passed gate and a look at the grid (P2C_GRID_OK=1)
 #   P2C_TINY=1 recipes/default_model.sh dry-run   # all of it on a CPU at a tiny size (not a model)
 #
 # docs/default-model.md has the checklist and the figures. In short:
-# - What travels (<= 64 MiB): the repository, with recipes/state/ (both generators in FP16, 15.4 MB),
+# - What travels (<= 64 MiB): the repository, with recipes/state_gpu/ (both generators in FP16, 15.4 MB),
 #   and .p2c-carry/ (git-ignored: WebP crops of third-party photos, the Face ID network in FP16).
 # - One call runs at most 10 minutes; this one keeps to $P2C_BUDGET_SECONDS (540): the short training
 #   benchmark while issue 9's GPU figures are owed (<= 2 min), training for the time left, then
-#   p2c-eval and the gate's identity checks. It continues from recipes/state/ when that exists
+#   p2c-eval and the gate's output checks. It continues from recipes/state_gpu/ when that exists
 #   (p2c-train --init-from: fresh discriminators, trained alone first for $P2C_D_WARMUP steps).
 # - Back in $OUT (at most 8 files of <= 16 MiB): genA2B.safetensors, genB2A.safetensors (FP16),
 #   results.tar.gz (their JSON, state.json, metrics, eval, gate preview, benchmark) and gpu.log.
@@ -240,7 +241,7 @@ gpu_steps() {
     local train_seconds=$((SECONDS - trained))
     cp "$work"/state/genA2B.safetensors "$work"/state/genB2A.safetensors "$OUT/"  # first: what matters most
 
-    # (c) evaluate: p2c-eval on testA/testB, and the gate's identity checks and grid (no flicker there)
+    # (c) evaluate: p2c-eval on testA/testB, and the gate's output checks and grid (no flicker there)
     p2c_eval --weights "$work/state/genA2B.safetensors" --photos "$CARRY/data/testA" \
         --cartoons "$CARRY/data/testB" --faceid-weights "$FACEID" --out "$work/eval" --device "$DEVICE" \
         || log "p2c-eval failed"
@@ -313,9 +314,17 @@ print(f'default_model: returned state at step {state.step}, {state.info.get(\"sa
     return 0
 }
 
+snapshot_cpu_candidate() {
+    # The CPU run rewrites recipes/state/ every 5 minutes: gate (and ship) a copy that stays put.
+    [[ -f $CPU_STATE/genA2B.safetensors ]] || die "no $CPU_STATE/genA2B.safetensors: start the CPU run first"
+    mkdir -p "$RUNS/candidate"
+    cp "$CPU_STATE/genA2B.safetensors" "$CPU_STATE/genA2B.json" "$CPU_STATE/state.json" "$RUNS/candidate/"
+    log "gating the CPU run's candidate as of step $("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$RUNS/candidate/state.json")"
+}
+
 gate() {
     local weights=${1:-$RUNS/candidate/genA2B.safetensors}
-    [[ -f $weights ]] || die "no $weights: run 'default_model.sh unpack DIR' first, or name the weights"
+    [[ -f $weights ]] || die "no $weights: run 'default_model.sh cpu-gate' or 'unpack DIR' first, or name the weights"
     prepare
     local status=0
     local clips=()
@@ -373,6 +382,7 @@ case ${1:-} in
     cpu) cpu ;;
     cpu-status) cpu_status ;;
     cpu-stop) cpu_stop ;;
+    cpu-gate) snapshot_cpu_candidate && gate ;;
     pack) pack ;;
     gpu) gpu ;;
     unpack) unpack "${2:-}" ;;
@@ -380,7 +390,7 @@ case ${1:-} in
     ship) ship "${2:-}" ;;
     dry-run) dry_run ;;
     *)
-        sed -n '2,14p' "$0" >&2
+        sed -n '2,15p' "$0" >&2
         exit 2
         ;;
 esac

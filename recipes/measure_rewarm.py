@@ -40,12 +40,14 @@ WINDOW = 25
 def run_config(run_dir: Path, data: Path, out: Path, steps: int, **changes: object) -> CompactRunConfig:
     saved = json.loads((run_dir / "config.json").read_text())
     saved["objective"] = OneSidedConfig.from_dict(saved["objective"])
+    saved.update(processes=1, threads=1)  # one process: the three continuations are compared step by step
     config = CompactRunConfig(**saved)
     start = torch.load(run_dir / FULL_STATE, map_location="cpu", weights_only=True)["progress"]["step"]
-    return replace(
-        config, data_dir=str(data), out_dir=str(out), max_steps=start + steps, log_every=1,
-        sample_minutes=1e9, save_minutes=10, state_dir=None, init_from=None, cpu_hours=None, **changes,
-    )  # fmt: skip
+    settings: dict[str, object] = {
+        "data_dir": str(data), "out_dir": str(out), "max_steps": start + steps, "log_every": 1,
+        "sample_minutes": 1e9, "save_minutes": 10, "state_dir": None, "init_from": None, "cpu_hours": None,
+    }  # fmt: skip
+    return replace(config, **{**settings, **changes})  # type: ignore[arg-type]
 
 
 def curves(metrics: Path, start: int) -> dict[str, object]:
@@ -114,8 +116,6 @@ def main() -> int:
         if label != "exact":
             shutil.rmtree(out, ignore_errors=True)
         config = run_config(args.run_dir, args.data, out, args.steps, **changes)
-        if label == "portable/0":
-            config = replace(config, rewarm_steps=1)  # lr at full value from the first step
         cpu = time.process_time()
         train_compact(config)
         results[label] = {

@@ -107,6 +107,12 @@ def shared_cartoons() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_test_cartoons() -> Path:
+    """photo2cartoon's own 10 test cartoons (the default model's testB)."""
+    return _shared_path("data/photo2cartoon/testB")
+
+
+@pytest.fixture(scope="session")
 def talking_clip() -> Path:
     return _shared_path("media/talking_512x512_25fps_noaudio.mp4")
 

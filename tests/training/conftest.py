@@ -14,6 +14,7 @@ from torch import nn
 
 PHOTOS_WITH_FACE = [f"photo_{i:04d}.jpg" for i in range(1, 7)]
 PHOTO_WITHOUT_FACE = "photo_0539.jpg"  # the only trainA photo where FaceAligner finds no face
+HELDOUT_PHOTOS, HELDOUT_SEED = 40, 0  # recipes/default_model.sh: --split-test 40 --seed 0
 CARTOONS = [f"cartoon_{i:03d}.png" for i in range(6)]
 
 
@@ -87,6 +88,37 @@ def prepared(raw_photos: Path, raw_cartoons: Path, tmp_path_factory: pytest.Temp
 @pytest.fixture(scope="session")
 def train_data(prepared: dict) -> Path:
     return prepared["data"]
+
+
+def heldout_photo_names(photos: Path) -> list[str]:
+    """The default model's 40 testA photos: p2c-prepare-data's seeded choice among the written crops.
+
+    Every photo of shared trainA gives a crop except ``PHOTO_WITHOUT_FACE``, so the choice can be
+    repeated without aligning all 586 (docs/default-model.md lists the same 40 names).
+    """
+    written = sorted(str(p) for p in photos.iterdir() if p.suffix == ".jpg" and p.name != PHOTO_WITHOUT_FACE)
+    chosen = np.random.default_rng(HELDOUT_SEED).choice(len(written), size=HELDOUT_PHOTOS, replace=False)
+    return [Path(written[int(i)]).name for i in sorted(chosen)]
+
+
+@pytest.fixture(scope="session")
+def heldout_data(
+    shared_photos: Path, shared_test_cartoons: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The default model's held-out crops, aligned by p2c-prepare-data: testA (40) and testB (10)."""
+    from p2c.training.preparation import PrepareConfig, prepare_dataset
+
+    raw = tmp_path_factory.mktemp("heldout_raw")
+    for name in heldout_photo_names(shared_photos):
+        shutil.copy2(shared_photos / name, raw / name)
+    data = tmp_path_factory.mktemp("heldout") / "data"
+    prepare_dataset(PrepareConfig(str(raw), str(data), "A", split_test=HELDOUT_PHOTOS), False)
+    prepare_dataset(PrepareConfig(str(shared_test_cartoons), str(data), "B", split_test=10), False)
+    for empty in ("trainA", "trainB"):
+        (data / empty).rmdir()  # all of them went to test
+    assert len(list((data / "testA").iterdir())) == HELDOUT_PHOTOS
+    assert len(list((data / "testB").iterdir())) == 10
+    return data
 
 
 @pytest.fixture(autouse=True, scope="module")

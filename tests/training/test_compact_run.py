@@ -56,6 +56,8 @@ def tiny(data: Path, out: Path, **changes: object) -> CompactRunConfig:
         img_size=64,
         identity_steps=2,
         threads=1,
+        processes=1,
+        size_schedule="",
         log_every=1,
         sample_minutes=1e6,
         max_steps=6,
@@ -130,7 +132,7 @@ def test_sigterm_ends_the_step_and_writes_the_state(crops: Path, tmp_path: Path)
     command = [
         sys.executable, "-m", "p2c.training.commands.train_compact", "--data", str(crops), "--out", str(out),
         "--img-size", "64", "--widths", "4,8,8", "--blocks", "1", "--disc-width", "4", "--batch-size", "1",
-        "--threads", "1", "--log-every", "1", "--no-progress", "--state-dir", str(tmp_path / "state"),
+        "--threads", "2", "--processes", "2", "--size-schedule", "", "--log-every", "1", "--no-progress", "--state-dir", str(tmp_path / "state"),
     ]  # fmt: skip
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from p2c.models.generator import GeneratorConfig
 from p2c.training.commands.evaluate import main as eval_main
-from p2c.training.evaluation import EvalReport, pick_best
-from p2c.training.metrics import StyleFeatures, kernel_inception_distance
+from p2c.training.evaluation import EvalReport, evaluate_generator, load_crops, pick_best
+from p2c.training.metrics import StyleFeatures, identity_rank1, kernel_inception_distance
 
 
 def test_kid_separates_different_sets_and_is_near_zero_for_one_distribution() -> None:
@@ -31,6 +32,44 @@ def test_pick_best_ranks_kid_and_identity() -> None:
         EvalReport("c", 4, 4, kid=0.9, identity_mean=0.1),
     ]
     assert pick_best(reports).weights == "b"
+    # With the gauge's figure too: "a" is second on KID and identity, first on cartoon-ness.
+    reports[0].cartoon_mean, reports[1].cartoon_mean, reports[2].cartoon_mean = 0.9, 0.1, 0.5
+    assert pick_best(reports).weights == "a"
+
+
+def test_rank1_asks_whether_each_photo_picks_out_its_own_cartoon() -> None:
+    photos = torch.eye(4)
+    assert identity_rank1(photos, photos + 0.1).tolist() == [True] * 4
+    swapped = photos[[1, 0, 2, 3]]  # the first two photos got each other's cartoon
+    assert identity_rank1(photos, swapped).tolist() == [False, False, True, True]
+    same_face = torch.ones(4, 4)  # one face drawn for everyone: only the first "wins" the tie
+    assert identity_rank1(photos, same_face).float().mean() == 0.25
+
+
+class IdentityGenerator(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.config = GeneratorConfig(img_size=256)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return images, None, None
+
+
+def test_a_generator_that_returns_its_input_keeps_identity_but_makes_no_cartoons(
+    prepared: dict, faceid_standin
+) -> None:
+    data = prepared["data"]
+    names, photos, _ = load_crops(data / "testA")
+    _, cartoons, _ = load_crops(data / "trainB")
+    report = evaluate_generator(
+        IdentityGenerator(), names, photos, cartoons, faceid_standin, torch.device("cpu"), "identity"
+    )
+    assert report.identity_rank1 == 1.0 and report.identity_mean == pytest.approx(1.0)
+    assert report.cartoon_mean is not None and report.cartoon_mean < 0.5 and report.cartoon_fraction == 0.0
+    assert report.reference_cartoon_mean is not None and report.reference_cartoon_mean > 0.5
+    assert set(report.per_photo_cartoon) == set(names)
+    # The stand-in is not dlib's network: no dlib distance, and the report says why.
+    assert report.dlib_distance_mean is None and report.dlib_note and "dlib" in report.dlib_note
 
 
 @pytest.fixture
@@ -60,6 +99,10 @@ def test_eval_writes_report_and_grid(tiny_weights: Path, prepared: dict, tmp_pat
     (entry,) = report["reports"]
     assert entry["photos"] == 2 and entry["cartoons"] == 4
     assert isinstance(entry["kid"], float)
+    assert 0 <= entry["cartoon_mean"] <= 1 and entry["cartoon_fraction"] in (0.0, 0.5, 1.0)
+    assert set(entry["per_photo_cartoon"]) == set(entry["per_photo_identity"])
+    assert entry["identity_rank1"] in (0.0, 0.5, 1.0)
+    assert entry["dlib_distance_mean"] > 0 and entry["dlib_same_fraction"] in (0.0, 0.5, 1.0)
     assert report["best"] == str(tiny_weights)
     assert (out / "grid_tiny.png").is_file()
 

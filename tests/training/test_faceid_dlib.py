@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from p2c.training.dlib_resnet import DLIB_CHIP_SIZE, DlibResNet, load_dlib_resnet
-from p2c.training.faceid import DLIB_FACE_BOX, default_faceid_path
+from p2c.training.faceid import DLIB_FACE_BOX, FaceIdNetwork, default_faceid_path
 
 _PHOTOS = ("photo_0001.jpg", "photo_0002.jpg", "photo_0008.jpg", "photo_0010.jpg")
 
@@ -78,8 +78,12 @@ def test_fixed_box_of_our_aligned_crop_stands_in_for_dlibs_chip(
             crops.append(warp_to_crop(image, crop_transform(landmarks68_from_mesh(points))))
     batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     with torch.no_grad():
-        ours = port((DLIB_FACE_BOX.cut(batch) + 1.0) * 127.5).numpy()
+        ours = FaceIdNetwork(port, DLIB_FACE_BOX, "dlib").descriptors(batch).numpy()
     # dlib calls two descriptors the same person below Euclidean distance 0.6; on 119 photos the
-    # box gave 0.23 on average, 0.54 at worst.
+    # box gave 0.23 on average, 0.54 at worst. FaceIdNetwork.descriptors is on dlib's scale (not
+    # normalised), so p2c-eval's and the gate's dlib distance is dlib's own measure.
     distances = np.linalg.norm(ours - dlib_descriptors, axis=1)
     assert distances.max() < 0.6
+    np.testing.assert_allclose(
+        np.linalg.norm(ours, axis=1), np.linalg.norm(dlib_descriptors, axis=1), rtol=0.1
+    )

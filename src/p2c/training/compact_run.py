@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from p2c.errors import InvalidInputError
 from p2c.files import atomic_write
 from p2c.training.compact_state import (
     FULL_STATE,
@@ -38,6 +39,7 @@ from p2c.training.compact_state import (
     save_full_state,
 )
 from p2c.training.crops import CropBank
+from p2c.training.dataset import list_images
 from p2c.training.onesided import (
     OneSidedConfig,
     OneSidedNetworks,
@@ -46,7 +48,7 @@ from p2c.training.onesided import (
     identity_step,
     step_generator,
 )
-from p2c.training.process_group import SOLO, ProcessGroup, spawn
+from p2c.training.process_group import SOLO, ProcessGroup, early_signal, spawn
 from p2c.training.schedule import parse_size_schedule, size_at
 
 __all__ = ["CompactRunConfig", "RunResult", "train_compact"]
@@ -66,11 +68,11 @@ class CompactRunConfig:
     seed: int = 0
     batch_size: int = 4
     img_size: int = 256
-    size_schedule: str = ""  # "128:20000": steps per size; the last size (img_size) runs the rest
+    size_schedule: str = "128:20000"  # steps per size; the last size (img_size) runs the rest
     identity_steps: int = 200
     rewarm_steps: int = 100
     threads: int = 2  # in all: each of the processes gets threads // processes
-    processes: int = 1  # data parallel over gloo, each with batch_size crops per step
+    processes: int = 2  # data parallel over gloo, each with batch_size crops per step
     precision: str = "bf16"  # CPU autocast: 1.5x faster per step than fp32 with AVX-512 BF16
     save_minutes: float = 5.0
     log_every: int = 25
@@ -122,7 +124,7 @@ class _Stop:
     """Set by SIGTERM/SIGINT; the loop ends after the step under way."""
 
     def __init__(self) -> None:
-        self.signal: str | None = None
+        self.signal: str | None = early_signal()
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -214,6 +216,7 @@ def _trim_csv(path: Path, step: int) -> None:
 
 def train_compact(config: CompactRunConfig, progress_bar: bool = False) -> RunResult:
     """Train until ``max_steps``, ``cpu_hours`` or a signal; write both states on the way and at the end."""
+    _check_data(Path(config.data_dir))  # here, so that a bad folder is one line, not a child's traceback
     if config.processes == 1:
         return _train(SOLO, config, progress_bar)
     spawn(config.processes, _train, (config, progress_bar))
@@ -225,6 +228,14 @@ def train_compact(config: CompactRunConfig, progress_bar: bool = False) -> RunRe
         summary["stopped_by"],
         Path(config.out_dir),
     )
+
+
+def _check_data(data: Path) -> None:
+    for domain in ("trainA", "trainB"):
+        if not list_images(data / domain):
+            raise InvalidInputError(
+                f"{data / domain} holds no images (.png, .jpg, .webp); run p2c-prepare-data first"
+            )
 
 
 def _read_result(out: Path) -> dict[str, Any]:

@@ -1,10 +1,17 @@
-"""Evaluate generators on held-out photos: identity kept, and closeness to the cartoon set.
+"""Evaluate generators on held-out photos: identity kept, cartoon-ness, closeness to the cartoon set.
 
 ``evaluate_generator`` cartoonises every photo (aligned crops, or raw photos aligned on the fly
-with the inference aligner), then reports the Face ID similarity between each photo and its
-cartoon and the KID between the cartoons and the reference cartoons (testB) on
-:class:`~p2c.training.metrics.StyleFeatures`. ``evaluate_checkpoints`` does it for every
-checkpoint of a run and names the best.
+with the inference aligner), then reports, per photo and on average:
+
+- identity: the Face ID cosine similarity between each photo and its cartoon; rank-1 (is each
+  photo's own cartoon the nearest of all the cartoons to it?); with the dlib network, the
+  Euclidean distance of dlib's raw descriptors, and the fraction under dlib's 0.6 (same person);
+- cartoon-ness: P(cartoon) of each output by the fitted gauge (:mod:`p2c.training.gauge`), its
+  mean and the fraction >= 0.5;
+- the KID between the cartoons and the reference cartoons (testB) on
+  :class:`~p2c.training.metrics.StyleFeatures`.
+
+``evaluate_checkpoints`` does it for every checkpoint of a run and names the best.
 """
 
 from __future__ import annotations
@@ -17,13 +24,20 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from p2c.errors import InvalidInputError, MissingDependencyError, WeightsError
 from p2c.files import atomic_write
 from p2c.models.architectures import Generator
 from p2c.training.dataset import list_images, read_rgb, to_tensor
-from p2c.training.metrics import StyleFeatures, identity_similarity, kernel_inception_distance
+from p2c.training.metrics import (
+    DLIB_SAME_PERSON,
+    StyleFeatures,
+    descriptor_distance,
+    identity_rank1,
+    kernel_inception_distance,
+)
 from p2c.training.samples import grid_image, write_png
 
 __all__ = ["EvalReport", "evaluate_checkpoints", "evaluate_generator", "load_crops", "pick_best"]
@@ -41,9 +55,18 @@ class EvalReport:
     kid: float
     identity_mean: float | None = None
     identity_std: float | None = None
+    identity_rank1: float | None = None  # fraction of photos whose own cartoon is the nearest
     identity_note: str | None = None
+    dlib_distance_mean: float | None = None
+    dlib_same_fraction: float | None = None  # fraction of pairs with distance < 0.6
+    dlib_note: str | None = None
+    cartoon_mean: float | None = None  # the gauge's mean P(cartoon) of the outputs
+    cartoon_fraction: float | None = None  # fraction of outputs with P(cartoon) >= 0.5
+    reference_cartoon_mean: float | None = None  # the same gauge on the reference cartoons
     skipped_photos: list[str] = field(default_factory=list)
     per_photo_identity: dict[str, float] = field(default_factory=dict)
+    per_photo_dlib_distance: dict[str, float] = field(default_factory=dict)
+    per_photo_cartoon: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,7 +140,9 @@ def evaluate_generator(
     batch_size: int = 8,
     grid_path: Path | None = None,
     grid_rows: int = 8,
+    gauge: nn.Module | None = None,
 ) -> EvalReport:
+    """Cartoonise ``photos`` and measure them; ``gauge`` None: the fitted one in p2c."""
     if len(photos) < 2 or len(references) < 2:
         raise InvalidInputError(
             f"evaluation needs at least 2 usable photos and 2 cartoons, got {len(photos)} and "
@@ -132,13 +157,9 @@ def evaluate_generator(
     features = StyleFeatures()
     kid = kernel_inception_distance(features(cartoons), features(reference_tensor))
     report = EvalReport(weights=label, photos=len(photos), cartoons=len(references), kid=kid)
+    _measure_cartoon_ness(report, gauge, photo_names, cartoons, reference_tensor, device, batch_size)
     if faceid is not None:
-        similarities = identity_similarity(faceid, photo_tensor.to(device), cartoons.to(device)).cpu()
-        report.identity_mean = float(similarities.mean())
-        report.identity_std = float(similarities.std()) if len(similarities) > 1 else 0.0
-        report.per_photo_identity = {
-            n: round(float(s), 5) for n, s in zip(photo_names, similarities, strict=True)
-        }
+        _measure_identity(report, faceid, photo_names, photo_tensor.to(device), cartoons.to(device))
     else:
         report.identity_note = "Face ID network unavailable: identity similarity not measured"
     if grid_path is not None:
@@ -147,13 +168,68 @@ def evaluate_generator(
     return report
 
 
+def _per_photo(names: list[str], values: torch.Tensor) -> dict[str, float]:
+    return {n: round(float(v), 5) for n, v in zip(names, values, strict=True)}
+
+
+@torch.no_grad()
+def _measure_cartoon_ness(
+    report: EvalReport,
+    gauge: nn.Module | None,
+    names: list[str],
+    cartoons: torch.Tensor,
+    references: torch.Tensor,
+    device: torch.device,
+    batch_size: int,
+) -> None:
+    if gauge is None:
+        from p2c.training.gauge import load_gauge
+
+        gauge = load_gauge(device=device)
+
+    def judged(images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([gauge(part.to(device)).float().cpu() for part in images.split(batch_size)])
+
+    p_cartoon = judged(cartoons)
+    report.cartoon_mean = float(p_cartoon.mean())
+    report.cartoon_fraction = float((p_cartoon >= 0.5).float().mean())
+    report.reference_cartoon_mean = float(judged(references).mean())
+    report.per_photo_cartoon = _per_photo(names, p_cartoon)
+
+
+@torch.no_grad()
+def _measure_identity(
+    report: EvalReport, faceid: nn.Module, names: list[str], photos: torch.Tensor, cartoons: torch.Tensor
+) -> None:
+    from p2c.training.faceid import FaceIdNetwork
+
+    photo_embeddings, cartoon_embeddings = faceid(photos).float(), faceid(cartoons).float()
+    similarities = F.cosine_similarity(photo_embeddings, cartoon_embeddings, dim=1).cpu()
+    report.identity_mean = float(similarities.mean())
+    report.identity_std = float(similarities.std()) if len(similarities) > 1 else 0.0
+    report.identity_rank1 = float(identity_rank1(photo_embeddings, cartoon_embeddings).float().mean())
+    report.per_photo_identity = _per_photo(names, similarities)
+    if isinstance(faceid, FaceIdNetwork) and faceid.name == "dlib":
+        distances = descriptor_distance(faceid, photos, cartoons).cpu()
+        report.dlib_distance_mean = float(distances.mean())
+        report.dlib_same_fraction = float((distances < DLIB_SAME_PERSON).float().mean())
+        report.per_photo_dlib_distance = _per_photo(names, distances)
+    else:
+        report.dlib_note = "the Face ID network is not dlib's: the dlib descriptor distance is not measured"
+
+
 def pick_best(reports: list[EvalReport]) -> EvalReport:
-    """Lowest mean rank over the metrics measured: KID (lower is better), identity (higher is better)."""
-    order_kid = sorted(range(len(reports)), key=lambda i: reports[i].kid)
-    ranks = {i: float(order_kid.index(i)) for i in range(len(reports))}
-    if all(r.identity_mean is not None for r in reports):
-        order_id = sorted(range(len(reports)), key=lambda i: -(reports[i].identity_mean or 0.0))
-        ranks = {i: (ranks[i] + order_id.index(i)) / 2.0 for i in ranks}
+    """Lowest mean rank over the metrics measured: KID (lower is better); identity and the mean
+    P(cartoon) (higher is better), each where every report has it."""
+    count = len(reports)
+    orders = [sorted(range(count), key=lambda i: reports[i].kid)]
+    for values in (
+        [r.identity_mean for r in reports],
+        [r.cartoon_mean for r in reports],
+    ):
+        if all(v is not None for v in values):
+            orders.append(sorted(range(count), key=lambda i: -(values[i] or 0.0)))
+    ranks = {i: sum(order.index(i) for order in orders) / len(orders) for i in range(count)}
     best = min(ranks, key=lambda i: (ranks[i], reports[i].kid))
     return reports[best]
 
@@ -190,7 +266,9 @@ def evaluate_checkpoints(
 ) -> tuple[list[EvalReport], EvalReport]:
     """Evaluate each weights file (grid per file), name the best; WeightsError if none load."""
     from p2c.models.weights import load_generator
+    from p2c.training.gauge import load_gauge
 
+    gauge = load_gauge(device=device)
     reports = []
     for path in weights:
         try:
@@ -200,9 +278,24 @@ def evaluate_checkpoints(
             continue
         grid = out_dir / f"grid_{path.stem}.png"
         report = evaluate_generator(
-            generator, photo_names, photos, references, faceid, device, str(path), batch_size, grid
+            generator,
+            photo_names,
+            photos,
+            references,
+            faceid,
+            device,
+            str(path),
+            batch_size,
+            grid,
+            gauge=gauge,
         )
-        logger.info("%s: KID %.4f, identity %s", path.name, report.kid, report.identity_mean)
+        logger.info(
+            "%s: KID %.4f, identity %s, P(cartoon) %s",
+            path.name,
+            report.kid,
+            report.identity_mean,
+            report.cartoon_mean,
+        )
         reports.append(report)
     if not reports:
         raise WeightsError("none of the weights files could be loaded as a generator; check the folder")

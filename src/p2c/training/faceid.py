@@ -151,13 +151,21 @@ class FaceIdNetwork(nn.Module):
     def embedding_size(self) -> int:
         return 128 if isinstance(self.backbone, DlibResNet) else 512
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def descriptors(self, images: torch.Tensor) -> torch.Tensor:
+        """The backbone's raw N x D descriptors, before normalisation.
+
+        For dlib they are dlib's own descriptors (the port matches dlib to 1e-5), on the scale of
+        its convention: Euclidean distance < 0.6 means the same person.
+        """
         if images.ndim != 4 or images.shape[1] != 3:
             raise InvalidInputError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}")
         face = self.box.cut(images)
         if self.to_backbone_range:
             face = (face + 1.0) * 127.5
-        return F.normalize(self.backbone(face), dim=1)
+        return self.backbone(face)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.descriptors(images), dim=1)
 
 
 def faceid_loss(emb_a: torch.Tensor, emb_b: torch.Tensor) -> torch.Tensor:

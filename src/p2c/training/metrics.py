@@ -1,4 +1,4 @@
-"""Offline image metrics: KID on fixed features, identity similarity by Face ID embeddings.
+"""Offline image metrics: KID on fixed features, identity by Face ID embeddings and descriptors.
 
 No Inception weights can be downloaded, so the distribution distance uses a feature space that
 needs no training and is the same on every machine: colour statistics (per-channel mean, std and
@@ -12,12 +12,25 @@ estimator) is used instead of FID because it is unbiased for the small sets eval
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["StyleFeatures", "identity_similarity", "kernel_inception_distance"]
+if TYPE_CHECKING:
+    from p2c.training.faceid import FaceIdNetwork
+
+__all__ = [
+    "DLIB_SAME_PERSON",
+    "StyleFeatures",
+    "descriptor_distance",
+    "identity_rank1",
+    "identity_similarity",
+    "kernel_inception_distance",
+]
+
+DLIB_SAME_PERSON = 0.6  # dlib's convention: descriptors closer than this are the same person
 
 
 class StyleFeatures(nn.Module):
@@ -85,3 +98,26 @@ def kernel_inception_distance(x: torch.Tensor, y: torch.Tensor) -> float:
 def identity_similarity(faceid: nn.Module, photos: torch.Tensor, cartoons: torch.Tensor) -> torch.Tensor:
     """Per pair cosine similarity of Face ID embeddings (1 = same identity as far as it can tell)."""
     return F.cosine_similarity(faceid(photos).float(), faceid(cartoons).float(), dim=1)
+
+
+def identity_rank1(photo_embeddings: torch.Tensor, cartoon_embeddings: torch.Tensor) -> torch.Tensor:
+    """Per photo, whether its own cartoon is the nearest (cosine) of all the cartoons (N bools).
+
+    Row i of both is one photo and its cartoon. A generator that keeps identity lets each photo pick
+    out its own cartoon; one that draws the same face for everyone does not, whatever the cosine.
+    """
+    if photo_embeddings.shape != cartoon_embeddings.shape or photo_embeddings.shape[0] < 2:
+        raise ValueError(
+            f"rank-1 needs as many cartoons as photos (>= 2), got {tuple(photo_embeddings.shape)} "
+            f"and {tuple(cartoon_embeddings.shape)}"
+        )
+    similarity = (
+        F.normalize(photo_embeddings.float(), dim=1) @ F.normalize(cartoon_embeddings.float(), dim=1).T
+    )
+    return similarity.argmax(dim=1) == torch.arange(similarity.shape[0], device=similarity.device)
+
+
+@torch.no_grad()
+def descriptor_distance(faceid: FaceIdNetwork, photos: torch.Tensor, cartoons: torch.Tensor) -> torch.Tensor:
+    """Per pair Euclidean distance of raw descriptors (``faceid.descriptors``; dlib: < 0.6 same person)."""
+    return (faceid.descriptors(photos).float() - faceid.descriptors(cartoons).float()).norm(dim=1)

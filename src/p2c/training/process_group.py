@@ -11,8 +11,11 @@ which talks to nobody.
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import socket
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +23,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["SOLO", "ProcessGroup", "free_port", "spawn"]
+__all__ = ["SOLO", "ProcessGroup", "early_signal", "free_port", "spawn"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,26 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _entry(rank: int, world: int, port: int, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+_EARLY_SIGNALS: list[str] = []
+
+
+def _remember_signal(number: int, _frame: object) -> None:
+    _EARLY_SIGNALS.append(signal.Signals(number).name)
+
+
+def early_signal() -> str | None:
+    """A SIGTERM/SIGINT this process got before its training loop installed its own handler."""
+    return _EARLY_SIGNALS[0] if _EARLY_SIGNALS else None
+
+
+def _entry(
+    rank: int, world: int, port: int, log_level: int, function: Callable[..., Any], args: tuple[Any, ...]
+) -> None:
+    # A signal before the training loop takes over must not kill the process silently.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, _remember_signal)
+    # A spawned process starts with bare logging: give it the parent's level, the commands' format.
+    logging.basicConfig(level=log_level, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", force=True)
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
@@ -88,13 +110,24 @@ def spawn(world: int, function: Callable[..., Any], args: tuple[Any, ...]) -> No
     The processes share this one's process group, so a signal sent to it (Ctrl-C in a terminal)
     reaches them; a signal sent to this process alone is passed on to them.
     """
-    import signal
-
     import torch.multiprocessing as mp
 
-    context = mp.start_processes(
-        _entry, args=(world, free_port(), function, args), nprocs=world, join=False, start_method="spawn"
-    )
+    # The children write to what this process calls stderr, even where the command line has sent
+    # file descriptor 2 to /dev/null to hide native libraries' noise (p2c.cli.run_command).
+    saved = os.dup(2)
+    try:
+        if sys.stderr is not None and sys.stderr.fileno() != 2:
+            os.dup2(sys.stderr.fileno(), 2)
+        context = mp.start_processes(
+            _entry,
+            args=(world, free_port(), logging.getLogger().level, function, args),
+            nprocs=world,
+            join=False,
+            start_method="spawn",
+        )
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
     def forward(number: int, _frame: object) -> None:
         for process in context.processes:

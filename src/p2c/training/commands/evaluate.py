@@ -1,4 +1,4 @@
-"""``p2c-eval``: score generators on held-out photos (identity kept; KID to the cartoon set).
+"""``p2c-eval``: score generators on held-out photos (identity kept; cartoon-ness; KID to the cartoon set).
 
 One generator:  p2c-eval --weights run/export/p2c_genA2B_00100000.safetensors --photos data/testA
                          --cartoons data/testB --out eval
@@ -11,10 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from p2c.cli import run_command
 from p2c.errors import InputNotFoundError, InvalidInputError, OutputError
 from p2c.training.checkpoint import list_checkpoints
+
+if TYPE_CHECKING:
+    from p2c.training.evaluation import EvalReport
 
 __all__ = ["main"]
 
@@ -66,6 +70,21 @@ def _weights_list(args: argparse.Namespace) -> tuple[list[Path], Path]:
     return paths, Path(args.out) if args.out else checkpoint_dir.parent / "eval"
 
 
+def _figure(value: float | None, form: str) -> str:
+    return "n/a" if value is None else format(value, form)
+
+
+def _summary(report: EvalReport) -> str:
+    return (
+        f"{report.weights}: KID {report.kid:.4f}  identity {_figure(report.identity_mean, '.4f')}  "
+        f"rank-1 {_figure(report.identity_rank1, '.0%')}  "
+        f"dlib distance {_figure(report.dlib_distance_mean, '.3f')} "
+        f"(< 0.6: {_figure(report.dlib_same_fraction, '.0%')})  "
+        f"P(cartoon) {_figure(report.cartoon_mean, '.3f')} "
+        f"(>= 0.5: {_figure(report.cartoon_fraction, '.0%')})"
+    )
+
+
 def _main(argv: Sequence[str] | None) -> int:
     import torch
 
@@ -99,6 +118,12 @@ def _main(argv: Sequence[str] | None) -> int:
         "metrics": {
             "kid": "KID on fixed colour/texture features vs. the reference cartoons (lower is better)",
             "identity_mean": "mean cosine similarity of Face ID embeddings, photo vs cartoon (higher=better)",
+            "identity_rank1": "fraction of photos whose own cartoon is the nearest of all cartoons (Face ID)",
+            "dlib_distance_mean": "mean Euclidean distance of dlib's raw descriptors, photo vs cartoon",
+            "dlib_same_fraction": "fraction of photo-cartoon pairs under dlib's same-person distance 0.6",
+            "cartoon_mean": "mean P(cartoon) of the outputs by p2c's cartoon-ness gauge (higher=better)",
+            "cartoon_fraction": "fraction of outputs with P(cartoon) >= 0.5",
+            "reference_cartoon_mean": "the gauge's mean P(cartoon) of the reference cartoons",
         },
         "best": best.weights,
         "reports": [report.to_dict() for report in reports],
@@ -106,8 +131,7 @@ def _main(argv: Sequence[str] | None) -> int:
     report_path = out_dir / "report.json"
     write_json(report_path, content)
     for report in reports:
-        identity = "n/a" if report.identity_mean is None else f"{report.identity_mean:.4f}"
-        print(f"{report.weights}: KID {report.kid:.4f}  identity {identity}")
+        print(_summary(report))
     if len(reports) > 1:
         print(f"best: {best.weights}")
     print(f"report: {report_path}")

@@ -59,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--img-size", type=int, default=base.img_size, help="final crop size (default %(default)s)")
     add("--size-schedule", default=base.size_schedule, help="smaller sizes first, e.g. 128:20000 (steps)")
     add("--identity-steps", type=int, default=base.identity_steps, help="warm-up steps returning the input")
-    add("--threads", type=int, default=base.threads)
+    add("--threads", type=int, default=base.threads, help="CPU threads in all (default %(default)s)")
+    add(
+        "--processes",
+        type=int,
+        default=base.processes,
+        help="data-parallel processes sharing --threads (default %(default)s)",
+    )
     add(
         "--precision", choices=["bf16", "fp32"], default=base.precision, help="autocast (default %(default)s)"
     )
@@ -105,6 +111,7 @@ def config_from_args(args: argparse.Namespace) -> CompactRunConfig:
             size_schedule=args.size_schedule,
             identity_steps=args.identity_steps,
             threads=args.threads,
+            processes=args.processes,
             precision=args.precision,
             save_minutes=args.save_minutes,
             sample_minutes=args.sample_minutes,

@@ -1,0 +1,92 @@
+"""The pilot's table and the astronaut's grid: candidates trained for the same CPU time, scored alike.
+
+    python recipes/pilot_report.py DATA OUT LABEL=WEIGHTS[:SAMPLES:CPU_SECONDS:WHAT] ...
+
+Each candidate is scored as the gate scores (``gate.output_figures``: on the 40 testA crops and
+the astronaut, identity rank-1, dlib distances, the gauge's P(cartoon), cosine identity, KID to
+testB and trainB). Writes ``OUT/pilot.json``, ``OUT/pilot.md`` (the table) and
+``OUT/pilot_astronaut.png``: the astronaut (public domain) and each candidate's cartoon of her.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import gate  # recipes/gate.py
+
+
+def parse_candidate(text: str) -> dict[str, object]:
+    label, _, rest = text.partition("=")
+    weights, *meta = rest.split(":", 3)
+    keys = ("samples", "cpu_seconds", "what")
+    values: dict[str, object] = {"label": label, "weights": weights}
+    for key, value in zip(keys, meta, strict=False):
+        values[key] = value if key == "what" else float(value)
+    return values
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("data", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("candidates", nargs="+", type=parse_candidate)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from p2c.models.weights import load_generator
+    from p2c.training.faceid import load_faceid
+    from p2c.training.gauge import load_gauge
+    from p2c.training.samples import tensor_to_rgb, write_png
+
+    torch.set_num_threads(1)
+    device = torch.device("cpu")
+    faceid, gauge_net = load_faceid(), load_gauge()
+    astronaut = gate.astronaut_crop(None)
+    rows, cartoons = [], []
+    for candidate in args.candidates:
+        generator = load_generator(str(candidate["weights"])).eval()
+        figures = gate.output_figures(generator, faceid, gauge_net, args.data, astronaut, device)
+        rows.append({**candidate, **figures})
+        with torch.no_grad():
+            cartoons.append(tensor_to_rgb(gate.cartoonise(generator, [astronaut], device))[0])
+        print(
+            candidate["label"],
+            json.dumps({k: figures[k] for k in ("cartoon_fraction", "identity_rank1_testA")}),
+        )
+    (args.out / "pilot.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
+    write_png(args.out / "pilot_astronaut.png", np.concatenate([astronaut, *cartoons], axis=1))
+    lines = [
+        "| candidate | what | samples in the budget | P(cartoon) >= 0.5 | mean P(cartoon) | rank-1 "
+        "| dlib < 0.6 | cosine identity | KID testB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        cells = [
+            row["label"],
+            row.get("what", ""),
+            f"{int(row.get('samples', 0)):,}",
+            f"{row['cartoon_fraction']:.0%}",
+            f"{row['cartoon_testA_mean']:.3f}",
+            f"{row['identity_rank1_testA']:.0%}",
+            f"{row['dlib_same_fraction']:.0%}",
+            f"{row['identity_testA_mean']:.4f}",
+            f"{row['kid']['testB']:.2f}",
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    (args.out / "pilot.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
