@@ -46,10 +46,12 @@ def test_a_busy_machine_lowers_work_before_dropping_frames_and_recovers() -> Non
     assert snap.policy == "segmentation every 4 frames, detection every 30"
     _busy(stats, 0.5, dropped=3)
     policy.observe(stats, now=2.0)  # frames dropped: the last level
-    assert policy.level == PolicyLevel(8, 4)
+    assert policy.level == PolicyLevel(8, 4, cartoon_every=2)
     _busy(stats, 0.9, dropped=2)
     policy.observe(stats, now=3.0)  # nothing left to lower: the queues drop frames, and it says so
-    assert stats.snapshot().policy == "segmentation every 8 frames, detection every 60; dropping frames"
+    assert stats.snapshot().policy == (
+        "segmentation every 8 frames, detection every 60; cartoons every 2; dropping frames"
+    )
     for second in range(4, 7):
         _busy(stats, 0.3)
         policy.observe(stats, now=float(second))
@@ -122,3 +124,27 @@ def test_segmenting_every_few_frames_stays_within_tolerance_of_every_frame(
     for every, clip_mean, worst_frame in ((2, 0.5, 1.0), (8, 1.0, 2.5)):
         means = [float(np.abs(a - b).mean()) for a, b in zip(reference, run(every), strict=True)]
         assert len(means) == 40 and np.mean(means) <= clip_mean and max(means) <= worst_frame, (every, means)
+
+
+def test_at_the_last_level_faces_take_turns_for_new_cartoons_and_keep_their_last_one(invert_engine) -> None:
+    from p2c.stream.batching import EngineStage
+    from p2c.stream.compositing import CompositeStage, CpuCompositor
+    from p2c.stream.stage import BatchPolicy
+
+    faces = [_face_at(80, 100, 60), _face_at(220, 100, 60)]
+    policy = LivePolicy(AdaptiveConfig(levels=(PolicyLevel(1, 1, cartoon_every=2),)))
+    tracker = TrackingStage(_tracker(Script([faces] * 6), max_faces=2), CountingAligner(), policy=policy)
+    engine = invert_engine()
+    composite = CompositeStage(CpuCompositor(), cartoon_weight=1.0)
+    frames = tracker.process(_frames(6))
+    due = [[face.cartoon_due for face in frame.faces] for frame in frames]
+    assert due[0] == [True, True]  # a new face gets its cartoon at once
+    assert all(sum(d) == 1 for d in due[1:])  # then one face per frame, in turns
+    for frame in frames:
+        composite.process(EngineStage(engine, BatchPolicy()).process([frame]))
+    assert engine.calls == [2, 1, 1, 1, 1, 1]  # crops per engine call
+    for frame in frames:  # both faces pasted on every frame, new cartoon or last one
+        for face in frame.faces:
+            assert frame.output is not None
+            x, y = face.landmarks.mean(axis=0).astype(int)
+            assert not np.array_equal(frame.output[y, x], frame.image[y, x])

@@ -3,8 +3,11 @@
 A live run has a deadline per frame (the camera's interval). When a stage's calls fill most of
 that time, or frames are being dropped, :class:`LivePolicy` steps up one level: the tracker
 segments each face less often (the mask between refreshes is the last one, in crop coordinates,
-which move with the face) and searches for new faces less often. Only when the top level is
-reached and frames still drop does the run fall back on the queues' drop-oldest policy. When
+which move with the face) and searches for new faces less often; at the last level each face
+also gets a new cartoon only every other frame, the faces taking turns (in between its last
+cartoon is pasted where the face is now: the head moves on every frame, the drawing every other).
+Only when the top level is reached and frames still drop does the run fall back on the queues'
+drop-oldest policy. When
 every stage has room again for a few windows in a row, it steps back down, one level at a time.
 
 It judges once per ``window_s`` from the pipeline's counters (:class:`p2c.stream.stats.PipelineStats`):
@@ -34,13 +37,15 @@ _IDLE_STAGES = frozenset({"source"})
 @dataclass(frozen=True)
 class PolicyLevel:
     """What the tracker does at one level: segment every ``segment_every`` frames, search for new
-    faces ``detect_factor`` times less often than configured."""
+    faces ``detect_factor`` times less often than configured, run the generator on each face
+    every ``cartoon_every`` frames."""
 
     segment_every: int
     detect_factor: int
+    cartoon_every: int = 1
 
     def __post_init__(self) -> None:
-        if self.segment_every < 1 or self.detect_factor < 1:
+        if self.segment_every < 1 or self.detect_factor < 1 or self.cartoon_every < 1:
             raise ValueError(f"PolicyLevel values must be >= 1, got {self}")
 
 
@@ -53,7 +58,7 @@ class AdaptiveConfig:
     with no drop and every stage under ``busy_low`` step down.
     """
 
-    levels: tuple[PolicyLevel, ...] = (PolicyLevel(2, 1), PolicyLevel(4, 2), PolicyLevel(8, 4))
+    levels: tuple[PolicyLevel, ...] = (PolicyLevel(2, 1), PolicyLevel(4, 2), PolicyLevel(8, 4, 2))
     window_s: float = 1.0
     busy_high: float = 0.85
     busy_low: float = 0.6
@@ -78,7 +83,7 @@ class AdaptiveConfig:
             levels=(
                 PolicyLevel(segment_every, 1),
                 PolicyLevel(2 * segment_every, 2),
-                PolicyLevel(4 * segment_every, 4),
+                PolicyLevel(4 * segment_every, 4, 2),
             )
         )
 
@@ -116,6 +121,8 @@ class LivePolicy:
                 f"segmentation every {level.segment_every} frames, "
                 f"detection every {self.base_detect_every * level.detect_factor}"
             )
+            if level.cartoon_every > 1:
+                parts.append(f"cartoons every {level.cartoon_every}")
         if self.dropping:
             parts.append("dropping frames")
         return "; ".join(parts)

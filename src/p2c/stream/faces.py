@@ -37,7 +37,9 @@ class AlignedFace:
     S x S x 3 uint8 RGB, background whitened; ``mask``: S x S float32 in [0, 1], the head mask in
     crop coordinates; ``score``: detector confidence (1.0 when landmarks came from elsewhere);
     ``track_id``: the face's identity across video frames (its rank, largest first, in a still);
-    ``cartoon``: the generator's output for ``crop``, once the engine has run.
+    ``cartoon``: the generator's output for ``crop``, once the engine has run; ``cartoon_due``:
+    False when a busy live run lets this frame reuse the track's last cartoon (the engine skips the
+    face, the compositor pastes that cartoon where the face is now).
     """
 
     landmarks: np.ndarray
@@ -47,6 +49,7 @@ class AlignedFace:
     score: float = 1.0
     track_id: int = 0
     cartoon: np.ndarray | None = None
+    cartoon_due: bool = True
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,8 @@ class Track:
     # Frames since the head mask was last segmented; None: segment on the next frame (a new
     # track, or one back after a gap). See TrackingStage.
     mask_age: int | None = None
+    # Whether the track has had a cartoon since it (re)appeared: until then each frame is due one.
+    has_cartoon: bool = False
 
 
 class FaceTracker:
@@ -342,6 +344,7 @@ class FaceTracker:
             if track.missed > 0 or track.age == 0:
                 track.filter.reset()  # back after a gap: do not glide from where it was
                 track.mask_age = None  # and segment the head afresh
+                track.has_cartoon = False
                 # One fixed unit per stretch of tracking: the filter works in face sizes, and a
                 # per-frame unit would put the size's own jitter back into the output.
                 track.scale = _box_size(landmark_box(landmarks))
@@ -391,13 +394,20 @@ class TrackingStage(Stage):
 
     def process(self, frames: list[Frame]) -> list[Frame]:
         for frame in frames:
-            segment_every = self.segment_every
+            segment_every, cartoon_every = self.segment_every, 1
             if self.policy is not None:
                 level = self.policy.level
                 segment_every, self.tracker.detect_factor = level.segment_every, level.detect_factor
+                cartoon_every = level.cartoon_every
             detections, segmentations = self.tracker.detections, self.segmentations
             tracks = self.tracker.update(frame.image, frame.timestamp)
             frame.faces = [self._face(frame.image, track, segment_every) for track in tracks]
+            for face, track in zip(frame.faces, tracks, strict=True):
+                # Faces take turns (by track id), so each frame's engine call holds about as many.
+                face.cartoon_due = (
+                    not track.has_cartoon or (self.tracker.frames + track.id) % cartoon_every == 0
+                )
+                track.has_cartoon = True
             if self.stats is not None:
                 self.stats.add(
                     faces=len(frame.faces),
