@@ -91,6 +91,16 @@ def test_a_run_that_does_not_resume_differs(crops: Path, tmp_path: Path) -> None
     assert not torch.equal(a["generator"]["dec0.weight"], b["generator"]["dec0.weight"])
 
 
+def test_the_run_folder_holds_a_generator_that_weights_takes(crops: Path, tmp_path: Path) -> None:
+    from p2c.models.weights import load_generator
+    from p2c.training.compact_run import EXPORTED
+
+    train_compact(tiny(crops, tmp_path / "run"))
+    generator = load_generator(tmp_path / "run" / EXPORTED)
+    ema = networks(tmp_path / "run")["generator_ema"]
+    assert torch.allclose(generator.state_dict()["dec0.weight"], ema["dec0.weight"], atol=1e-3)
+
+
 def test_the_portable_state_is_fp16_and_small_and_a_new_machine_continues_from_it(
     crops: Path, tmp_path: Path
 ) -> None:
@@ -132,7 +142,8 @@ def test_sigterm_ends_the_step_and_writes_the_state(crops: Path, tmp_path: Path)
     command = [
         sys.executable, "-m", "p2c.training.commands.train_compact", "--data", str(crops), "--out", str(out),
         "--img-size", "64", "--widths", "4,8,8", "--blocks", "1", "--disc-width", "4", "--batch-size", "1",
-        "--threads", "2", "--processes", "2", "--size-schedule", "", "--log-every", "1", "--no-progress", "--state-dir", str(tmp_path / "state"),
+        "--threads", "2", "--processes", "2", "--size-schedule", "", "--log-every", "1", "--no-progress",
+        "--state-dir", str(tmp_path / "state"),
     ]  # fmt: skip
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
