@@ -439,6 +439,7 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
     if not args.clip.is_file():
         raise InputNotFoundError(f"clip {args.clip} not found; pass a video file with a face as CLIP")
     args.out.mkdir(parents=True, exist_ok=True)
+    machine = _machine()  # now: its load average is the one the runs start under
     runs = [run for run in RUNS if run.name in args.runs]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch_name:
@@ -479,7 +480,7 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
             for engine in engines.values():
                 engine.close()
     report = {
-        "machine": _machine(),
+        "machine": machine,
         "settings": {
             "clip": str(args.clip),
             "frames": args.frames,
