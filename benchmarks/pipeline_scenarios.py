@@ -18,7 +18,8 @@ default is the issue's three, with their targets on a 2-core CPU):
 Each run goes three ways (``--paths``), in the same process, on the same clip:
 
 - ``compact``: p2c's pipeline (``p2c.stream.pipeline.cartoonize``: threads, tracking, adaptive live
-  policy) with the compact generator (random weights, seed 0, until the default model ships);
+  policy) with the compact generator (random weights, seed 0, until the default model ships;
+  ``--weights W`` times that model on this path instead);
 - ``full``: the same pipeline with photo2cartoon's full generator (ngf 32, random weights);
 - ``reference``: photo2cartoon's way with the full generator: per frame, detect and align from
   scratch (``FaceAligner.align``, no tracking), each face through PyTorch FP32 one at a time,
@@ -418,7 +419,10 @@ def _engines(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
 
     engines: dict[str, Any] = {}
     for path in args.paths:
-        weights = _weights(scratch, args.tiny, "compact" if path == "compact" else "full")
+        if path == "compact" and args.weights is not None:
+            weights = args.weights  # a trained compact model (the default model, once it ships)
+        else:
+            weights = _weights(scratch, args.tiny, "compact" if path == "compact" else "full")
         config = (
             EngineConfig(backend="torch", precision="fp32", device=args.device, max_batch=1)
             if path == "reference"
@@ -509,6 +513,8 @@ def _targets_met(run: Run, result: dict[str, Any] | None) -> bool | None:
 
 
 def _weights_note(args: argparse.Namespace) -> str:
+    if args.weights is not None:
+        return f"compact path: {args.weights}; full generator: random (ngf 32, seed 0)"
     if args.tiny:
         return (
             "random tiny generators (compact widths 4/8/8, one block; photo2cartoon ngf 8; seed 0): "
