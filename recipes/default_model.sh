@@ -134,6 +134,8 @@ cpu() {
     fi
     prepare
     mkdir -p "$CPU_RUN"
+    local before=0
+    [[ -f $CPU_RUN/train.log ]] && before=$(wc -l <"$CPU_RUN/train.log")
     # setsid + nohup: the run outlives this shell; nice 19: the session's own work comes first.
     setsid nohup nice -n 19 "$PY" -m p2c.training.commands.train_compact --data "$DATA" --out "$CPU_RUN" \
         --state-dir "$CPU_STATE" --init-from "$CPU_STATE" --threads "$CPU_THREADS" --no-progress \
@@ -145,9 +147,9 @@ cpu() {
         sleep 5
         waited=$((waited + 5))
         cpu_pid >/dev/null || die "the run ended at once: $(tail -n 3 "$CPU_RUN/train.log")"
-        grep -q "samples/s" "$CPU_RUN/train.log" 2>/dev/null && [[ $(grep -c "samples/s" "$CPU_RUN/train.log") -ge 2 ]] && break
+        [[ $(tail -n +$((before + 1)) "$CPU_RUN/train.log" | grep -c "samples/s") -ge 2 ]] && break
     done
-    grep -E "started|resumed|continued" "$CPU_RUN/train.log" | tail -n 1 >&2 || true
+    tail -n +$((before + 1)) "$CPU_RUN/train.log" | grep -E "started|resumed|continued" | tail -n 1 >&2 || true
     log "$(cpu_rate) samples/s"
 }
 

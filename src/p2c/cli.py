@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
 from p2c.errors import P2CError
+from p2c.signals import Stopped, sigterm_raises
 
 __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "launch",
     "non_negative_float",
     "positive_float",
     "positive_int",
@@ -21,7 +26,8 @@ __all__ = [
 ]
 
 EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -69,7 +75,8 @@ def run_command(
 ) -> int:
     """Run ``main(argv)``; turn a :class:`P2CError` into one line on stderr and exit code 2.
 
-    Anything that is not a ``P2CError`` is a bug: it keeps its traceback. Unless ``-v`` is
+    Anything that is not a ``P2CError`` is a bug: it keeps its traceback. Ctrl-C and SIGTERM are
+    one line too (``interrupted``, ``terminated``), exit codes 130 and 143. Unless ``-v`` is
     given, native libraries' own log lines are hidden, so a user sees only ours.
     """
     args = list(sys.argv[1:] if argv is None else argv)
@@ -77,13 +84,48 @@ def run_command(
     with _native_stderr_silenced(not verbose):
         _configure_logging(verbose)
         try:
-            return int(main(args) or 0)
+            with sigterm_raises():
+                return int(main(args) or 0)
         except P2CError as error:
             print(f"{prog}: error: {error}", file=sys.stderr)
             return EXIT_ERROR
-        except KeyboardInterrupt:
-            print(f"{prog}: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as stop:
+            return _stopped(prog, stop)
+
+
+def _stopped(prog: str, stop: KeyboardInterrupt) -> int:
+    """The one line and the exit code of a run that a stop signal ended."""
+    if isinstance(stop, Stopped) and stop.signum != signal.SIGINT:
+        print(f"{prog}: terminated ({signal.Signals(stop.signum).name})", file=sys.stderr)
+        return stop.exit_code
+    print(f"{prog}: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def launch(module: str, prog: str) -> int:
+    """Import ``module`` and run its ``main()``: what a console script does, but a Ctrl-C or a
+    SIGTERM while the command's heavy libraries load (seconds) is one line too, not a traceback."""
+    try:
+        with sigterm_raises():
+            command = importlib.import_module(module)
+            return int(command.main() or 0)
+    except KeyboardInterrupt as stop:  # before ``run_command`` took over
+        return _stopped(prog, stop)
+
+
+# Console scripts (pyproject.toml): the command modules load only inside ``launch``.
+
+
+def p2c_image() -> int:
+    return launch("p2c.stream.commands.image", "p2c-image")
+
+
+def p2c_video() -> int:
+    return launch("p2c.stream.commands.video", "p2c-video")
+
+
+def p2c_stream() -> int:
+    return launch("p2c.stream.commands.live", "p2c-stream")
 
 
 # argparse types shared by the commands: a bad value is argparse's own one-line usage error.

@@ -11,6 +11,7 @@ from p2c.stream.compositing import (
 from p2c.stream.faces import AlignedFace, AlignerConfig, FaceAligner
 from p2c.stream.flicker import FlickerMeter
 from p2c.stream.frame import Frame
+from p2c.stream.human_check import HogFaceCheck
 from p2c.stream.image_io import read_image, write_image
 from p2c.stream.landmarks import LandmarkDetector, detect_landmarks
 from p2c.stream.pipeline import Pipeline, PipelineConfig, VideoConfig, cartoonize, cartoonize_video
@@ -30,6 +31,7 @@ __all__ = [
     "FaceTracker",
     "FlickerMeter",
     "Frame",
+    "HogFaceCheck",
     "LandmarkDetector",
     "Pipeline",
     "PipelineConfig",

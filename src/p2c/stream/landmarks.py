@@ -19,12 +19,15 @@ Boxes come from three passes, merged (a box overlapping an earlier one is droppe
   380 pixels there). Tiles overlap by 40 %, so a face small enough to need them lies whole in
   some tile; a box cut by a tile's inner edge is left to that neighbour.
 
-Only human faces are kept. The detectors score pets as faces now and then (skimage's chelsea, a
-cat, gets boxes scored 0.50-0.64, inside the 0.50-0.96 range of real portraits), but the mesh of a
-real face stays where it is when the mesh runs again on a square centred on its own landmarks
-(what a tracker does every frame), while a mesh forced onto something else vanishes or jumps.
-A face is kept when the second mesh is found and its points lie within ``_MAX_DRIFT`` face sizes
-of the first: see ``docs/face-path.md`` for the measurements behind the threshold.
+Only human faces are kept, by two independent checks. The detectors score pets as faces now and
+then (skimage's chelsea, a cat, gets boxes scored 0.50-0.64, inside the 0.50-0.96 range of real
+portraits), but the mesh of a real face stays where it is when the mesh runs again on a square
+centred on its own landmarks (what a tracker does every frame), while a mesh forced onto something
+else vanishes or jumps: a face is kept when the second mesh is found and its points lie within
+``_MAX_DRIFT`` face sizes of the first. It must then also pass
+:class:`p2c.stream.human_check.HogFaceCheck`, dlib's HOG face detector on the aligned crop, which
+shares no model or training data with MediaPipe (a dog's face can fool one family of networks;
+both at once is what the check asks). ``docs/face-path.md`` has the measurements behind both.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import numpy as np
 
 from p2c.resources import Closeable
 from p2c.stream.alignment import LANDMARKS68_FROM_MESH
+from p2c.stream.human_check import HogFaceCheck
 
 __all__ = [
     "DetectedFace",
@@ -268,7 +272,7 @@ class FaceBoxFinder(Closeable):
 class LandmarkDetector(Closeable):
     """MediaPipe's face detectors plus the static face mesh; one per thread.
 
-    ``human_only=False`` skips the human check (any face MediaPipe fits a mesh to, pets included).
+    ``human_only=False`` skips the human checks (any face MediaPipe fits a mesh to, pets included).
     Use it as a context manager (or call :meth:`close`) so MediaPipe's graphs are released.
     """
 
@@ -292,6 +296,7 @@ class LandmarkDetector(Closeable):
             max_num_faces=2,
             min_detection_confidence=min_detection_confidence,
         )
+        self._hog: HogFaceCheck | None = HogFaceCheck() if human_only else None
         self._closed = False
 
     def close(self) -> None:
@@ -300,6 +305,8 @@ class LandmarkDetector(Closeable):
             self._closed = True
             self._boxes.close()
             self._mesh.close()
+            if self._hog is not None:
+                self._hog.close()
 
     def detect(
         self,
@@ -330,10 +337,10 @@ class LandmarkDetector(Closeable):
         for face in faces:
             if len(human) == limit:
                 break
-            if not self.human_only or self._is_steady(image, face.landmarks):
+            if not self.human_only or self._is_human(image, face.landmarks):
                 human.append(face)
             else:
-                logger.debug("dropped a detection (score %.2f): its mesh is not a face's", face.score)
+                logger.debug("dropped a detection (score %.2f): not a human face", face.score)
         logger.debug("%d detections, %d human faces with landmarks", len(boxes), len(human))
         return human
 
@@ -362,6 +369,13 @@ class LandmarkDetector(Closeable):
             if distance < best_distance:
                 best, best_distance = points, distance
         return best
+
+    def _is_human(self, image: np.ndarray, landmarks: np.ndarray) -> bool:
+        """Both human checks: the mesh holds still when run again, and dlib's HOG detector agrees."""
+        if not self._is_steady(image, landmarks):
+            return False
+        assert self._hog is not None
+        return self._hog.is_human(image, landmarks)
 
     def _is_steady(self, image: np.ndarray, landmarks: np.ndarray) -> bool:
         """The human check: the mesh, run again around its own landmarks, finds the same face."""

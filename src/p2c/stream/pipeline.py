@@ -13,10 +13,11 @@ API and the pipeline benchmark all run through them.
 
 Each stage runs in its own thread, so decoding, MediaPipe, the generator and encoding overlap
 (they all release the GIL in native code). The sinks run in the caller's thread: OpenCV windows
-want the main thread. Ctrl-C (SIGINT) only sets a flag that cancels every stage; once the threads
-have stopped, ``run`` closes (and finalises) every sink and raises ``KeyboardInterrupt``. A flag
-rather than an exception at an arbitrary point, because native code in the main thread (the
-encoder) can swallow an exception raised inside it, and the run would then go on to the end.
+want the main thread. Ctrl-C (SIGINT) or SIGTERM only sets a flag that cancels every stage; once
+the threads have stopped, ``run`` closes (and finalises) every sink and raises
+:class:`p2c.signals.Stopped` (a ``KeyboardInterrupt``) naming the signal. A flag rather than an
+exception at an arbitrary point, because native code in the main thread (the encoder) can
+swallow an exception raised inside it, and the run would then go on to the end.
 
 Live runs use ``drop_oldest`` queues: when any stage is slower than the camera, the oldest
 waiting frame is dropped (and counted), so latency stays bounded by the queue sizes instead of
@@ -29,16 +30,16 @@ stops every stage and is re-raised in the caller.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from p2c.signals import Stopped, stop_signals_set
 from p2c.stream.adaptive import AdaptiveConfig, LivePolicy
 from p2c.stream.batching import EngineStage
 from p2c.stream.compositing import CompositeStage, default_compositor
@@ -283,7 +284,7 @@ class Pipeline:
         # Stages may count into the same object (faces, detections), so it can be passed in.
         self.stats = stats or PipelineStats(late_after_s=self.config.late_after_s)
         self._cancel = threading.Event()
-        self._interrupted = threading.Event()
+        self._stop_signal: int | None = None
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
         self.queues: list[FrameQueue[Frame]] = []
@@ -294,10 +295,11 @@ class Pipeline:
         """Process every frame; return the final counters. Re-raises the first stage error.
 
         The source and the sinks are entered here (they are context managers), so they are
-        closed on every way out: end of stream, an error, a ``StopStream`` from a sink, Ctrl-C.
+        closed on every way out: end of stream, an error, a ``StopStream`` from a sink, Ctrl-C or
+        SIGTERM (then :class:`p2c.signals.Stopped` is raised once everything is closed).
         """
         with ExitStack() as stack:
-            stack.enter_context(self._sigint_cancels())
+            stack.enter_context(stop_signals_set(self._on_stop_signal))
             stack.enter_context(opencv_threads())  # the stages are the parallelism (p2c.stream.threads)
             # Until their threads start, the stages are closed here (a source, a sink or a warm-up
             # that fails must not leak their models); from then on each thread closes its own.
@@ -317,8 +319,8 @@ class Pipeline:
                 self._cancel.set()
                 self._join(threads)
             self._raise_stage_error()
-        if self._interrupted.is_set():
-            raise KeyboardInterrupt
+        if self._stop_signal is not None:
+            raise Stopped(self._stop_signal)
         return self.stats.snapshot()
 
     def stop(self) -> None:
@@ -334,25 +336,10 @@ class Pipeline:
             stage.warm_up()
             logger.debug("warmed up %s in %.2f s", stage.name, time.perf_counter() - started)
 
-    @contextmanager
-    def _sigint_cancels(self) -> Iterator[None]:
-        """While running, the first Ctrl-C cancels the stages; a second one interrupts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.getsignal(signal.SIGINT)
-
-        def on_sigint(signum: int, frame: object) -> None:
-            if self._interrupted.is_set():
-                signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
-            self._interrupted.set()
-            self._cancel.set()
-
-        signal.signal(signal.SIGINT, on_sigint)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    def _on_stop_signal(self, signum: int) -> None:
+        """The first Ctrl-C or SIGTERM: stop every stage; ``run`` then closes the sinks."""
+        self._stop_signal = signum
+        self._cancel.set()
 
     def _start_threads(self) -> list[threading.Thread]:
         size = self.config.queue_size

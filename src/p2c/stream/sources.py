@@ -393,7 +393,7 @@ class WebcamSource(Closeable):
                 "program, or pass another index, a device path, or a video file to --camera"
             )
         self._capture = capture
-        self._probe = probe
+        self._probe: np.ndarray | None = probe
         got_fps = capture.get(cv2.CAP_PROP_FPS) or fps or 30.0
         self.info = VideoInfo(
             width=int(probe.shape[1]), height=int(probe.shape[0]), fps=float(got_fps), time_base=MICROSECONDS
@@ -406,36 +406,41 @@ class WebcamSource(Closeable):
             self._capture.release()
             self._capture = None
 
-    def __iter__(self) -> Iterator[Frame]:
+    def read_rgb(self) -> np.ndarray | None:
+        """The camera's next image, RGB (mirrored if asked), or None when the read failed.
+
+        The first call returns the frame :meth:`open` read. Blocks while the camera waits."""
         import cv2
 
         if self._capture is None:
             raise RuntimeError("open the source first (use it in a with block)")
+        bgr, self._probe = self._probe, None
+        if bgr is None:
+            ok, bgr = self._capture.read()
+            if not ok or bgr is None:
+                return None
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(rgb[:, ::-1]) if self.mirror else rgb
+
+    def __iter__(self) -> Iterator[Frame]:
         start = time.monotonic()
         index, failures = 0, 0
-        bgr: np.ndarray | None = self._probe
         while True:
-            if bgr is None:
-                ok, bgr = self._capture.read()
-                if not ok or bgr is None:
-                    failures += 1
-                    if failures >= _MAX_FAILED_READS:
-                        self.disconnected = True
-                        logger.warning("camera %s stopped sending frames after %d", self.device, index)
-                        return
-                    time.sleep(1 / max(self.info.fps, 1.0))
-                    bgr = None
-                    continue
+            rgb = self.read_rgb()
+            if rgb is None:
+                failures += 1
+                if failures >= _MAX_FAILED_READS:
+                    self.disconnected = True
+                    logger.warning("camera %s stopped sending frames after %d", self.device, index)
+                    return
+                time.sleep(1 / max(self.info.fps, 1.0))
+                continue
             failures = 0
             now = time.monotonic()
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            if self.mirror:
-                rgb = np.ascontiguousarray(rgb[:, ::-1])
             yield Frame(
                 index=index, pts=round((now - start) * 1e6), time_base=MICROSECONDS, image=rgb, arrived=now
             )
             index += 1
-            bgr = None
 
 
 def open_camera(

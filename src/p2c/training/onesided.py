@@ -73,7 +73,10 @@ class OneSidedConfig:
     generator: CompactConfig = field(default_factory=CompactConfig)
     disc_width: int = 32
     weights: OneSidedWeights = field(default_factory=OneSidedWeights)
-    augment_policy: str = "color,translation,cutout"
+    # DiffAugment's colour transform is left out: it hides colour from the discriminators, and the
+    # palette (pale skin, pink cheeks and lips, brown hair) is part of this style. Measured from the
+    # same state, 20 CPU-minutes each: 95 % judged cartoons without it, 85 % with it, KID 2.18 vs 4.88.
+    augment_policy: str = "translation,cutout"
     nce_temperature: float = 0.07
     nce_patches: int = 256
     lr: float = 2e-4

@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write the run's counters (frames in/out/dropped, fps, latency, time per stage) as JSON",
     )
+    parser.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="when the camera is unplugged, wait for it and carry on as soon as it is back (the outputs "
+        "show a 'camera lost' card meanwhile) instead of stopping",
+    )
     add_video_arguments(parser)
     return parser
 
@@ -123,11 +129,14 @@ def _main(argv: Sequence[str] | None) -> int:
         require_folder(args.stats_json, what="--stats-json")
     config = video_config_from_args(args)
 
+    from p2c.stream.camera_watch import WatchedCamera
     from p2c.stream.pipeline import cartoonize, sink_target
     from p2c.stream.sinks import build_sinks
-    from p2c.stream.sources import WebcamSource, open_camera
+    from p2c.stream.sources import Source, WebcamSource, open_camera
 
-    source = open_camera(args.camera, args.width, args.height, args.fps, args.mirror, loop=args.loop)
+    source: Source = open_camera(args.camera, args.width, args.height, args.fps, args.mirror, loop=args.loop)
+    if isinstance(source, WebcamSource):  # read in a thread: a card while it stalls, hot-plug
+        source = WatchedCamera.of(source, reconnect=args.reconnect)
     status = StatusLine()
     stats: StatsSnapshot | None = None
     with source:
@@ -149,10 +158,10 @@ def _main(argv: Sequence[str] | None) -> int:
         f"{stats.dropped} dropped, {stats.late} late",
         file=sys.stderr,
     )
-    if isinstance(source, WebcamSource) and source.disconnected:
+    if getattr(source, "disconnected", False):
+        frames = getattr(source, "live_frames", stats.frames_in)  # the camera's own, not its cards
         raise InputNotFoundError(
-            f"camera {args.camera} disconnected after {stats.frames_in} frames; "
-            "the outputs were closed cleanly"
+            f"camera {args.camera} disconnected after {frames} frames; the outputs were closed cleanly"
         )
     return 0
 

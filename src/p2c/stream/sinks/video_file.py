@@ -3,14 +3,30 @@
 The frames' own timestamps are written back (shifted so the file starts at zero), so the output
 has the input's frame count, frame rate and duration, variable frame rate included. The input's
 first audio track is copied packet by packet when the output container can hold its codec, and
-re-encoded (AAC where the container takes it) otherwise. Closing flushes the encoder and writes
-the container's index, on every way out (error, Ctrl-C): a partial run is still a playable file.
+re-encoded (AAC where the container takes it) otherwise.
+
+A recording survives what a long run meets:
+
+- **a crash** (SIGKILL, power loss): MP4 and MOV are written fragmented (an empty ``moov`` first,
+  then a fragment at each keyframe or each second), MKV cluster by cluster, and the audio is
+  interleaved with the video as it goes, so the file on disk always plays, sound included, up to
+  its last complete fragment (at most about a second is lost);
+- **Ctrl-C, SIGTERM, an error**: closing flushes the encoder and writes the rest, on every way out;
+- **a full disk**: the write error stops the run with one line saying so; the torn last fragment
+  is cut off, so the file decodes to its end;
+- **the output folder removed while recording**: seen at the next frame; what was recorded is
+  saved, from the still-open file, to the nearest folder that exists, and the run stops saying where.
+
+A run that writes no frame leaves no file. Fragmenting costs nothing measurable: on a 720p clip
+with sound, the same time within noise and a file 0.3 % smaller (docs/robustness.md).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -21,14 +37,21 @@ from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyE
 from p2c.files import require_folder
 from p2c.stream.frame import Frame
 from p2c.stream.sinks.base import FrameSink, OutputValue, SinkOption, SinkTarget
+from p2c.stream.sinks.output_file import FileOpener, OutputFile, is_disk_full, trim_to_complete_boxes
 
-__all__ = ["VideoFileSink"]
+__all__ = ["CONTAINER_FORMATS", "FRAGMENTED_MP4", "VideoFileSink"]
 
 logger = logging.getLogger(__name__)
 
 # libx264 presets: files keep quality per bit; a live recording spends less CPU (see VideoFileSink).
 FILE_PRESET = "veryfast"
 LIVE_PRESET = "superfast"
+# Output container per file suffix, for the formats p2c writes robustly (others: FFmpeg's guess).
+CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+# MP4/MOV muxer options for a file that plays at every moment: the track headers first (empty
+# moov), then one fragment per keyframe or per second, whichever comes first.
+FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+_FRAGMENTED_FORMATS = ("mp4", "mov")
 
 
 def _import_av() -> Any:
@@ -50,6 +73,8 @@ class VideoFileSink(FrameSink):
     ``superfast``: measured at CRF 18 on the 720p clip with 2 threads, 26.6 against 18.1 ms of CPU
     per frame at the same picture quality (43.6 / 43.9 dB PSNR against the input) for about twice
     the bitrate (1.7 / 3.6 Mbit/s), ``docs/benchmarks.md``.
+    ``fragmented=False`` writes a classic MP4 (index at the end: unplayable if the run is killed);
+    ``opener`` opens the file (tests inject full disks).
     """
 
     name = "file"
@@ -71,6 +96,8 @@ class VideoFileSink(FrameSink):
         copy_audio: bool = True,
         preset: str = FILE_PRESET,
         threads: int | None = None,
+        fragmented: bool = True,
+        opener: FileOpener | None = None,
     ) -> None:
         super().__init__(width, height)
         if fps <= 0:
@@ -85,13 +112,20 @@ class VideoFileSink(FrameSink):
         self.threads = threads or os.cpu_count() or 1
         self.audio_from = Path(audio_from) if audio_from is not None else None
         self.copy_audio = copy_audio
+        self.fragmented = fragmented
         self.audio_mode: str | None = None
+        self._opener = opener
+        self._file: OutputFile | None = None
+        self._format = ""
         self._out: Any = None
         self._video: Any = None
         self._audio_in: Any = None
         self._audio_out: Any = None
+        self._audio: Iterator[tuple[float, list[Any]]] | None = None
+        self._audio_next: tuple[float, list[Any]] | None = None
         self._first_pts: int | None = None
         self._last_pts: int | None = None
+        self._failed = False
 
     # -- opening --------------------------------------------------------------------------------
 
@@ -121,17 +155,25 @@ class VideoFileSink(FrameSink):
     def open(self) -> None:
         av = _import_av()
         require_folder(self.path)
+        # Known suffixes name their container; others are left to FFmpeg to guess from the name.
+        container = CONTAINER_FORMATS.get(self.path.suffix.lower())
+        self._format = container or ""
+        options = FRAGMENTED_MP4 if self.fragmented and self._format in _FRAGMENTED_FORMATS else {}
         try:
-            self._out = av.open(str(self.path), mode="w")
-        except (av.error.FFmpegError, ValueError, OSError) as error:
-            raise OutputError(f"cannot write {self.path}: {error}; use a .mp4, .mov or .mkv name") from error
+            self._file = OutputFile(self.path, self._opener)
+        except OSError as error:
+            raise OutputError(f"cannot write {self.path}: {error.strerror or error}") from error
         try:
+            self._out = av.open(self._file.file, mode="w", format=container, options=dict(options))
             self._add_video_stream()
             if self.audio_from is not None:
                 self._add_audio_stream()
-        except BaseException:
-            self._out.close()
-            self._out = None
+        except BaseException as error:
+            self._abandon()
+            if isinstance(error, av.error.FFmpegError | ValueError):
+                raise OutputError(
+                    f"cannot write {self.path}: {error}; use a .mp4, .mov or .mkv name"
+                ) from error
             raise
 
     def _add_video_stream(self) -> None:
@@ -177,6 +219,9 @@ class VideoFileSink(FrameSink):
 
     def _write(self, frame: Frame, image: np.ndarray) -> None:
         av = _import_av()
+        assert self._file is not None
+        if self._file.lost():
+            raise self._lost()
         pts = (
             frame.pts
             if frame.time_base == self.time_base
@@ -191,25 +236,48 @@ class VideoFileSink(FrameSink):
         video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         video_frame.pts = pts
         video_frame.time_base = self.time_base
-        for packet in self._video.encode(video_frame):
-            self._out.mux(packet)
+        self._mux(self._video.encode(video_frame))
+        if self._audio_out is not None:
+            self._mux_audio_until(self._video_span_s()[1])
 
-    # -- closing --------------------------------------------------------------------------------
-
-    def _close(self) -> None:
-        if self._out is None:
-            return
+    def _mux(self, packets: list[Any]) -> None:
+        av = _import_av()
         try:
-            for packet in self._video.encode():  # flush the frames the encoder still holds
+            for packet in packets:
                 self._out.mux(packet)
-            if self._audio_out is not None and self._last_pts is not None:
-                self._write_audio()
-        finally:
-            self._out.close()
-            self._out = None
-            if self._audio_in is not None:
-                self._audio_in.close()
-                self._audio_in = None
+        except (OSError, av.error.FFmpegError) as error:
+            raise self._write_failed(error) from error
+
+    def _write_failed(self, error: Exception) -> OutputError:
+        self._failed = True
+        done = f"recording stopped after {self.frames_written} frames"
+        if is_disk_full(error):
+            return OutputError(
+                f"the disk holding {self.path} is full: {done}; the file keeps what was written before "
+                "(all but the last second at most); free some space, or record elsewhere"
+            )
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        return OutputError(f"cannot write {self.path} ({reason}): {done}")
+
+    def _lost(self) -> OutputError:
+        """The file or its folder vanished: finish the file we still hold open, then save it."""
+        self._failed = True
+        self._finish(flush=True)
+        assert self._file is not None
+        folder = self.path.parent
+        what = (
+            f"the output folder {folder} was removed" if not folder.is_dir() else f"{self.path} was deleted"
+        )
+        saved = self._file.rescue() if self.frames_written else None
+        self._file.close()
+        self._file = None
+        if saved is not None:
+            where = f"the {self.frames_written} frames recorded were saved to {saved}"
+        else:
+            where = f"the {self.frames_written} frames recorded could not be saved anywhere"
+        return OutputError(f"{what} while recording; {where}")
+
+    # -- audio ----------------------------------------------------------------------------------
 
     def _video_span_s(self) -> tuple[float, float]:
         """Seconds of the input the video covers: from its first frame to the end of its last."""
@@ -217,8 +285,17 @@ class VideoFileSink(FrameSink):
         start = float(self._first_pts * self.time_base)
         return start, start + float(self._last_pts * self.time_base) + 1 / float(self.fps)
 
-    def _write_audio(self) -> None:
-        start, end = self._video_span_s()
+    def _mux_audio_until(self, end_s: float) -> None:
+        """Mux the input's audio packets that start before ``end_s`` (input seconds)."""
+        if self._audio is None:
+            self._audio = self._audio_packets(self._video_span_s()[0])
+            self._audio_next = next(self._audio, None)
+        while self._audio_next is not None and self._audio_next[0] < end_s:
+            self._mux(self._audio_next[1])
+            self._audio_next = next(self._audio, None)
+
+    def _audio_packets(self, start: float) -> Iterator[tuple[float, list[Any]]]:
+        """``(input seconds, packets to mux)`` for the audio from ``start`` on, in order."""
         source = self._audio_in.streams.audio[0]
         tb = source.time_base
         if start > 0:
@@ -231,21 +308,85 @@ class VideoFileSink(FrameSink):
                     continue
                 break
             seconds = float(packet.pts * tb)
-            if seconds >= end:
-                break
             if seconds < start - 1e-3:
                 continue
             if encode:
+                out: list[Any] = []
                 for audio_frame in packet.decode():
                     audio_frame.pts = audio_frame.pts - offset if audio_frame.pts is not None else None
-                    for out_packet in self._audio_out.encode(audio_frame):
-                        self._out.mux(out_packet)
+                    out.extend(self._audio_out.encode(audio_frame))
+                yield seconds, out
             else:
                 packet.pts -= offset
                 if packet.dts is not None:
                     packet.dts -= offset
                 packet.stream = self._audio_out
-                self._out.mux(packet)
+                yield seconds, [packet]
         if encode:
-            for out_packet in self._audio_out.encode():
-                self._out.mux(out_packet)
+            yield math.inf, list(self._audio_out.encode())
+
+    # -- closing --------------------------------------------------------------------------------
+
+    def _close(self) -> None:
+        if self._out is None and self._file is None:
+            return
+        if self._file is not None and not self._failed and self._file.lost():
+            error = self._lost()
+            self._release_audio()
+            raise error
+        self._finish(flush=not self._failed)
+        self._release_audio()
+        if self._file is not None:
+            if self._failed and self._format in _FRAGMENTED_FORMATS and self.fragmented:
+                try:
+                    trim_to_complete_boxes(self._file.file)
+                except OSError as error:  # pragma: no cover - the disk refused even a truncate
+                    logger.warning("could not cut the torn end of %s: %s", self.path, error)
+            self._file.close()
+            self._file = None
+            if self.frames_written == 0 and not self._failed:
+                self.path.unlink(missing_ok=True)  # a run that wrote no frame leaves no file
+
+    def _finish(self, flush: bool) -> None:
+        """Flush the encoder and the rest of the audio (``flush``) and close the container.
+
+        After a failed write nothing more is flushed, and closing errors are logged, not raised:
+        the first error is the one to report."""
+        if self._out is None:
+            return
+        av = _import_av()
+        try:
+            if flush:
+                self._mux(self._video.encode())  # the frames the encoder still holds
+                if self._audio_out is not None and self._last_pts is not None:
+                    self._mux_audio_until(self._video_span_s()[1])
+                    if self.audio_mode != "copy":
+                        self._mux_audio_until(math.inf)
+        finally:
+            out, self._out = self._out, None
+            try:
+                out.close()
+            except (OSError, av.error.FFmpegError) as error:
+                if not self._failed:
+                    raise self._write_failed(error) from error
+                logger.debug("closing %s after a failed write: %s", self.path, error)
+
+    def _abandon(self) -> None:
+        """Opening failed: close what was opened and leave no file behind."""
+        if self._out is not None:
+            try:
+                self._out.close()
+            except Exception as error:
+                logger.debug("closing a half-opened %s: %s", self.path, error)
+            self._out = None
+        self._release_audio()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self.path.unlink(missing_ok=True)
+
+    def _release_audio(self) -> None:
+        if self._audio_in is not None:
+            self._audio_in.close()
+            self._audio_in = None
+            self._audio = None
