@@ -142,6 +142,7 @@ def time_pipeline(
     from p2c.stream.flicker import FlickerMeter
     from p2c.stream.pipeline import VideoConfig, cartoonize
     from p2c.stream.sinks import VideoFileSink
+    from p2c.stream.smoothing import STILL_WEIGHT
     from p2c.stream.sources import ClipCameraSource, VideoFileSource
 
     latencies: list[float] = []
@@ -162,7 +163,7 @@ def time_pipeline(
         meter = FlickerMeter(info.width, info.height)
         sinks = [VideoFileSink(video, info.width, info.height, info.fps, info.time_base), meter]
         config = VideoConfig(
-            max_faces=max_faces, batch_size=batch_size, cartoon_weight=0.5 if smoothing else 1.0
+            max_faces=max_faces, batch_size=batch_size, cartoon_weight=STILL_WEIGHT if smoothing else 1.0
         )
         started = time.perf_counter()
         stats = cartoonize(source, sinks, engine, config, max_frames=frames, on_frame=record)

@@ -29,6 +29,7 @@ from p2c.resources import Closeable
 from p2c.stream import stills
 from p2c.stream.faces import FaceAligner
 from p2c.stream.image_io import read_image
+from p2c.stream.smoothing import STILL_WEIGHT
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -144,7 +145,7 @@ class Cartoonizer(Closeable):
                 batch_size=batch_size,
                 side_by_side=side_by_side,
                 detect_every=detect_every,
-                cartoon_weight=0.5 if smoothing else 1.0,
+                cartoon_weight=STILL_WEIGHT if smoothing else 1.0,
             )
             source = VideoFileSource(Path(src), start=start, duration=duration)
         except ValueError as error:

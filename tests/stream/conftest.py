@@ -215,9 +215,10 @@ def decode():
     return decode_all
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def clip_writer():
-    """``clip_writer(path, frames, fps=25, audio=False)`` -> path of the encoded clip."""
+    """``clip_writer(path, frames, fps=25, audio=False)`` -> path of the encoded clip. Session-wide,
+    for module fixtures too: ``from conftest import`` finds whichever conftest.py came first."""
     return write_clip
 
 

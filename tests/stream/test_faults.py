@@ -70,16 +70,15 @@ def _last_line(err: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def clip_with_sound(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clip_with_sound(tmp_path_factory: pytest.TempPathFactory, clip_writer) -> Path:
     """10 s at 25 fps, 96x64, with a sine AAC track: faceless, so runs are quick and only files count."""
-    from conftest import write_clip  # tests/stream/conftest.py
 
     ys, xs = np.mgrid[0:64, 0:96]
     frames = [
         np.stack([(xs * 3 + i * 5) % 256, (ys * 4) % 256, np.full_like(xs, 90)], axis=-1).astype(np.uint8)
         for i in range(250)
     ]
-    return write_clip(tmp_path_factory.mktemp("clip") / "sound.mp4", frames, fps=25, audio=True)
+    return clip_writer(tmp_path_factory.mktemp("clip") / "sound.mp4", frames, fps=25, audio=True)
 
 
 def _command(kind: str, clip: Path, out: Path, weights: Path) -> list[str]:

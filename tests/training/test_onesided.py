@@ -88,3 +88,18 @@ def test_the_identity_warm_up_brings_the_output_towards_the_input() -> None:
 def test_the_config_round_trips_through_its_dict() -> None:
     config = OneSidedConfig(generator=CompactConfig(widths=(8, 16, 32), blocks=3), disc_width=16)
     assert OneSidedConfig.from_dict(config.to_dict()) == config
+
+
+def test_the_stability_loss_is_zero_for_a_generator_that_moves_with_its_input() -> None:
+    from p2c.training.onesided import stability_loss
+
+    class Identity(torch.nn.Module):
+        def forward(self, x: torch.Tensor):
+            return type("Out", (), {"image": x})()
+
+    x = torch.nn.functional.interpolate(images(2, 8), size=64, mode="bilinear")
+    moved = stability_loss(Identity(), x, x, torch.Generator().manual_seed(0))
+    assert moved < 0.03  # only the sensor noise is left (mean |N(0, 0.02)| = 0.016)
+
+    shuffled = stability_loss(Identity(), x, x.roll(9, dims=-1), torch.Generator().manual_seed(0))
+    assert shuffled > 2 * moved

@@ -25,7 +25,7 @@ import numpy as np
 
 from p2c.stream.alignment import invert_transform
 from p2c.stream.frame import Frame
-from p2c.stream.smoothing import CartoonSmoother
+from p2c.stream.smoothing import MOTION_SCALE, STILL_WEIGHT, CartoonSmoother
 from p2c.stream.stage import Stage
 
 if TYPE_CHECKING:
@@ -325,13 +325,15 @@ class CompositeStage(Stage):
         self,
         compositor: Compositor,
         side_by_side: bool = False,
-        cartoon_weight: float = 0.5,
-        motion_scale: float = 6.0,
+        cartoon_weight: float = STILL_WEIGHT,
+        motion_scale: float = MOTION_SCALE,
+        flow: str | None = "fine",
     ) -> None:
         self.compositor = compositor
         self.side_by_side = side_by_side
         self.cartoon_weight = cartoon_weight
         self.motion_scale = motion_scale
+        self.flow = flow
         self._smoothers: dict[int, tuple[CartoonSmoother, int]] = {}
         # Each track's last pasted cartoon, for frames whose face was not due a new one.
         self._last: dict[int, tuple[np.ndarray, int]] = {}
@@ -346,7 +348,7 @@ class CompositeStage(Stage):
         for face, cartoon in zip(frame.faces if faces is None else faces, cartoons, strict=True):
             smoother, _ = self._smoothers.get(face.track_id, (None, 0))
             if smoother is None:
-                smoother = CartoonSmoother(self.cartoon_weight, self.motion_scale)
+                smoother = CartoonSmoother(self.cartoon_weight, self.motion_scale, flow=self.flow)
             self._smoothers[face.track_id] = (smoother, frame.index)
             smoothed.append(smoother.blend(face.crop, cartoon))
         stale = [tid for tid, (_, seen) in self._smoothers.items() if frame.index - seen > _FORGET_AFTER]

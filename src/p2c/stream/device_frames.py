@@ -29,6 +29,7 @@ from p2c.stream.gpu_compositing import (
     masks_tensor,
     paste_batch,
 )
+from p2c.stream.smoothing import MOTION_SCALE, STILL_WEIGHT
 from p2c.stream.stage import BatchPolicy, Stage
 
 if TYPE_CHECKING:
@@ -109,8 +110,8 @@ class DeviceCompositeStage(CompositeStage):
         self,
         transfer: FrameTransfer,
         side_by_side: bool = False,
-        cartoon_weight: float = 0.5,
-        motion_scale: float = 6.0,
+        cartoon_weight: float = STILL_WEIGHT,
+        motion_scale: float = MOTION_SCALE,
     ) -> None:
         super().__init__(
             create_compositor("torch", device=str(transfer.device)),
@@ -142,11 +143,14 @@ def device_stages(
     engine: Backend,
     batch_policy: BatchPolicy,
     side_by_side: bool = False,
-    cartoon_weight: float = 0.5,
+    cartoon_weight: float = STILL_WEIGHT,
+    motion_scale: float = MOTION_SCALE,
 ) -> tuple[DeviceEngineStage, DeviceCompositeStage]:
     """The engine and compositor stages sharing one :class:`FrameTransfer` on the engine's device."""
     transfer = FrameTransfer(backend_device(engine.device))
     return (
         DeviceEngineStage(engine, batch_policy, transfer),
-        DeviceCompositeStage(transfer, side_by_side=side_by_side, cartoon_weight=cartoon_weight),
+        DeviceCompositeStage(
+            transfer, side_by_side=side_by_side, cartoon_weight=cartoon_weight, motion_scale=motion_scale
+        ),
     )

@@ -48,6 +48,7 @@ from p2c.stream.frame import Frame
 from p2c.stream.pacing import StageClock, wait_until_wanted
 from p2c.stream.queues import Closed, DropPolicy, FrameQueue
 from p2c.stream.sinks import OutputValue, Sink, SinkTarget, StopStream, build_sinks
+from p2c.stream.smoothing import FLOW_QUALITIES, MOTION_SCALE, STILL_WEIGHT
 from p2c.stream.sources import Source, VideoInfo
 from p2c.stream.stage import BatchPolicy, Stage, collect
 from p2c.stream.stats import PipelineStats, StatsSnapshot
@@ -86,7 +87,8 @@ class VideoConfig:
     ``batch_size``: crops per engine call; ``detect_every``: frames between searches for new faces
     while fewer than ``max_faces`` are tracked; ``segment``: whiten the crop background with the
     head mask (what the generator was trained on); ``cartoon_weight``: the new cartoon's share for
-    a still face (1 = no output smoothing); ``queue_size``: frames in flight per hop;
+    a still face (1 = no output smoothing), ``motion_scale`` and ``flow`` the rest of the cartoon EMA
+    (:class:`p2c.stream.smoothing.CartoonSmoother`); ``queue_size``: frames in flight per hop;
     ``max_wait_s``: the longest a live engine batch waits for more frames; ``on_device``: keep
     each frame on the engine's device from the engine stage to the last paste (one upload, one
     download; ``None``: when the engine runs on a GPU). ``segment_every``: segment each face's
@@ -101,7 +103,9 @@ class VideoConfig:
     side_by_side: bool = False
     detect_every: int = 15
     segment: bool = True
-    cartoon_weight: float = 0.5
+    cartoon_weight: float = STILL_WEIGHT
+    motion_scale: float = MOTION_SCALE
+    flow: str | None = "fine"
     queue_size: int = 4
     max_wait_s: float = 0.0
     on_device: bool | None = None
@@ -116,6 +120,10 @@ class VideoConfig:
             raise ValueError(f"VideoConfig.segment_every must be >= 1 or None, got {self.segment_every}")
         if not 0 < self.cartoon_weight <= 1:
             raise ValueError(f"VideoConfig.cartoon_weight must be in (0, 1], got {self.cartoon_weight}")
+        if self.flow is not None and self.flow not in FLOW_QUALITIES:
+            raise ValueError(
+                f"VideoConfig.flow must be one of {sorted(FLOW_QUALITIES)} or None: {self.flow!r}"
+            )
         if self.max_wait_s < 0:
             raise ValueError(f"VideoConfig.max_wait_s must be >= 0, got {self.max_wait_s}")
 
@@ -194,9 +202,15 @@ def cartoon_stages(engine: Backend, batches: BatchPolicy, config: VideoConfig) -
     if on_gpu if config.on_device is None else config.on_device:
         from p2c.stream.device_frames import device_stages  # torch loads only for this path
 
-        return list(device_stages(engine, batches, config.side_by_side, config.cartoon_weight))
+        return list(
+            device_stages(engine, batches, config.side_by_side, config.cartoon_weight, config.motion_scale)
+        )
     composite = CompositeStage(
-        default_compositor(engine), side_by_side=config.side_by_side, cartoon_weight=config.cartoon_weight
+        default_compositor(engine),
+        side_by_side=config.side_by_side,
+        cartoon_weight=config.cartoon_weight,
+        motion_scale=config.motion_scale,
+        flow=config.flow,
     )
     return [EngineStage(engine, batches), composite]
 

@@ -49,6 +49,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from p2c.stream.adaptive import LivePolicy
@@ -57,6 +58,7 @@ from p2c.stream.frame import Frame
 from p2c.stream.landmarks import box_iou, landmark_box, mesh_landmarks68
 from p2c.stream.region_mesh import RegionMeshes
 from p2c.stream.smoothing import MaskSmoother, OneEuroConfig, OneEuroFilter
+from p2c.stream.stabilizer import FlowStabilizer, StabilizerConfig, face_motion
 from p2c.stream.stage import Stage
 
 __all__ = ["FaceTracker", "Track", "TrackerConfig", "TrackingStage"]
@@ -86,6 +88,7 @@ class TrackerConfig:
     lock_fraction: float = 0.003
     tiles_per_detection: int = 2
     follow_regions: bool = True
+    stabilizer: StabilizerConfig | None = field(default_factory=StabilizerConfig)
 
     def __post_init__(self) -> None:
         for name in ("max_faces", "detect_every", "tiles_per_detection"):
@@ -130,6 +133,7 @@ class Track:
     age: int = 0
     scale: float = 1.0
     crop_landmarks: np.ndarray | None = None  # what the current crop was cut from (see TrackingStage)
+    stable: np.ndarray | None = None  # landmarks carried by the face's flow (p2c.stream.stabilizer)
     # Frames since the head mask was last segmented; None: segment on the next frame (a new
     # track, or one back after a gap). See TrackingStage.
     mask_age: int | None = None
@@ -345,6 +349,7 @@ class FaceTracker:
                 track.filter.reset()  # back after a gap: do not glide from where it was
                 track.mask_age = None  # and segment the head afresh
                 track.has_cartoon = False
+                track.stable = None  # and cut the crop from the fresh landmarks
                 # One fixed unit per stretch of tracking: the filter works in face sizes, and a
                 # per-frame unit would put the size's own jitter back into the output.
                 track.scale = _box_size(landmark_box(landmarks))
@@ -391,6 +396,11 @@ class TrackingStage(Stage):
         self.segment_every = segment_every
         self.policy = policy
         self.segmentations = 0
+        # The stabilizer carries each track's crop, whichever mesh (per-track, whole-frame or the
+        # detector) produced its landmarks on this frame.
+        config = tracker.config.stabilizer
+        self.stabilizer = FlowStabilizer(config) if config is not None else None
+        self._previous_gray: np.ndarray | None = None
 
     def process(self, frames: list[Frame]) -> list[Frame]:
         for frame in frames:
@@ -401,7 +411,9 @@ class TrackingStage(Stage):
                 cartoon_every = level.cartoon_every
             detections, segmentations = self.tracker.detections, self.segmentations
             tracks = self.tracker.update(frame.image, frame.timestamp)
-            frame.faces = [self._face(frame.image, track, segment_every) for track in tracks]
+            gray = self._gray(frame.image, tracks)
+            frame.faces = [self._face(frame.image, track, segment_every, gray) for track in tracks]
+            self._previous_gray = gray
             for face, track in zip(frame.faces, tracks, strict=True):
                 # Faces take turns (by track id), so each frame's engine call holds about as many.
                 face.cartoon_due = (
@@ -417,7 +429,29 @@ class TrackingStage(Stage):
                 )
         return frames
 
-    def _crop_landmarks(self, track: Track) -> np.ndarray:
+    def _gray(self, image: np.ndarray, tracks: Sequence[Track]) -> np.ndarray | None:
+        """The frame in gray for the face flow, when a face is followed and the stabilizer is on."""
+        if self.stabilizer is None or not tracks:
+            return None
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+    def _stable_landmarks(self, track: Track, gray: np.ndarray | None) -> np.ndarray:
+        """The track's landmarks carried along by the face's own motion (:mod:`p2c.stream.stabilizer`)."""
+        if self.stabilizer is None:
+            return track.landmarks
+        motion = None
+        previous = self._previous_gray
+        if (
+            track.stable is not None
+            and gray is not None
+            and previous is not None
+            and previous.shape == gray.shape
+        ):
+            motion = face_motion(previous, gray, landmark_box(track.stable), self.stabilizer.config)
+        track.stable = self.stabilizer.update(track.stable, track.landmarks, motion, track.scale)
+        return track.stable
+
+    def _crop_landmarks(self, track: Track, gray: np.ndarray | None = None) -> np.ndarray:
         """The landmarks to cut the crop from: the last ones again while the face has not moved.
 
         The smoothed landmarks of a still face still creep by hundredths of a pixel; each creep
@@ -425,19 +459,18 @@ class TrackingStage(Stage):
         some point has moved by ``lock_fraction`` of the face size (about half a pixel), the crop
         is cut exactly as before, so a still face gives the same crop and the same cartoon.
         """
+        landmarks = self._stable_landmarks(track, gray)
         locked = track.crop_landmarks
         limit = self.tracker.config.lock_fraction * track.scale
-        if (
-            locked is None
-            or locked.shape != track.landmarks.shape
-            or np.abs(track.landmarks - locked).max() > limit
-        ):
-            track.crop_landmarks = track.landmarks.copy()
+        if locked is None or locked.shape != landmarks.shape or np.abs(landmarks - locked).max() > limit:
+            track.crop_landmarks = landmarks.copy()
         assert track.crop_landmarks is not None
         return track.crop_landmarks
 
-    def _face(self, image: np.ndarray, track: Track, segment_every: int) -> AlignedFace:
-        landmarks = self._crop_landmarks(track)
+    def _face(
+        self, image: np.ndarray, track: Track, segment_every: int = 1, gray: np.ndarray | None = None
+    ) -> AlignedFace:
+        landmarks = self._crop_landmarks(track, gray)
         previous = track.mask.value
         if previous is not None and track.mask_age is not None and track.mask_age + 1 < segment_every:
             track.mask_age += 1

@@ -183,7 +183,7 @@ class _Meter:
         self.started, self.samples, self.sums, self.count = (
             now,
             0,
-            {k: 0.0 for k in ("d", "g_adv", "nce", "faceid")},
+            {k: 0.0 for k in ("d", "g_adv", "nce", "faceid", "stability")},
             0,
         )
 
@@ -200,10 +200,19 @@ class _Meter:
 
 
 def _append_csv(path: Path, row: dict[str, Any]) -> None:
+    header = ",".join(row)
     new = not path.is_file()
+    if not new:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if lines and lines[0] != header:  # a loss was added: old rows keep their columns, padded
+            old = lines[0].split(",")
+            index = {name: i for i, name in enumerate(old)}
+            rows = [line.split(",") for line in lines[1:]]
+            padded = [",".join(r[index[k]] if k in index else "" for k in row) for r in rows]
+            path.write_text("\n".join([header, *padded]) + "\n", encoding="utf-8")
     with path.open("a", encoding="utf-8") as stream:
         if new:
-            stream.write(",".join(row) + "\n")
+            stream.write(header + "\n")
         stream.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values()) + "\n")
 
 

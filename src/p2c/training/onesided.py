@@ -59,6 +59,7 @@ class OneSidedWeights:
     adv: float = 1.0
     nce: float = 2.0
     faceid: float = 0.0
+    stability: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -171,6 +172,7 @@ class StepLosses:
     g_adv: float
     nce: float
     faceid: float
+    stability: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -183,6 +185,49 @@ def _lsgan(logit: torch.Tensor, target: float) -> torch.Tensor:
 def _judge(disc: PatchDiscriminator, images: torch.Tensor, index: int) -> torch.Tensor:
     """The local discriminator sees the image, the global one the image at half size."""
     return disc(images if index == 0 else F.avg_pool2d(images, 2))
+
+
+# How far the aligned crop of a face moves between two video frames of a still head: landmark
+# noise of a pixel or two, a degree of roll, a percent of scale; and a little sensor noise.
+JITTER_SHIFT_PX = 2.0  # at 256 px, scaled with the crop
+JITTER_DEGREES = 1.5
+JITTER_SCALE = 0.02
+JITTER_NOISE = 0.02
+
+
+def jitter(images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """Per image, a random affine map of the size above, as N x 2 x 3 ``affine_grid`` matrices."""
+    n = images.shape[0]
+    draw = torch.rand(n, 4, generator=rng) * 2 - 1
+    angle = draw[:, 0] * JITTER_DEGREES * torch.pi / 180
+    scale = 1 + draw[:, 1] * JITTER_SCALE
+    shift = draw[:, 2:] * JITTER_SHIFT_PX * 2 / 256  # affine_grid's [-1, 1] coordinates
+    cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+    return torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    ).to(images)
+
+
+def warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(
+        images, grid.to(images.dtype), mode="bilinear", padding_mode="border", align_corners=False
+    )
+
+
+def stability_loss(
+    generator: nn.Module, photos: torch.Tensor, fakes: torch.Tensor, rng: torch.Generator
+) -> torch.Tensor:
+    """L1 between the cartoon of a jittered, noisier photo and the jittered cartoon of the photo.
+
+    A video's face crops move by a pixel or two from frame to frame; a generator that redraws its
+    strokes for each such move flickers. This asks it to move its drawing with the face instead
+    (equivariance to the aligner's jitter) and to ignore sensor noise.
+    """
+    theta = jitter(photos, rng)
+    noise = torch.randn(photos.shape, generator=rng).to(photos) * JITTER_NOISE
+    moved = generator(warp(photos, theta) + noise).image
+    return F.l1_loss(moved, warp(fakes, theta))
 
 
 def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
@@ -244,6 +289,10 @@ def generator_step(
         [patch_nce_loss(q, k, config.nce_temperature) for q, k in zip(queries, keys, strict=True)]
     ).mean()
     loss = weights.adv * adv + weights.nce * nce
+    stability_value = photos.new_zeros(())
+    if weights.stability > 0:
+        stability_value = stability_loss(nets.generator, photos, fakes, rng)
+        loss = loss + weights.stability * stability_value
     faceid_value = photos.new_zeros(())
     if faceid is not None and weights.faceid > 0:
         with torch.no_grad():
@@ -255,7 +304,7 @@ def generator_step(
     average(nets.generator_parameters())
     g_optimizer.step()
     nets.update_ema(config.ema_decay)
-    return StepLosses(*(float(v.detach()) for v in (d_loss, adv, nce, faceid_value)))
+    return StepLosses(*(float(v.detach()) for v in (d_loss, adv, nce, faceid_value, stability_value)))
 
 
 def identity_step(

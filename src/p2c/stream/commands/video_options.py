@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from p2c.cli import non_negative_float, positive_float, positive_int
 from p2c.errors import WeightsError
+from p2c.stream.smoothing import STILL_WEIGHT
 
 if TYPE_CHECKING:
     from p2c.engine.base import Backend
@@ -66,7 +67,7 @@ def video_config_from_args(args: argparse.Namespace) -> VideoConfig:
         batch_size=args.batch_size,
         side_by_side=args.side_by_side,
         detect_every=args.detect_every,
-        cartoon_weight=1.0 if args.no_smoothing else 0.5,
+        cartoon_weight=1.0 if args.no_smoothing else STILL_WEIGHT,
     )
 
 

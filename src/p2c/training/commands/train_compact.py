@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--adv-weight", type=float, default=weights.adv)
     add("--faceid-weight", type=float, default=weights.faceid)
     add(
+        "--stability-weight",
+        type=float,
+        default=weights.stability,
+        help="L1 between the cartoon of a jittered photo and the jittered cartoon (video stability)",
+    )
+    add(
         "--faceid-weights",
         default=None,
         help="Face ID network (default: dlib's, from face_recognition_models)",
@@ -97,7 +103,12 @@ def config_from_args(args: argparse.Namespace) -> CompactRunConfig:
         objective = OneSidedConfig(
             generator=CompactConfig(img_size=args.img_size, widths=args.widths, blocks=args.blocks),
             disc_width=args.disc_width,
-            weights=OneSidedWeights(adv=args.adv_weight, nce=args.nce_weight, faceid=args.faceid_weight),
+            weights=OneSidedWeights(
+                adv=args.adv_weight,
+                nce=args.nce_weight,
+                faceid=args.faceid_weight,
+                stability=args.stability_weight,
+            ),
             augment_policy=args.augment,
             lr=args.lr,
         )
