@@ -149,7 +149,10 @@ def test_torch_backend_refuses_onnx_weights(tiny_weights: Path, tmp_path: Path) 
         create_engine(path, EngineConfig(backend="torch"))
 
 
-def test_no_weights_and_no_default_model_says_pass_weights() -> None:
+def test_no_weights_and_no_default_model_says_pass_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("p2c.models.weights._DEFAULT_DIR", tmp_path)  # a package without the model
     with pytest.raises(WeightsError, match="--weights PATH"):
         create_engine(None)
 
