@@ -1,30 +1,52 @@
-"""End-to-end fps at 720p and 1080p with 1 and 4 faces, beside photo2cartoon's way of doing it.
+"""The live and file scenarios of the CPU target, three ways in one run: compact, full, photo2cartoon's.
 
-    python benchmarks/pipeline_scenarios.py [CLIP] [--frames N] [--out DIR] [--tiny | --weights W]
+    python benchmarks/pipeline_scenarios.py [CLIP] [--frames N] [--out DIR] [--tiny]
+                                             [--runs NAME ...] [--paths NAME ...] [engine options]
 
 From one real talking-head clip (default: ``../shared/media/talking_1280x720_30fps_audio.mp4``)
-it writes four short test clips with PyAV: 1280x720 and 1920x1080, with one face (the clip
-resized) and four faces (a 2x2 tiling of the clip scaled to half size: four real talking faces).
-Each clip then runs two ways, in the same process and on the same frames:
+it writes test clips with PyAV: 1280x720 with one face (the clip) or four (a 2x2 tiling at half
+size: four real talking faces), and 1920x1080 for the extra runs. The runs (``--runs``; the
+default is the issue's three, with their targets on a 2-core CPU):
 
-- **ours**: ``p2c.stream.pipeline.cartoonize`` in file mode, as ``p2c-video`` runs it (threads,
-  face tracking, batched engine chosen by the engine options, compositing);
-- **reference**, photo2cartoon's way: per frame, detect and align from scratch with
-  ``FaceAligner.align`` (no tracking), each face through PyTorch FP32 one at a time (batch 1,
-  no compilation), paste back with ``paste_cartoons``; one thread, decode and encode included.
+- ``live 720p, 1 face``: the clip played as a 30 fps camera (``p2c-stream --camera clip.mp4
+  --null``: :class:`p2c.stream.sources.ClipCameraSource`, looped, into the null sink); target
+  >= 24 fps delivered, p95 capture-to-output latency <= 80 ms;
+- ``file 720p, 1 face``: every frame, H.264 out (``p2c-video``); target >= 15 fps;
+- ``live 720p, 4 faces``: as the first with four faces; target >= 12 fps;
+- extra: ``file 720p, 4 faces``, ``file 1080p, 1 face``, ``file 1080p, 4 faces``.
 
-Both engines are warmed up once; face models are loaded before the clock starts. The speed-up
-is ours / reference. Writes ``pipeline_scenarios.json``, ``.md`` (a table) and ``.png``.
-``--tiny`` uses a random ``ngf=8`` generator (CI); without ``--weights`` a random full-size
-generator (ngf 32) stands in: the speed is the same, the pictures are noise.
+Each run goes three ways (``--paths``), in the same process, on the same clip:
+
+- ``compact``: p2c's pipeline (``p2c.stream.pipeline.cartoonize``: threads, tracking, adaptive live
+  policy) with the compact generator (random weights, seed 0, until the default model ships;
+  ``--weights W`` times that model on this path instead);
+- ``full``: the same pipeline with photo2cartoon's full generator (ngf 32, random weights);
+- ``reference``: photo2cartoon's way with the full generator: per frame, detect and align from
+  scratch (``FaceAligner.align``, no tracking), each face through PyTorch FP32 one at a time,
+  ``paste_cartoons``, one thread; live, it takes the newest camera frame each time it is free.
+
+Per run: delivered fps (frames out over the time from the first frame captured or decoded to the
+last written), latency from capture to output (p50 / p95 / max; live only: in file mode it is
+queue depth), frames in / out / dropped, what the adaptive policy lowered, and the profile: CPU
+milliseconds per frame and cores used, per stage, from every thread's CPU time
+(``thread_cpu.ThreadCpuSampler``: MediaPipe's graph threads count to the tracker, the engine's pool
+to the engine, the encoder's threads to the sink), beside each stage's wall milliseconds per frame.
+Engines are built and warmed up, face models loaded, before any clock starts.
+
+Writes ``pipeline_scenarios.json`` (machine, versions, load average before and after each run,
+every figure), ``.md`` (the tables) and ``.png``. ``--tiny``: tiny random generators (CI).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,22 +54,27 @@ from typing import Any
 import numpy as np
 
 from generator_throughput import machine_info
-from pipeline_fps import random_weights, require_video_libraries, time_pipeline, warm_up
+from pipeline_fps import random_weights, require_video_libraries
 from reporting import benchmark_command, pyplot, save_figure, write_report
+from thread_cpu import ThreadCpuSampler, os_thread_name
 
-__all__ = ["SCENARIOS", "Scenario", "main", "run_scenarios"]
+__all__ = ["PATHS", "RUNS", "SCENARIOS", "Run", "Scenario", "main", "run_scenarios"]
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "talking_1280x720_30fps_audio.mp4"
 NAME = "pipeline_scenarios"
 REFERENCE = (
     "photo2cartoon's way: per frame FaceAligner.align from scratch (no tracking), PyTorch FP32 "
-    "one face at a time (batch 1, no compilation), paste_cartoons, one thread; decode and encode included"
+    "one face at a time (batch 1, no compilation), paste_cartoons, one thread; decode and encode "
+    "included; live, the newest camera frame each time it is free"
 )
+PATHS = ("compact", "full", "reference")
+CAMERA_FPS = 30.0
+STAGES = ("source", "tracker", "engine", "compositor", "sink")
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """One test clip: its frame size and how many copies of the source clip it tiles (1 or 2x2)."""
+    """A test clip: its frame size and how many copies of the source clip it tiles (1 or 2x2)."""
 
     name: str
     width: int
@@ -59,6 +86,7 @@ class Scenario:
         return self.grid * self.grid
 
 
+# The clips (also what benchmarks/pipeline_replay.py replays).
 SCENARIOS = (
     Scenario("720p, 1 face", 1280, 720, 1),
     Scenario("720p, 4 faces", 1280, 720, 2),
@@ -67,15 +95,55 @@ SCENARIOS = (
 )
 
 
+@dataclass(frozen=True)
+class Run:
+    """A clip played live (as a 30 fps camera, into the null sink) or as a file (every frame, H.264),
+    with the issue's target for the compact generator on a 2-core CPU (``None``: no target)."""
+
+    mode: str  # "live" or "file"
+    scenario: Scenario
+    target_fps: float | None = None
+    target_p95_ms: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode} {self.scenario.name}"
+
+
+RUNS = (
+    Run("live", SCENARIOS[0], target_fps=24.0, target_p95_ms=80.0),
+    Run("file", SCENARIOS[0], target_fps=15.0),
+    Run("live", SCENARIOS[1], target_fps=12.0),
+    Run("file", SCENARIOS[1]),
+    Run("file", SCENARIOS[2]),
+    Run("file", SCENARIOS[3]),
+)
+DEFAULT_RUNS = tuple(run.name for run in RUNS[:3])
+
+
 def _parser() -> argparse.ArgumentParser:
     from p2c.cli import positive_int
     from p2c.engine import add_engine_arguments
 
     parser = argparse.ArgumentParser(prog=NAME, description=__doc__.split("\n\n")[0])
     parser.add_argument("clip", type=Path, nargs="?", default=DEFAULT_CLIP, help="a real clip with one face")
-    parser.add_argument("--frames", type=positive_int, default=8, help="frames per scenario (default 8)")
+    parser.add_argument(
+        "--frames", type=positive_int, default=300, help="frames per run (live: at 30 fps; default 300)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"), help="folder for the results")
-    parser.add_argument("--tiny", action="store_true", help="random tiny generator (ngf 8) for CI")
+    parser.add_argument("--tiny", action="store_true", help="tiny random generators (CI)")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=list(DEFAULT_RUNS),
+        choices=[run.name for run in RUNS],
+        metavar="RUN",
+        help=f"which runs (default: {', '.join(repr(n) for n in DEFAULT_RUNS)}); also "
+        + ", ".join(repr(run.name) for run in RUNS[3:]),
+    )
+    parser.add_argument(
+        "--paths", nargs="+", default=list(PATHS), choices=PATHS, help="which ways (default all)"
+    )
     add_engine_arguments(parser)
     return parser
 
@@ -96,55 +164,202 @@ def _tile(image: np.ndarray, scenario: Scenario) -> np.ndarray:
 
 
 def write_scenario_clip(clip: Path, scenario: Scenario, frames: int, path: Path) -> Path:
-    """The first ``frames`` frames of ``clip``, resized or tiled for ``scenario``, as H.264 in ``path``."""
+    """``frames`` frames of ``clip`` (replayed from the start, back and forth, if it is shorter),
+    resized or tiled for ``scenario``, as 30 fps H.264 in ``path``."""
     import av
 
     from p2c.errors import InvalidInputError
 
-    with av.open(str(clip)) as source, av.open(str(path), mode="w") as target:
-        stream = source.streams.video[0]
-        rate = stream.average_rate or 30
-        video = target.add_stream("libx264", rate=rate)
+    with av.open(str(clip)) as source:
+        images = [_tile(decoded.to_ndarray(format="rgb24"), scenario) for decoded in source.decode(video=0)]
+    if not images:
+        raise InvalidInputError(f"clip {clip} has no decodable video frames; pass another clip")
+    order = images + images[-2:0:-1]  # forth and back: no jump where the clip restarts
+    with av.open(str(path), mode="w") as target:
+        video = target.add_stream("libx264", rate=int(CAMERA_FPS))
         video.width, video.height, video.pix_fmt = scenario.width, scenario.height, "yuv420p"
         video.options = {"crf": "18", "preset": "veryfast"}
-        written = 0
-        for decoded in source.decode(stream):
-            image = _tile(decoded.to_ndarray(format="rgb24"), scenario)
-            target.mux(video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-            written += 1
-            if written == frames:
-                break
+        for index in range(frames):
+            target.mux(video.encode(av.VideoFrame.from_ndarray(order[index % len(order)], format="rgb24")))
         target.mux(video.encode())  # flush the encoder
-    if written == 0:
-        raise InvalidInputError(f"clip {clip} has no decodable video frames; pass another clip")
     return path
 
 
-# --- the reference path ---------------------------------------------------------------------------
+# --- measuring ------------------------------------------------------------------------------------
 
 
-def time_reference(clip: Path, engine: Any, aligner: Any, max_faces: int, video: Path) -> dict[str, Any]:
-    """photo2cartoon's way, frame by frame on one thread; seconds per stage and per frame."""
+class _Marked:
+    """A source that marks the profile's start when its first frame comes (after warm-up)."""
+
+    def __init__(self, source: Any, sampler: ThreadCpuSampler, clock: dict[str, float]) -> None:
+        self.source, self.sampler, self.clock = source, sampler, clock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+    def __enter__(self) -> _Marked:
+        self.source.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.source.__exit__(*exc)
+
+    def __iter__(self) -> Iterator[Any]:
+        for index, frame in enumerate(self.source):
+            if index == 0:
+                self.sampler.mark()
+                self.clock["cpu"] = _process_cpu()
+                self.clock["wall"] = time.perf_counter()
+            yield frame
+
+
+def _process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _latencies(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "max": 0.0}
+    ms = np.asarray(values) * 1000.0
+    return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)), "max": float(ms.max())}
+
+
+def _source(run: Run, clip: Path) -> Any:
+    from p2c.stream.sources import ClipCameraSource, VideoFileSource
+
+    return ClipCameraSource(clip, loop=True, fps=CAMERA_FPS) if run.mode == "live" else VideoFileSource(clip)
+
+
+def _sinks(run: Run, info: Any, video: Path) -> list[Any]:
+    from p2c.stream.sinks import NullSink, VideoFileSink
+
+    if run.mode == "live":
+        return [NullSink(info.width, info.height)]
+    return [VideoFileSink(video, info.width, info.height, info.fps, info.time_base)]
+
+
+def time_ours(run: Run, clip: Path, engine: Any, frames: int, batch_size: int, video: Path) -> dict[str, Any]:
+    """p2c's pipeline on ``clip`` as ``p2c-stream --null`` (live) or ``p2c-video`` (file) runs it."""
+    from p2c.stream.pipeline import VideoConfig, cartoonize
+
+    latencies: list[float] = []
+    finished: list[float] = []
+    faces: list[int] = []
+    clock: dict[str, float] = {}
+
+    def record(frame: Any, _stats: Any) -> None:
+        now = time.monotonic()
+        latencies.append(now - frame.arrived)
+        finished.append(time.perf_counter())
+        faces.append(len(frame.faces))
+
+    load_before = list(os.getloadavg())
+    with ThreadCpuSampler() as sampler, os_thread_name("p2c-sink"):
+        source = _Marked(_source(run, clip), sampler, clock)
+        with source:
+            config = VideoConfig(max_faces=run.scenario.faces, batch_size=batch_size)
+            stats = cartoonize(
+                source, _sinks(run, source.info, video), engine, config, max_frames=frames, on_frame=record
+            )
+    cpu = _process_cpu() - clock.get("cpu", _process_cpu())
+    wall = (finished[-1] - clock["wall"]) if finished and "wall" in clock else 0.0
+    out = max(stats.frames_out, 1)
+    stages = stats.stage_ms_per_frame()
+    profile = sampler.stage_cpu(out)
+    return {
+        "frames": {"in": stats.frames_in, "out": stats.frames_out, "dropped": stats.dropped},
+        "faces_per_frame": faces,
+        "fps": stats.frames_out / wall if wall > 0 else 0.0,
+        "latency_ms": _latencies(latencies),
+        "cpu_ms_per_frame": 1000.0 * cpu / out,
+        "cores": cpu / wall if wall > 0 else 0.0,
+        "stages": {
+            name: {
+                "wall_ms_per_frame": stages.get(name, {}).get("wall_ms_per_frame", 0.0),
+                "own_thread_cpu_ms_per_frame": stages.get(name, {}).get("cpu_ms_per_frame", 0.0),
+                "frames": stages.get(name, {}).get("frames", 0),
+                **profile.get(name, {"cpu_ms_per_frame": 0.0, "cores": 0.0}),
+            }
+            for name in STAGES
+        },
+        "other_threads": profile.get("other", {"cpu_ms_per_frame": 0.0, "cores": 0.0}),
+        "detections": stats.detections,
+        "segmentations": stats.segmentations,
+        "policy": {"level": stats.policy_level, "lowered": stats.policy, "changes": stats.adaptations},
+        "load_average": {"before": load_before, "after": list(os.getloadavg())},
+    }
+
+
+def _newest_frames(source: Any, frames: int, stop: threading.Event, counted: dict[str, int]) -> Iterator[Any]:
+    """Live: a reader thread keeps only the newest camera frame; yield it each time one is asked for."""
+    from p2c.stream.queues import Closed, FrameQueue
+
+    inbox: FrameQueue[Any] = FrameQueue(1, "drop_oldest")
+
+    def read() -> None:
+        try:
+            for frame in source:
+                # The camera's frames so far: those read, and those it let go (read too late).
+                if stop.is_set() or counted["in"] + getattr(source, "skipped", 0) >= frames:
+                    break
+                counted["in"] += 1
+                inbox.put(frame, stop)
+        finally:
+            inbox.close()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                yield inbox.get(cancel=stop)
+            except Closed:
+                return
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _every_frame(source: Any, frames: int, counted: dict[str, int]) -> Iterator[Any]:
+    """File: decode in this thread, one frame after the other, as photo2cartoon's loop does."""
+    for frame in source:
+        if counted["in"] >= frames:
+            return
+        counted["in"] += 1
+        yield frame
+
+
+def time_reference(
+    run: Run, clip: Path, engine: Any, aligner: Any, frames: int, video: Path
+) -> dict[str, Any]:
+    """photo2cartoon's way, frame by frame on one thread (live: a reader keeps the newest frame)."""
     from p2c.engine import batch_to_images, images_to_batch
     from p2c.stream.compositing import paste_cartoons
-    from p2c.stream.sinks import VideoFileSink
-    from p2c.stream.sources import VideoFileSource
 
     stages = dict.fromkeys(("decode", "align", "engine", "composite", "encode"), 0.0)
-    per_frame: list[float] = []
+    latencies: list[float] = []
     faces_per_frame: list[int] = []
-    with VideoFileSource(clip) as source:
-        info = source.info
-        with VideoFileSink(video, info.width, info.height, info.fps, info.time_base) as sink:
-            started = time.perf_counter()
-            frames = iter(source)
+    counted = {"in": 0}
+    load_before = list(os.getloadavg())
+    source = _source(run, clip)
+    with source:
+        (sink,) = _sinks(run, source.info, video)
+        with sink:
+            stop = threading.Event()
+            cpu0, wall0 = _process_cpu(), time.perf_counter()
+            feed = (
+                _newest_frames(source, frames, stop, counted)
+                if run.mode == "live"
+                else _every_frame(source, frames, counted)
+            )
             while True:
                 t0 = time.perf_counter()
-                frame = next(frames, None)
+                frame = next(feed, None)
                 if frame is None:
                     break
                 t1 = time.perf_counter()
-                faces = aligner.align(frame.image, max_faces=max_faces)
+                faces = aligner.align(frame.image, max_faces=run.scenario.faces)
                 t2 = time.perf_counter()
                 cartoons = [batch_to_images(engine.run(images_to_batch([face.crop])))[0] for face in faces]
                 t3 = time.perf_counter()
@@ -153,38 +368,74 @@ def time_reference(clip: Path, engine: Any, aligner: Any, max_faces: int, video:
                 t4 = time.perf_counter()
                 sink.write(frame)
                 t5 = time.perf_counter()
+                latencies.append(time.monotonic() - frame.arrived)
                 for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
                     stages[name] += seconds
-                per_frame.append(t5 - t0)
                 faces_per_frame.append(len(faces))
-            wall = time.perf_counter() - started
-    count = max(len(per_frame), 1)
+            wall, cpu = time.perf_counter() - wall0, _process_cpu() - cpu0
+    out = max(len(latencies), 1)
+    taken = min(counted["in"] + getattr(source, "skipped", 0), frames)  # live: camera frames, shown or not
     return {
-        "frames": len(per_frame),
-        "faces_per_frame": faces_per_frame,
-        "fps": len(per_frame) / wall if wall > 0 else 0.0,
-        "stage_ms_per_frame": {name: 1000 * seconds / count for name, seconds in stages.items()},
-        "latency_ms": {
-            "p50": float(np.percentile(per_frame, 50) * 1000) if per_frame else 0.0,
-            "p95": float(np.percentile(per_frame, 95) * 1000) if per_frame else 0.0,
+        "frames": {
+            "in": taken,
+            "out": len(latencies),
+            "dropped": taken - len(latencies),
         },
+        "faces_per_frame": faces_per_frame,
+        "fps": len(latencies) / wall if wall > 0 else 0.0,
+        "latency_ms": _latencies(latencies),
+        "cpu_ms_per_frame": 1000.0 * cpu / out,
+        "cores": cpu / wall if wall > 0 else 0.0,
+        "stage_ms_per_frame": {name: 1000 * seconds / out for name, seconds in stages.items()},
+        "load_average": {"before": load_before, "after": list(os.getloadavg())},
     }
 
 
 # --- the run --------------------------------------------------------------------------------------
 
 
-def _weights_note(args: argparse.Namespace) -> str:
-    if args.tiny:
-        return "random tiny generator (ngf 8, seed 0): speed smoke test only"
-    if args.weights is None:
-        return "random full-size generator (ngf 32, light, 256 px, seed 0): same speed as trained weights"
-    return str(args.weights)
+def _weights(scratch: Path, tiny: bool, path: str) -> Path:
+    """Random generators: the compact one (tiny: widths 4/8/8, one block) and photo2cartoon's full
+    one (tiny: ngf 8), seed 0."""
+    if path == "compact" and tiny:
+        import torch
+
+        from p2c.models.compact import CompactConfig, CompactGenerator
+        from p2c.models.weights import save_generator
+
+        torch.manual_seed(0)
+        target = scratch / "compact_tiny.safetensors"
+        save_generator(
+            CompactGenerator(CompactConfig(widths=(4, 8, 8), blocks=1)).eval(), target, dtype=torch.float32
+        )
+        return target
+    if path == "compact":
+        return random_weights(scratch, arch="compact")
+    return random_weights(scratch, ngf=8 if tiny else 32)
+
+
+def _engines(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    from p2c.engine import EngineConfig, create_engine, engine_config_from_args
+
+    engines: dict[str, Any] = {}
+    for path in args.paths:
+        if path == "compact" and args.weights is not None:
+            weights = args.weights  # a trained compact model (the default model, once it ships)
+        else:
+            weights = _weights(scratch, args.tiny, "compact" if path == "compact" else "full")
+        config = (
+            EngineConfig(backend="torch", precision="fp32", device=args.device, max_batch=1)
+            if path == "reference"
+            else engine_config_from_args(args)
+        )
+        with os_thread_name("p2c-engine"):  # its pool threads take the name: the engine's CPU time
+            engines[path] = create_engine(weights, config)
+            engines[path].run(np.zeros((1, 3, 256, 256), np.float32))  # warm up
+    return engines
 
 
 def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
-    """Make the four clips, time ours and the reference on each; write JSON, Markdown and PNG."""
-    from p2c.engine import EngineConfig, create_engine, engine_config_from_args
+    """Make the clips, time every path on every run; write JSON, Markdown and PNG."""
     from p2c.errors import InputNotFoundError
     from p2c.stream.faces import AlignerConfig, FaceAligner
 
@@ -192,59 +443,87 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
     if not args.clip.is_file():
         raise InputNotFoundError(f"clip {args.clip} not found; pass a video file with a face as CLIP")
     args.out.mkdir(parents=True, exist_ok=True)
+    machine = _machine()  # now: its load average is the one the runs start under
+    runs = [run for run in RUNS if run.name in args.runs]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
-        weights = (
-            random_weights(scratch, ngf=8 if args.tiny else 32)
-            if args.tiny or args.weights is None
-            else args.weights
-        )
-        ours = create_engine(weights, engine_config_from_args(args))
-        reference = create_engine(
-            weights, EngineConfig(backend="torch", precision="fp32", device=args.device, max_batch=1)
-        )
+        engines = _engines(args, scratch)
         try:
-            warm_up(ours, args.batch_size)
-            warm_up(reference, 1)
-            max_faces = max(s.faces for s in SCENARIOS)
-            with FaceAligner(AlignerConfig(max_faces=max_faces)) as aligner:
-                for index, scenario in enumerate(SCENARIOS):
-                    clip = write_scenario_clip(args.clip, scenario, args.frames, scratch / f"in{index}.mp4")
-                    mine, _ = time_pipeline(
-                        clip,
-                        ours,
-                        scratch / f"ours{index}.mp4",
-                        max_faces=scenario.faces,
-                        batch_size=args.batch_size,
+            names = {path: f"{e.name} {e.precision} on {e.device}" for path, e in engines.items()}
+            clips: dict[Scenario, Path] = {}
+            with FaceAligner(AlignerConfig(max_faces=4)) as aligner:
+                aligner.align(np.zeros((64, 64, 3), np.uint8))  # load its models before any clock
+                for index, run in enumerate(runs):
+                    if run.scenario not in clips:
+                        clips[run.scenario] = write_scenario_clip(
+                            args.clip, run.scenario, args.frames, scratch / f"in{len(clips)}.mp4"
+                        )
+                    clip = clips[run.scenario]
+                    row: dict[str, Any] = {
+                        "name": run.name,
+                        "mode": run.mode,
+                        "size": [run.scenario.width, run.scenario.height],
+                    }
+                    row.update(
+                        faces_in_clip=run.scenario.faces,
+                        target_fps=run.target_fps,
+                        target_p95_ms=run.target_p95_ms,
                     )
-                    theirs = time_reference(
-                        clip, reference, aligner, scenario.faces, scratch / f"ref{index}.mp4"
-                    )
-                    results.append(_scenario_result(scenario, mine, theirs))
-                    print(f"{scenario.name}: {results[-1]['speedup']:.2f}x", file=sys.stderr)
-            engines = {"ours": f"{ours.name} {ours.precision} on {getattr(ours, 'device', '?')}"}
-            engines["reference"] = (
-                f"{reference.name} {reference.precision} on {getattr(reference, 'device', '?')}"
-            )
+                    for path, engine in engines.items():
+                        video = scratch / f"out{index}_{path}.mp4"
+                        row[path] = (
+                            time_reference(run, clip, engine, aligner, args.frames, video)
+                            if path == "reference"
+                            else time_ours(run, clip, engine, args.frames, args.batch_size, video)
+                        )
+                        print(f"{run.name}, {path}: {row[path]['fps']:.2f} fps", file=sys.stderr)
+                    row["targets_met"] = _targets_met(run, row.get("compact"))
+                    results.append(row)
         finally:
-            ours.close()
-            reference.close()
+            for engine in engines.values():
+                engine.close()
     report = {
-        "machine": _machine(),
+        "machine": machine,
         "settings": {
             "clip": str(args.clip),
             "frames": args.frames,
+            "camera_fps": CAMERA_FPS,
             "weights": _weights_note(args),
             "batch_size": args.batch_size,
-            "engines": engines,
+            "engines": names,
             "reference": REFERENCE,
-            "fps_ours": "frames / (last frame written - first frame decoded); model loading excluded",
+            "fps": "frames out / (last frame out - first frame captured or decoded); models loaded before",
+            "profile": "CPU ms per frame out and cores, per stage, from every thread's CPU time "
+            "(thread_cpu.py)",
         },
-        "scenarios": results,
+        "runs": results,
     }
     write_report(args.out, NAME, report, markdown_table(report), _plot)
     return report
+
+
+def _targets_met(run: Run, result: dict[str, Any] | None) -> bool | None:
+    if result is None or run.target_fps is None:
+        return None
+    met = result["fps"] >= run.target_fps
+    if run.target_p95_ms is not None:
+        met = met and result["latency_ms"]["p95"] <= run.target_p95_ms
+    return bool(met)
+
+
+def _weights_note(args: argparse.Namespace) -> str:
+    if args.weights is not None:
+        return f"compact path: {args.weights}; full generator: random (ngf 32, seed 0)"
+    if args.tiny:
+        return (
+            "random tiny generators (compact widths 4/8/8, one block; photo2cartoon ngf 8; seed 0): "
+            "smoke test only"
+        )
+    return (
+        "random generators, seed 0: compact (1.1 GFLOP) and photo2cartoon's full one (ngf 32, light, "
+        "256 px): same speed as trained weights, the pictures are noise"
+    )
 
 
 def _machine() -> dict[str, Any]:
@@ -259,58 +538,97 @@ def _machine() -> dict[str, Any]:
     return machine
 
 
-def _scenario_result(scenario: Scenario, ours: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
-    fps_ours, fps_reference = ours["fps_overall"], reference["fps"]
-    return {
-        "name": scenario.name,
-        "size": [scenario.width, scenario.height],
-        "faces_in_clip": scenario.faces,
-        "fps_ours": fps_ours,
-        "fps_reference": fps_reference,
-        "speedup": fps_ours / fps_reference if fps_reference > 0 else 0.0,
-        "ours": ours,
-        "reference": reference,
-    }
+# --- tables and plot ------------------------------------------------------------------------------
+
+
+def _fps_cell(result: dict[str, Any] | None) -> str:
+    return "-" if result is None else f"{result['fps']:.1f}"
 
 
 def markdown_table(report: dict[str, Any]) -> str:
-    """The scenarios as a Markdown table (the one in docs/benchmarks.md)."""
+    """The runs (targets first), then the per-stage profile of p2c's paths (docs/benchmarks.md)."""
+    paths = [path for path in PATHS if any(path in row for row in report["runs"])]
     lines = [
-        "| scenario | faces found per frame (ours / reference) | fps ours | fps reference | speed-up "
-        "| ours ms/frame: tracker / engine / compositor | reference ms/frame: align / engine / paste "
-        "| reference latency p50 / p95 (ms) |",
-        "| --- | --- | ---: | ---: | ---: | --- | --- | --- |",
+        "| run | target (compact) | "
+        + " | ".join(f"fps {path}" for path in paths)
+        + " | compact: p50 / p95 / max latency (ms) | compact: dropped / in | compact: CPU ms/frame, cores "
+        "| met |",
+        "| --- | --- | " + " | ".join("---:" for _ in paths) + " | --- | --- | --- | --- |",
     ]
-    for row in report["scenarios"]:
-        ours, ref = row["ours"], row["reference"]
-        stages, ref_stages = ours["stage_ms_per_frame"], ref["stage_ms_per_frame"]
-        found = f"{np.mean(ours['faces_per_frame']):.1f} / {np.mean(ref['faces_per_frame']):.1f}"
-        lines.append(
-            f"| {row['name']} | {found} | {row['fps_ours']:.2f} | {row['fps_reference']:.2f} "
-            f"| {row['speedup']:.2f}x "
-            f"| {' / '.join(f'{stages.get(name, 0):.0f}' for name in ('tracker', 'engine', 'compositor'))} "
-            f"| {ref_stages['align']:.0f} / {ref_stages['engine']:.0f} / {ref_stages['composite']:.0f} "
-            f"| {ref['latency_ms']['p50']:.0f} / {ref['latency_ms']['p95']:.0f} |"
-        )
+    for row in report["runs"]:
+        compact = row.get("compact")
+        target = "-" if row["target_fps"] is None else f">= {row['target_fps']:g} fps"
+        if row["target_p95_ms"] is not None:
+            target += f", p95 <= {row['target_p95_ms']:g} ms"
+        if compact is None:
+            latency = dropped = cpu = "-"
+        else:
+            lat, frames = compact["latency_ms"], compact["frames"]
+            latency = (
+                f"{lat['p50']:.0f} / {lat['p95']:.0f} / {lat['max']:.0f}" if row["mode"] == "live" else "-"
+            )
+            dropped = f"{frames['dropped']} / {frames['in']}"
+            cpu = f"{compact['cpu_ms_per_frame']:.0f}, {compact['cores']:.2f}"
+        met = {True: "yes", False: "**no**", None: "-"}[row["targets_met"]]
+        cells = " | ".join(_fps_cell(row.get(path)) for path in paths)
+        lines.append(f"| {row['name']} | {target} | {cells} | {latency} | {dropped} | {cpu} | {met} |")
+    lines += [
+        "",
+        "Profile of p2c's pipeline: per stage, CPU ms per frame out from every thread (the stage's own, "
+        "MediaPipe's, the engine pool's, the codec's) / wall ms per frame of the stage's calls / cores",
+        "",
+        "| run | path | " + " | ".join(STAGES) + " | other threads | policy at the end |",
+        "| --- | --- | " + " | ".join("---" for _ in STAGES) + " | --- | --- |",
+    ]
+    for row in report["runs"]:
+        for path in ("compact", "full"):
+            result = row.get(path)
+            if result is None:
+                continue
+            cells = " | ".join(
+                f"{s['cpu_ms_per_frame']:.1f} / {s['wall_ms_per_frame']:.1f} / {s['cores']:.2f}"
+                for s in (result["stages"][name] for name in STAGES)
+            )
+            policy = result["policy"]["lowered"] or "-"
+            other = result["other_threads"]["cpu_ms_per_frame"]
+            lines.append(f"| {row['name']} | {path} | {cells} | {other:.1f} | {policy} |")
     return "\n".join(lines) + "\n"
 
 
 def _plot(report: dict[str, Any], path: Path) -> None:
     plt = pyplot()
-    rows = report["scenarios"]
+    rows = report["runs"]
+    paths = [p for p in PATHS if any(p in row for row in rows)]
     x = np.arange(len(rows))
-    figure, axes = plt.subplots(figsize=(9, 4))
-    axes.bar(x - 0.2, [r["fps_reference"] for r in rows], 0.4, label="reference (photo2cartoon's way)")
-    axes.bar(
-        x + 0.2, [r["fps_ours"] for r in rows], 0.4, label=f"ours ({report['settings']['engines']['ours']})"
-    )
+    width = 0.8 / max(len(paths), 1)
+    figure, (speed, profile) = plt.subplots(1, 2, figsize=(13, 4.5))
+    for i, name in enumerate(paths):
+        fps = [row[name]["fps"] if name in row else 0.0 for row in rows]
+        speed.bar(x + (i - (len(paths) - 1) / 2) * width, fps, width, label=name)
     for i, row in enumerate(rows):
-        axes.annotate(f"{row['speedup']:.1f}x", (i + 0.2, row["fps_ours"]), ha="center", va="bottom")
-    axes.set_xticks(x, [r["name"] for r in rows])
-    axes.set_ylabel("frames per second, end to end")
-    gpu = report["machine"].get("gpu") or {}
-    axes.set_title(f"{gpu.get('name') or report['machine']['cpu']}, {report['settings']['frames']} frames")
-    axes.legend()
+        if row["target_fps"] is not None:
+            speed.hlines(row["target_fps"], i - 0.45, i + 0.45, colors="k", linestyles="--")
+    speed.set_xticks(x, [row["name"] for row in rows], rotation=10)
+    speed.set_ylabel("frames per second delivered (dashed: target)")
+    speed.set_title(str(report["machine"].get("cpu")))
+    speed.legend()
+    bottom = np.zeros(len(rows))
+    for stage in (*STAGES, "other"):
+        values = np.array(
+            [
+                (row["compact"]["other_threads"] if stage == "other" else row["compact"]["stages"][stage])[
+                    "cpu_ms_per_frame"
+                ]
+                if "compact" in row
+                else 0.0
+                for row in rows
+            ]
+        )
+        profile.bar(x, values, 0.6, bottom=bottom, label=stage)
+        bottom += values
+    profile.set_xticks(x, [row["name"] for row in rows], rotation=10)
+    profile.set_ylabel("CPU ms per frame, compact path")
+    profile.legend(fontsize=8)
     save_figure(figure, path)
 
 

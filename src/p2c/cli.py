@@ -91,6 +91,23 @@ def run_command(
             return EXIT_ERROR
         except KeyboardInterrupt as stop:
             return _stopped(prog, stop)
+        except ImportError as error:
+            signalled = _interrupted_import(error)
+            if signalled is None:
+                raise
+            return _stopped(prog, signalled)
+
+
+def _interrupted_import(error: ImportError) -> KeyboardInterrupt | None:
+    """The stop signal behind an ``ImportError``: a Ctrl-C or SIGTERM that lands while a native
+    module initialises (pybind11's dlib, say) comes out as ``ImportError: initialization failed``
+    caused by the ``KeyboardInterrupt``; None when the import failed for another reason."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _stopped(prog: str, stop: KeyboardInterrupt) -> int:
@@ -111,6 +128,11 @@ def launch(module: str, prog: str) -> int:
             return int(command.main() or 0)
     except KeyboardInterrupt as stop:  # before ``run_command`` took over
         return _stopped(prog, stop)
+    except ImportError as error:
+        signalled = _interrupted_import(error)
+        if signalled is None:
+            raise
+        return _stopped(prog, signalled)
 
 
 # Console scripts (pyproject.toml): the command modules load only inside ``launch``.

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from p2c.cli import EXIT_ERROR, run_command
 from p2c.errors import InputNotFoundError
 
@@ -65,6 +67,27 @@ def test_a_bug_keeps_its_traceback() -> None:
     )
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "RuntimeError: a bug" in result.stderr
+
+
+def test_a_stop_signal_while_a_native_module_initialises_is_one_line(capsys) -> None:
+    """pybind11 modules (dlib) turn a Ctrl-C during their init into an ImportError."""
+
+    def main(argv: object) -> int:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as stop:
+            raise ImportError("initialization failed") from stop
+
+    assert run_command(main, [], prog="p2c-test") == 130
+    assert capsys.readouterr().err.strip() == "p2c-test: interrupted"
+
+
+def test_an_import_error_without_a_stop_signal_is_a_bug() -> None:
+    def main(argv: object) -> int:
+        raise ImportError("no module named nowhere")
+
+    with pytest.raises(ImportError, match="nowhere"):
+        run_command(main, [])
 
 
 def test_option_types_refuse_out_of_range_values() -> None:

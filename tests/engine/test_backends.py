@@ -149,7 +149,10 @@ def test_torch_backend_refuses_onnx_weights(tiny_weights: Path, tmp_path: Path) 
         create_engine(path, EngineConfig(backend="torch"))
 
 
-def test_no_weights_and_no_default_model_says_pass_weights() -> None:
+def test_no_weights_and_no_default_model_says_pass_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("p2c.models.weights._DEFAULT_DIR", tmp_path)  # a package without the model
     with pytest.raises(WeightsError, match="--weights PATH"):
         create_engine(None)
 
@@ -243,3 +246,24 @@ def test_the_onnx_cache_tells_the_architectures_apart(tiny_weights: Path, tiny_c
     photo2cartoon, compact = cached_onnx(tiny_weights, "fp32"), cached_onnx(tiny_compact_weights, "fp32")
     assert photo2cartoon != compact
     assert compact.read_bytes() != photo2cartoon.read_bytes()
+
+
+def test_onnxruntime_threads_one_for_the_compact_generator_and_as_asked(
+    tiny_weights: Path, tiny_compact_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compact generator's calls are too small to split over cores (docs/benchmarks.md)."""
+    import os
+
+    monkeypatch.delenv("P2C_ORT_THREADS", raising=False)
+
+    def threads(weights: Path, **config: object) -> int:
+        engine = create_engine(weights, EngineConfig(backend="onnxruntime", device="cpu", **config))  # type: ignore[arg-type]
+        options = engine._session.get_session_options()  # type: ignore[attr-defined]
+        engine.close()
+        return int(options.intra_op_num_threads)
+
+    assert threads(tiny_compact_weights) == 1
+    assert threads(tiny_weights) in (0, os.cpu_count())  # onnxruntime's own default: one per core
+    assert threads(tiny_compact_weights, threads=2) == 2
+    with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+        EngineConfig(threads=0)

@@ -151,7 +151,7 @@ def test_bad_options_are_one_line(
 
 
 def test_without_weights_it_says_so_before_opening_the_camera(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     import cv2
 
@@ -159,6 +159,7 @@ def test_without_weights_it_says_so_before_opening_the_camera(
         raise AssertionError("the camera must not be opened without weights")
 
     monkeypatch.setattr(cv2, "VideoCapture", no_camera)
+    monkeypatch.setattr("p2c.models.weights._DEFAULT_DIR", tmp_path)  # a package without the model
     assert live.main(["--camera", "0", "--preview"]) == 2
     assert "no default model" in capsys.readouterr().err
 

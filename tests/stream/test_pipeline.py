@@ -4,6 +4,7 @@ import os
 import signal
 import threading
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -200,3 +201,67 @@ def test_stages_are_closed_when_a_sink_cannot_open(synthetic_source, list_sink) 
     with pytest.raises(OSError, match="no device"):
         Pipeline(synthetic_source(5), [stage], [Unplugged(32, 32)]).run()
     assert stage.closed and stage.calls == []
+
+
+def test_opencv_runs_one_thread_per_stage_during_a_run_and_is_restored(synthetic_source, list_sink) -> None:
+    import cv2
+
+    seen: list[int] = []
+
+    class Probe(Stage):
+        name = "probe"
+
+        def process(self, frames: list[Frame]) -> list[Frame]:
+            seen.append(cv2.getNumThreads())
+            return frames
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        Pipeline(synthetic_source(3), [Probe()], [list_sink(32, 32)]).run()
+        assert seen == [1, 1, 1]  # the stages are the parallelism (p2c.stream.threads)
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
+
+
+def test_per_stage_time_counts_the_frames_each_stage_handled(synthetic_source, list_sink) -> None:
+    stage = Mark("slow", delay=0.01)
+    report = Pipeline(synthetic_source(4), [stage], [list_sink(32, 32)]).run().to_report()
+    assert report["frames"]["in"] == report["frames"]["out"] == 4
+    slow = report["stages"]["slow"]
+    assert slow["frames"] == 4 and slow["wall_ms_per_frame"] >= 10.0 and slow["cpu_ms_per_frame"] >= 0
+
+
+class PacedSource:
+    """A live source: ``count`` frames, one every ``interval`` seconds, like a camera."""
+
+    name = "paced"
+    live = True
+    damaged = 0
+
+    def __init__(self, count: int, interval: float) -> None:
+        self.count, self.interval = count, interval
+
+    def __enter__(self) -> PacedSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for index in range(self.count):
+            time.sleep(self.interval)
+            yield Frame(
+                index=index, pts=index, time_base=Fraction(1, 200), image=np.zeros((8, 8, 3), np.uint8)
+            )
+
+
+def test_live_stages_take_frames_just_in_time_so_no_work_is_thrown_away(list_sink) -> None:
+    """A fast stage before a slow one: live, it does not track frames the slow one never takes."""
+    fast, slow = Mark("fast", delay=0.002), Mark("slow", delay=0.03)
+    config = PipelineConfig(live=True, queue_size=1)
+    stats = Pipeline(PacedSource(60, 0.005), [fast, slow], [list_sink(8, 8)], config).run()
+    assert stats.frames_in == 60 and stats.frames_out + stats.dropped == 60
+    assert len(fast.calls) <= len(slow.calls) + 2, (len(fast.calls), len(slow.calls))
+    assert stats.frames_out == len(slow.calls)  # every frame the slow stage made was shown

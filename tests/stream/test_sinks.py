@@ -14,6 +14,7 @@ from p2c.stream.frame import Frame
 from p2c.stream.pipeline import Pipeline
 from p2c.stream.sinks import (
     SINKS,
+    NullSink,
     PreviewSink,
     SinkTarget,
     VideoFileSink,
@@ -189,12 +190,12 @@ def test_virtual_camera_on_a_real_device() -> None:
 
 
 def test_sink_registry() -> None:
-    assert set(SINKS) == {"file", "virtualcam", "preview"}
+    assert set(SINKS) == {"file", "virtualcam", "preview", "null"}
     assert isinstance(
         create_sink("virtualcam", width=8, height=8, fps=5, camera_factory=FakeCamera), VirtualCameraSink
     )
     with pytest.raises(
-        ValueError, match=r"unknown sink 'rtmp'; choose one of \['file', 'preview', 'virtualcam'\]"
+        ValueError, match=r"unknown sink 'rtmp'; choose one of \['file', 'null', 'preview', 'virtualcam'\]"
     ):
         create_sink("rtmp")
 
@@ -235,7 +236,36 @@ def test_command_line_options_become_sinks_sized_for_the_run(tmp_path: Path) -> 
     assert isinstance(camera, VirtualCameraSink) and camera.pace and camera.fps == 25.0
     (preview,) = build_sinks({"preview": True}, target)
     assert isinstance(preview, PreviewSink) and preview.expected_shape == (48, 128, 3)
-    assert offered_outputs() == "--output FILE, --virtualcam or --preview"
+    assert offered_outputs() == "--output FILE, --virtualcam, --preview or --null"
+    assert offered_outputs("file") == "--virtualcam, --preview or --null"
+    (null,) = build_sinks({"null": True}, target)
+    assert isinstance(null, NullSink) and null.expected_shape == (48, 128, 3)
+
+
+def test_a_live_recording_encodes_with_a_faster_preset_than_a_file(tmp_path: Path) -> None:
+    file_target = SinkTarget(64, 48, 25.0, Fraction(1, 12800), live=False)
+    (file_sink,) = build_sinks({"file": tmp_path / "f.mp4"}, file_target)
+    (live_sink,) = build_sinks(
+        {"file": tmp_path / "l.mp4"}, SinkTarget(64, 48, 25.0, Fraction(1, 12800), live=True)
+    )
+    assert isinstance(file_sink, VideoFileSink) and file_sink.preset == "veryfast"
+    assert isinstance(live_sink, VideoFileSink) and live_sink.preset == "superfast"
+    with live_sink:
+        for frame in _frames(4):
+            live_sink.write(frame)
+    with av.open(str(tmp_path / "l.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 4
+
+
+def test_the_null_sink_checks_and_counts_frames_and_keeps_nothing() -> None:
+    with NullSink(64, 48) as sink:
+        for frame in _frames(3):
+            sink.write(frame)
+        with pytest.raises(
+            ValueError, match=r"null: expected frame shape \(48, 64, 3\) uint8, got \(64, 48, 3\)"
+        ):
+            sink.write(Frame.at_seconds(3, 0.12, np.zeros((64, 48, 3), np.uint8)))
+    assert sink.frames_written == 3
 
 
 def test_p2c_video_takes_the_file_output_as_its_positional_argument(tmp_path: Path) -> None:
@@ -247,6 +277,7 @@ def test_p2c_video_takes_the_file_output_as_its_positional_argument(tmp_path: Pa
     assert outputs_from_args(args) == {"file": tmp_path / "o.mp4", "preview": True}
     with pytest.raises(SystemExit):
         parser.parse_args(["--output", "x.mp4"])
+    assert outputs_from_args(parser.parse_args(["--null"])) == {"null": True}  # OUT may be left out
 
 
 def test_outputs_are_checked_before_anything_opens(tmp_path: Path) -> None:

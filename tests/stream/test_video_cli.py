@@ -243,8 +243,16 @@ class SettledFlicker(FlickerMeter):
     ],
 )
 def test_bad_input_is_one_line_and_a_nonzero_exit(
-    make_args, message: str, tmp_path: Path, tiny_weights: Path, capsys: pytest.CaptureFixture[str]
+    make_args,
+    message: str,
+    tmp_path: Path,
+    tiny_weights: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    empty = tmp_path / "package"
+    empty.mkdir()
+    monkeypatch.setattr("p2c.models.weights._DEFAULT_DIR", empty)  # a package without the model
     (tmp_path / "notes.mp4").write_text("not a video\n" * 100)
     code = video.main(make_args(tmp_path, str(tiny_weights)))
     err = capsys.readouterr().err.strip()

@@ -60,6 +60,8 @@ class EngineConfig:
     FP32 on the CPU; ``device="auto"`` is the first CUDA GPU when there is one. ``compile`` asks the torch
     backend for ``torch.compile`` and ``cuda_graphs`` for CUDA-graph replay of fixed batch sizes.
     ``cache_dir`` holds exported and compiled models (default ``~/.cache/p2c`` or ``$P2C_CACHE_DIR``).
+    ``threads``: onnxruntime's intra-op threads on the CPU (``None``: one for the compact generator,
+    whose calls are too small to split over cores, one per core for photo2cartoon's).
     """
 
     backend: str = "auto"
@@ -69,6 +71,7 @@ class EngineConfig:
     compile: bool = False
     cuda_graphs: bool = False
     cache_dir: Path | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         from p2c.engine.registry import backend_names
@@ -86,6 +89,10 @@ class EngineConfig:
             or not 1 <= self.max_batch <= 1024
         ):
             raise ValueError(f"max_batch must be an integer from 1 to 1024, got {self.max_batch!r}")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise ValueError(f"threads must be an integer >= 1 or None, got {self.threads!r}")
         if self.cache_dir is not None and not isinstance(self.cache_dir, Path):
             object.__setattr__(self, "cache_dir", Path(self.cache_dir))
 

@@ -17,7 +17,7 @@ from p2c.devices import resolve_device
 from p2c.engine.base import Batch, EngineConfig, resolve_precision
 from p2c.engine.cache import cache_dir, cached_onnx
 from p2c.engine.tensors import backend_device, check_batch, check_tensor_batch, chunks, concat
-from p2c.errors import BackendUnavailableError, MissingDependencyError
+from p2c.errors import BackendUnavailableError, MissingDependencyError, P2CError
 from p2c.models.onnx import OnnxSignature, onnx_signature
 from p2c.models.weights import detect_format
 
@@ -69,7 +69,12 @@ def execution_providers(
 
 
 class OnnxRuntimeBackend:
-    """Runs an ONNX generator with an ``onnxruntime.InferenceSession``."""
+    """Runs an ONNX generator with an ``onnxruntime.InferenceSession``.
+
+    ``threads``: intra-op threads (default: one per physical core, or ``$P2C_ORT_THREADS``);
+    ``spin``: let idle pool threads spin-wait for work, onnxruntime's own default, off here
+    because p2c always runs the engine beside other busy threads.
+    """
 
     name = "onnxruntime"
 
@@ -81,6 +86,7 @@ class OnnxRuntimeBackend:
         threads: int | None = None,
         trt_cache: Path | None = None,
         trt_fp16: bool | None = None,
+        spin: bool = False,
     ) -> None:
         ort = _onnxruntime()
         self.max_batch = max_batch
@@ -94,6 +100,11 @@ class OnnxRuntimeBackend:
         # MediaPipe's XNNPack delegate then fails in the same thread. onnxruntime measured no faster with it.
         if threads:
             options.intra_op_num_threads = threads
+        if not spin:
+            # Idle pool threads spin by default; beside the pipeline's other stages that doubled the
+            # CPU cost of a compact-generator call on 2 cores (p2c.stream.threads, docs/benchmarks.md).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         # TensorRT's own FP16 mode also speeds up an FP32 model (the released ONNX is FP32).
         trt_fp16 = self.precision == "fp16" if trt_fp16 is None else trt_fp16
         providers = execution_providers(device, "fp16" if trt_fp16 else self.precision, trt_cache)
@@ -142,7 +153,7 @@ class OnnxRuntimeBackend:
             model_path,
             device=device,
             max_batch=config.max_batch,
-            threads=_threads(),
+            threads=config.threads or _threads() or _default_threads(Path(weights), device),
             trt_cache=trt_cache,
             trt_fp16=precision == "fp16",
         )
@@ -168,6 +179,25 @@ class OnnxRuntimeBackend:
 
     def close(self) -> None:
         self._session = None
+
+
+def _default_threads(weights: Path, device: torch.device) -> int | None:
+    """One intra-op thread for the compact generator on a CPU, else onnxruntime's default.
+
+    A 1.1 GFLOP call is too small to split: on the 2-core build machine (beside other load) one
+    compact face cost 15.3 ms of CPU on one thread and 16.8 ms on two with no gain in wall time,
+    and at batch 8 16.6 against 23.5 ms a face; the pipeline's other stages use the other core.
+    """
+    if device.type != "cpu" or detect_format(weights) == "onnx":
+        return None
+    from p2c.models.architectures import arch_of
+    from p2c.models.compact import COMPACT_ARCH
+    from p2c.models.weights import read_config
+
+    try:
+        return 1 if arch_of(read_config(weights)) == COMPACT_ARCH else None
+    except (P2CError, OSError, ValueError, KeyError):  # no advice then; the export will say what is wrong
+        return None
 
 
 def _threads() -> int | None:

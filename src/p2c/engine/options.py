@@ -14,7 +14,7 @@ __all__ = ["add_engine_arguments", "engine_config_from_args"]
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add ``--weights --backend --precision --device --batch-size --compile --cuda-graphs`` to ``parser``."""
+    """Add ``--weights --backend --precision --device --batch-size --threads --compile --cuda-graphs``."""
     group = parser.add_argument_group("inference engine")
     group.add_argument(
         "--weights",
@@ -43,6 +43,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         metavar="N",
         help="largest batch run at once (default: 8)",
     )
+    group.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="onnxruntime's CPU threads (default: 1 for the compact generator, one per core otherwise)",
+    )
     group.add_argument("--compile", action="store_true", help="torch backend: torch.compile the generator")
     group.add_argument(
         "--cuda-graphs", action="store_true", help="torch backend on CUDA: replay captured CUDA graphs"
@@ -60,6 +67,7 @@ def engine_config_from_args(args: argparse.Namespace) -> EngineConfig:
             max_batch=args.batch_size,
             compile=getattr(args, "compile", False),
             cuda_graphs=getattr(args, "cuda_graphs", False),
+            threads=getattr(args, "threads", None),
         )
     except ValueError as error:
         raise InvalidInputError(f"invalid engine option: {error}") from error

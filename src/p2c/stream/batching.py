@@ -42,7 +42,8 @@ class EngineStage(Stage):
         self.engine.run(np.zeros((1, 3, self.crop_size, self.crop_size), np.float32))
 
     def process(self, frames: list[Frame]) -> list[Frame]:
-        faces = [face for frame in frames for face in frame.faces]
+        # A face not due a cartoon (a busy live run) keeps its track's last one: the compositor's.
+        faces = [face for frame in frames for face in frame.faces if face.cartoon_due]
         if not faces:
             return frames
         cartoons = batch_to_images(self.engine.run(images_to_batch([face.crop for face in faces])))

@@ -37,7 +37,9 @@ class AlignedFace:
     S x S x 3 uint8 RGB, background whitened; ``mask``: S x S float32 in [0, 1], the head mask in
     crop coordinates; ``score``: detector confidence (1.0 when landmarks came from elsewhere);
     ``track_id``: the face's identity across video frames (its rank, largest first, in a still);
-    ``cartoon``: the generator's output for ``crop``, once the engine has run.
+    ``cartoon``: the generator's output for ``crop``, once the engine has run; ``cartoon_due``:
+    False when a busy live run lets this frame reuse the track's last cartoon (the engine skips the
+    face, the compositor pastes that cartoon where the face is now).
     """
 
     landmarks: np.ndarray
@@ -47,6 +49,7 @@ class AlignedFace:
     score: float = 1.0
     track_id: int = 0
     cartoon: np.ndarray | None = None
+    cartoon_due: bool = True
 
 
 @dataclass(frozen=True)
@@ -124,22 +127,28 @@ class FaceAligner(Closeable):
         score: float = 1.0,
         track_id: int = 0,
         mask_filter: MaskFilter | None = None,
+        mask: np.ndarray | None = None,
     ) -> AlignedFace:
         """Crop, segment and whiten one face given its 68 landmarks (image pixels).
 
         ``mask_filter`` gets the crop's fresh head mask and returns the one to whiten with and keep
-        (video smooths masks per track); it is not called when segmentation is off.
+        (video smooths masks per track); it is not called when segmentation is off. ``mask``: a
+        head mask in crop coordinates to use instead of segmenting (video reuses a track's last
+        one between refreshes); ignored when segmentation is off.
         """
         self._check_open()
         landmarks = np.asarray(landmarks68, dtype=np.float64)
         size = self.config.crop_size
         transform = crop_transform(landmarks, size)
         crop = warp_to_crop(image_rgb, transform, size)
-        mask = self.segment(crop)
-        if self.config.segment:
-            if mask_filter is not None:
-                mask = mask_filter(mask)
+        if self.config.segment and mask is not None:
             crop = whiten_background(crop, mask)
+        else:
+            mask = self.segment(crop)
+            if self.config.segment:
+                if mask_filter is not None:
+                    mask = mask_filter(mask)
+                crop = whiten_background(crop, mask)
         return AlignedFace(
             landmarks=landmarks, transform=transform, crop=crop, mask=mask, score=score, track_id=track_id
         )

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from p2c.resources import Closeable
-from p2c.stream.alignment import landmarks68_from_mesh
+from p2c.stream.alignment import LANDMARKS68_FROM_MESH
 from p2c.stream.human_check import HogFaceCheck
 
 __all__ = [
@@ -51,8 +51,10 @@ __all__ = [
     "LandmarkDetector",
     "box_iou",
     "detect_landmarks",
+    "face_region",
     "landmark_box",
     "mesh_landmarks68",
+    "region_landmarks",
     "tile_grid",
 ]
 
@@ -119,8 +121,12 @@ def mesh_landmarks68(face_mesh: Any, width: int, height: int) -> np.ndarray:
     with its centre at ``i + 0.5``; in our convention pixel centres are whole numbers (as OpenCV's
     warps use), so ``x_pixel = x * width - 0.5``. Stills and video both parse meshes here.
     """
-    points = np.array([(p.x, p.y) for p in face_mesh.landmark], dtype=np.float64)
-    return landmarks68_from_mesh(points * (width, height) - 0.5)
+    mesh = face_mesh.landmark
+    if len(mesh) < 468:
+        raise ValueError(f"expected a face mesh of 468 points, got {len(mesh)}")
+    # Only the 68 points dlib's layout uses: the same numbers as picking them from all 468 after.
+    points = np.array([(mesh[i].x, mesh[i].y) for i in LANDMARKS68_FROM_MESH], dtype=np.float64)
+    return points * (width, height) - 0.5
 
 
 def tile_grid(height: int, width: int) -> list[tuple[int, int, int, int]]:
@@ -170,6 +176,19 @@ def _square_region(image: np.ndarray, centre: np.ndarray, side: float) -> tuple[
     # OpenCV's resize maps pixel centres: image_x = x0 + (u + 0.5) * scale - 0.5.
     to_image = np.array([[scale, 0.0, x0 + 0.5 * scale - 0.5], [0.0, scale, y0 + 0.5 * scale - 0.5]])
     return patch, to_image
+
+
+def face_region(image: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """The square the face mesh runs on for a face in ``box``: ``_REGION_SCALE`` box sides around
+    its centre, shrunk to at most ``_REGION_MAX_SIDE``; with its region -> image 2x3 matrix."""
+    centre = (box[:2] + box[2:]) / 2.0
+    return _square_region(image, centre, _REGION_SCALE * float(max(box[2] - box[0], box[3] - box[1])))
+
+
+def region_landmarks(face_mesh: Any, region: np.ndarray, to_image: np.ndarray) -> np.ndarray:
+    """dlib's 68 points in image pixels of one face mesh found on a :func:`face_region`."""
+    size = region.shape[0]
+    return mesh_landmarks68(face_mesh, size, size) @ to_image[:, :2].T + to_image[:, 2]
 
 
 def _deduplicate(faces: list[DetectedFace]) -> list[DetectedFace]:
@@ -340,14 +359,12 @@ class LandmarkDetector(Closeable):
     def _mesh_near(self, image: np.ndarray, box: Box) -> np.ndarray | None:
         """Run the face mesh on a square around ``box``; the 68 points of the mesh nearest its centre."""
         centre = (box[:2] + box[2:]) / 2.0
-        side = _REGION_SCALE * float(max(box[2] - box[0], box[3] - box[1]))
-        region, to_image = _square_region(image, centre, side)
+        region, to_image = face_region(image, box)
         result = self._mesh.process(region)
         best: np.ndarray | None = None
         best_distance = np.inf
-        size = region.shape[0]
         for mesh in result.multi_face_landmarks or []:
-            points = mesh_landmarks68(mesh, size, size) @ to_image[:, :2].T + to_image[:, 2]
+            points = region_landmarks(mesh, region, to_image)
             distance = float(np.linalg.norm(points.mean(axis=0) - centre))
             if distance < best_distance:
                 best, best_distance = points, distance

@@ -21,8 +21,10 @@ swallow an exception raised inside it, and the run would then go on to the end.
 
 Live runs use ``drop_oldest`` queues: when any stage is slower than the camera, the oldest
 waiting frame is dropped (and counted), so latency stays bounded by the queue sizes instead of
-growing. File runs block instead: every frame comes out, in order, with
-its timestamp. An exception in any thread stops every stage and is re-raised in the caller.
+growing; and each stage takes its next frame just in time for the next stage
+(:mod:`p2c.stream.pacing`), so no work is spent on frames that would be replaced. File runs
+block instead: every frame comes out, in order, with its timestamp. An exception in any thread
+stops every stage and is re-raised in the caller.
 """
 
 from __future__ import annotations
@@ -38,16 +40,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from p2c.signals import Stopped, stop_signals_set
+from p2c.stream.adaptive import AdaptiveConfig, LivePolicy
 from p2c.stream.batching import EngineStage
 from p2c.stream.compositing import CompositeStage, default_compositor
 from p2c.stream.faces import AlignerConfig, FaceAligner
 from p2c.stream.frame import Frame
+from p2c.stream.pacing import StageClock, wait_until_wanted
 from p2c.stream.queues import Closed, DropPolicy, FrameQueue
 from p2c.stream.sinks import OutputValue, Sink, SinkTarget, StopStream, build_sinks
 from p2c.stream.smoothing import FLOW_QUALITIES, MOTION_SCALE, STILL_WEIGHT
 from p2c.stream.sources import Source, VideoInfo
 from p2c.stream.stage import BatchPolicy, Stage, collect
 from p2c.stream.stats import PipelineStats, StatsSnapshot
+from p2c.stream.threads import opencv_threads
 from p2c.stream.tracking import FaceTracker, TrackerConfig, TrackingStage
 
 if TYPE_CHECKING:
@@ -67,6 +72,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _JOIN_TIMEOUT_S = 10.0
+# Live runs segment each face every this many frames by default (VideoConfig.segment_every).
+LIVE_SEGMENT_EVERY = 2
 _POLL_S = 0.05
 
 
@@ -84,7 +91,11 @@ class VideoConfig:
     (:class:`p2c.stream.smoothing.CartoonSmoother`); ``queue_size``: frames in flight per hop;
     ``max_wait_s``: the longest a live engine batch waits for more frames; ``on_device``: keep
     each frame on the engine's device from the engine stage to the last paste (one upload, one
-    download; ``None``: when the engine runs on a GPU).
+    download; ``None``: when the engine runs on a GPU). ``segment_every``: segment each face's
+    head every N frames, reusing its last mask (in crop coordinates, so it follows the face) in
+    between (``None``: every frame for files, every 2nd live); ``adaptive``: live runs lower
+    that rate and the rate of searches for new faces when the machine falls behind, before
+    frames are dropped (:mod:`p2c.stream.adaptive`).
     """
 
     max_faces: int = 1
@@ -98,11 +109,15 @@ class VideoConfig:
     queue_size: int = 4
     max_wait_s: float = 0.0
     on_device: bool | None = None
+    segment_every: int | None = None
+    adaptive: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_faces", "batch_size", "detect_every", "queue_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"VideoConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.segment_every is not None and self.segment_every < 1:
+            raise ValueError(f"VideoConfig.segment_every must be >= 1 or None, got {self.segment_every}")
         if not 0 < self.cartoon_weight <= 1:
             raise ValueError(f"VideoConfig.cartoon_weight must be in (0, 1], got {self.cartoon_weight}")
         if self.flow is not None and self.flow not in FLOW_QUALITIES:
@@ -111,6 +126,12 @@ class VideoConfig:
             )
         if self.max_wait_s < 0:
             raise ValueError(f"VideoConfig.max_wait_s must be >= 0, got {self.max_wait_s}")
+
+    def segmentation_refresh(self, live: bool) -> int:
+        """Frames between head segmentations of a face: ``segment_every``, or its default."""
+        if self.segment_every is not None:
+            return self.segment_every
+        return LIVE_SEGMENT_EVERY if live else 1
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         """``(width, height)`` of the frames the compositor makes from ``width`` x ``height`` input:
@@ -128,9 +149,10 @@ def cartoonize(
 ) -> StatsSnapshot:
     """Run ``source`` through the cartoon pipeline into ``sinks``; returns the run's counters.
 
-    Live sources (``source.live``) drop the oldest frame when the pipeline falls behind; files
-    keep every frame. ``engine`` stays open (the caller closes it); ``on_frame`` is called in the
-    caller's thread after the sinks have taken each frame.
+    Live sources (``source.live``) drop the oldest frame when the pipeline falls behind, after
+    the adaptive policy has lowered what it can (``config.adaptive``); files keep every frame.
+    ``engine`` stays open (the caller closes it); ``on_frame`` is called in the caller's thread
+    after the sinks have taken each frame.
     """
     config = config or VideoConfig()
     live = source.live
@@ -138,10 +160,18 @@ def cartoonize(
         live=live, queue_size=1 if live else config.queue_size, max_frames=max_frames
     )
     stats = PipelineStats(late_after_s=pipeline_config.late_after_s)
+    segment_every = config.segmentation_refresh(live)
+    policy = (
+        LivePolicy(AdaptiveConfig.starting_at(segment_every), base_detect_every=config.detect_every)
+        if live and config.adaptive
+        else None
+    )
     track = TrackingStage(
         FaceTracker(TrackerConfig(max_faces=config.max_faces, detect_every=config.detect_every)),
         FaceAligner(AlignerConfig(max_faces=config.max_faces, segment=config.segment)),
         stats=stats,
+        segment_every=segment_every,
+        policy=policy,
     )
     batches = (
         BatchPolicy.live(config.batch_size, config.max_wait_s)
@@ -152,6 +182,15 @@ def cartoonize(
         track,  # faces: landmarks, crop, head mask
         *cartoon_stages(engine, batches, config),  # cartoons, then pasted back into the frame
     ]
+    if policy is not None:
+        watched = policy
+
+        def adapt(frame: Frame, run_stats: PipelineStats) -> None:
+            watched.observe(run_stats)
+            if on_frame is not None:
+                on_frame(frame, run_stats)
+
+        return Pipeline(source, stages, sinks, pipeline_config, stats=stats).run(adapt)
     return Pipeline(source, stages, sinks, pipeline_config, stats=stats).run(on_frame)
 
 
@@ -275,6 +314,7 @@ class Pipeline:
         """
         with ExitStack() as stack:
             stack.enter_context(stop_signals_set(self._on_stop_signal))
+            stack.enter_context(opencv_threads())  # the stages are the parallelism (p2c.stream.threads)
             # Until their threads start, the stages are closed here (a source, a sink or a warm-up
             # that fails must not leak their models); from then on each thread closes its own.
             unstarted = stack.enter_context(ExitStack())
@@ -285,6 +325,7 @@ class Pipeline:
                 stack.enter_context(sink)
             self._warm_up()
             unstarted.pop_all()
+            self.stats.start()  # fps counts the run, not the loading of models
             threads = self._start_threads()
             try:
                 self._drain(on_frame)
@@ -321,12 +362,23 @@ class Pipeline:
         policy: DropPolicy = "drop_oldest" if self.config.live else "block"
         names = ["source", *(stage.name for stage in self.stages)]
         self.queues = [FrameQueue[Frame](size, policy, name=name) for name in names]
-        threads = [threading.Thread(target=self._guard, args=("reader", self._read), daemon=True)]
-        for stage, inbox, outbox in zip(self.stages, self.queues, self.queues[1:], strict=False):
+        threads = [
+            threading.Thread(target=self._guard, args=("reader", self._read), daemon=True, name="p2c-source")
+        ]
+        clocks = [StageClock() for _ in self.stages]
+        # Live, a stage takes its next frame just in time for the next stage (p2c.stream.pacing);
+        # the last one hands frames to the sinks, which never keep it waiting.
+        nexts: list[StageClock | None] = [*clocks[1:], None] if self.config.live else [None] * len(clocks)
+        for stage, inbox, outbox, clock, downstream in zip(
+            self.stages, self.queues, self.queues[1:], clocks, nexts, strict=False
+        ):
             threads.append(
                 threading.Thread(
                     target=self._guard,
-                    args=(stage.name, lambda s=stage, i=inbox, o=outbox: self._work(s, i, o)),
+                    args=(
+                        stage.name,
+                        lambda s=stage, i=inbox, o=outbox, c=clock, d=downstream: self._work(s, i, o, c, d),
+                    ),
                     daemon=True,
                     name=f"p2c-{stage.name}",
                 )
@@ -350,14 +402,21 @@ class Pipeline:
         outbox = self.queues[0]
         limit = self.config.max_frames
         frames = iter(self.source)
+        skipped = 0  # frames a live source let go before anyone could take them (ClipCameraSource)
         try:
             while True:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.thread_time()
                 frame = next(frames, None)
                 if frame is None or self._cancel.is_set():
                     break
-                self.stats.add_stage_time("source", time.perf_counter() - started)
-                self.stats.add(frames_in=1)
+                self.stats.add_stage_time("source", time.perf_counter() - started, time.thread_time() - cpu)
+                total = getattr(self.source, "skipped", 0)
+                missed, skipped = total - skipped, total
+                if limit is not None and self.stats.frames_in + missed >= limit:
+                    rest = limit - self.stats.frames_in  # the camera's frames up to the limit
+                    self.stats.add(frames_in=rest, dropped=rest)
+                    break
+                self.stats.add(frames_in=1 + missed, dropped=missed)
                 if outbox.put(frame, self._cancel) is not None:
                     self.stats.add(dropped=1)
                 if limit is not None and self.stats.frames_in >= limit:
@@ -367,15 +426,30 @@ class Pipeline:
             self.stats.add(damaged=self.source.damaged)
             outbox.close()
 
-    def _work(self, stage: Stage, inbox: FrameQueue[Frame], outbox: FrameQueue[Frame]) -> None:
+    def _work(
+        self,
+        stage: Stage,
+        inbox: FrameQueue[Frame],
+        outbox: FrameQueue[Frame],
+        clock: StageClock | None = None,
+        downstream: StageClock | None = None,
+    ) -> None:
         try:
             while not self._cancel.is_set():
+                if clock is not None and downstream is not None:
+                    wait_until_wanted(outbox, clock, downstream, self._cancel)
                 frames = collect(inbox, stage.batch_policy, self._cancel)
                 if not frames:
                     break
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.thread_time()
+                if clock is not None:
+                    clock.begin()
                 done = stage.process(frames)
-                self.stats.add_stage_time(stage.name, time.perf_counter() - started)
+                if clock is not None:
+                    clock.end()
+                self.stats.add_stage_time(
+                    stage.name, time.perf_counter() - started, time.thread_time() - cpu, len(frames)
+                )
                 if len(done) != len(frames):
                     raise RuntimeError(f"stage {stage.name} returned {len(done)} frames for {len(frames)}")
                 for frame in done:
@@ -395,14 +469,14 @@ class Pipeline:
                 continue
             except Closed:
                 return
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 for sink in self.sinks:
                     sink.write(frame)
             except StopStream:
                 logger.info("stopped by the user")
                 return
-            self.stats.add_stage_time("sink", time.perf_counter() - started)
+            self.stats.add_stage_time("sink", time.perf_counter() - started, time.thread_time() - cpu)
             self.stats.frame_done(frame.arrived)
             if on_frame is not None:
                 on_frame(frame, self.stats)

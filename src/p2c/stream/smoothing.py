@@ -118,6 +118,15 @@ class MaskSmoother:
         self.new_weight = new_weight
         self._mask: np.ndarray | None = None
 
+    @property
+    def value(self) -> np.ndarray | None:
+        """The last smoothed mask (read-only view), or None before the first."""
+        if self._mask is None:
+            return None
+        view = self._mask.view()
+        view.setflags(write=False)
+        return view
+
     def __call__(self, mask: np.ndarray) -> np.ndarray:
         mask = np.asarray(mask, dtype=np.float32)
         if self._mask is None or self._mask.shape != mask.shape or self.new_weight >= 1:

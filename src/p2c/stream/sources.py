@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -74,7 +74,9 @@ class Source(Protocol):
     - iterating it yields RGB ``uint8`` :class:`p2c.stream.frame.Frame` objects in stream order;
     - ``live``: frames come at the source's own pace whether or not they are taken (a camera), so
       the pipeline drops the oldest rather than wait; otherwise every frame must come out;
-    - ``damaged`` counts what could not be decoded; it is final once iteration has ended.
+    - ``damaged`` counts what could not be decoded; it is final once iteration has ended;
+    - a live source may also count in ``skipped`` frames it let go because nobody took them in
+      time (a camera overwrites them); the pipeline counts those as dropped.
     """
 
     name: str
@@ -282,15 +284,28 @@ class ClipCameraSource(VideoFileSource):
     """A video file played at its own frame rate, standing in for a camera (``--camera clip.mp4``).
 
     It is live: frames come when their timestamp is due, whether or not the pipeline keeps up,
-    so drops and latency behave as with a real camera. ``loop`` replays the clip.
+    so drops and latency behave as with a real camera; a frame read more than a frame interval
+    after it was due is let go and counted in ``skipped``, as a camera overwrites a frame nobody
+    took (the pipeline counts those as dropped). ``loop`` replays the clip; ``fps`` plays
+    it at that rate instead of its own (frame after frame, restamped on that clock, as a camera
+    running at ``fps`` would deliver them).
     """
 
     name = "clip"
     live = True
 
-    def __init__(self, path: str | Path, loop: bool = False) -> None:
+    def __init__(self, path: str | Path, loop: bool = False, fps: float | None = None) -> None:
         super().__init__(path)
+        if fps is not None and fps <= 0:
+            raise ValueError(f"ClipCameraSource.fps must be positive, got {fps}")
         self.loop = loop
+        self.fps = fps
+        self.skipped = 0
+
+    def open(self) -> None:
+        super().open()
+        if self.fps is not None:
+            self.info = replace(self.info, fps=float(self.fps))
 
     def __iter__(self) -> Iterator[Frame]:
         index = 0
@@ -302,10 +317,21 @@ class ClipCameraSource(VideoFileSource):
             for frame in super().__iter__():
                 first_ts = frame.timestamp if first_ts is None else first_ts
                 last_ts = frame.timestamp - first_ts
-                due = clock_start + offset_s + last_ts
+                if self.fps is not None:  # a camera at fps: one frame every 1 / fps seconds
+                    due = clock_start + index / self.fps
+                    frame.pts = round(index / self.fps / frame.time_base)
+                else:
+                    due = clock_start + offset_s + last_ts
+                    if offset_s:  # a replay: timestamps go on from where the last pass ended
+                        frame.pts += round(offset_s / frame.time_base)
                 delay = due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+                elif -delay > 1.0 / self.info.fps:
+                    # Read more than a frame too late: a camera would have overwritten it.
+                    self.skipped += 1
+                    index += 1
+                    continue
                 frame.index = index
                 frame.arrived = time.monotonic()
                 index += 1
@@ -423,18 +449,19 @@ def open_camera(
     height: int | None = None,
     fps: float | None = None,
     mirror: bool = False,
+    loop: bool = False,
 ) -> Source:
     """``--camera SRC``: an index (``0``), a device path (``/dev/video2``) or a video file.
 
-    A regular file is played at its own rate as a stand-in for a camera; ``mirror`` and the size
-    requests apply to real cameras only.
+    A regular file is played at its own rate (or at ``fps``, replayed with ``loop``) as a stand-in
+    for a camera; ``mirror`` and the size requests apply to real cameras only.
     """
     spec = spec.strip()
     if spec.isdigit():
         return WebcamSource(int(spec), width, height, fps, mirror)
     path = Path(spec)
     if path.is_file() and not spec.startswith("/dev/"):
-        return ClipCameraSource(path)
+        return ClipCameraSource(path, loop=loop, fps=fps)
     if spec.startswith("/dev/") or path.exists():
         return WebcamSource(spec, width, height, fps, mirror)
     raise InputNotFoundError(

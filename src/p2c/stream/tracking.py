@@ -1,7 +1,11 @@
 """Face tracking for video: MediaPipe's face mesh in tracking mode, full detection only when needed.
 
-Per frame, the face mesh runs in tracking mode (``static_image_mode=False``): it seeds each
-face's region from the previous frame's landmarks, so no detector runs while faces stay in view.
+Per frame, each track is followed by a face mesh of its own in tracking mode
+(:class:`p2c.stream.region_mesh.RegionMeshes`), on a square around its last landmarks: it seeds
+the face's landmarks from the previous frame's, so no detector runs while faces stay in view, and
+a small face fills that square as a large one does. While fewer faces are tracked than allowed,
+a tracking mesh on the whole frame runs too, to notice faces that come into view
+(``follow_regions=False`` keeps only the whole-frame mesh, the earlier way).
 Faces are born only from our detector, :class:`p2c.stream.landmarks.LandmarkDetector`, the one
 stills and training data use (full- and short-range boxes, tiles on large frames, a mesh per box,
 human faces only). It runs
@@ -12,15 +16,16 @@ human faces only). It runs
 - every ``detect_every`` frames while fewer faces are tracked than allowed (to find new ones),
 - every ``refresh_every`` frames regardless (a sanity check; 0 turns it off).
 
-On a frame large enough for tiles, each detection searches ``tiles_per_detection`` of them (the
-next ones each time), so small faces in 4K video are found over a few detections without making
-any one frame slow. A face the tracking mesh does not follow (too small for its detector, or
-turned away for a moment) keeps being followed by the static mesh on a square around its last
-landmarks. Tracks keep stable ids across frames (matched by box IoU, then centre distance) and
-survive ``max_missed`` frames unseen, so a face that blinks out for a moment comes back under its
-id. Landmarks are smoothed per track with a One-Euro filter in face-size units, so the behaviour
-does not depend on the resolution; a new track starts from its detected landmarks exactly, so the
-first frame of a clip is cropped exactly as the same image is as a still.
+On a frame large enough for tiles, each detection searches ``tiles_per_detection`` of them (the next
+ones each time), so small faces in 4K video are found over a few detections without making any one
+frame slow. A face no tracking mesh follows on a frame (turned away for a moment, or too small for
+the whole-frame mesh when per-track meshes are off) is looked for again by the static mesh, with its
+detector, on a square around its last landmarks. Tracks keep stable ids across frames (matched by
+box IoU, then centre distance) and survive ``max_missed`` frames unseen, so a face that blinks out
+for a moment comes back under its id. Landmarks are smoothed per track with a One-Euro filter in
+face-size units, so the behaviour does not depend on the resolution; a new track starts from its
+detected landmarks exactly, so the first frame of a clip is cropped exactly as the same image is as
+a still.
 
 ``detections`` counts the frames on which our detector ran. (While it tracks fewer faces than
 ``max_num_faces``, MediaPipe's mesh also runs its short-range detector on every frame; with
@@ -28,10 +33,13 @@ first frame of a clip is cropped exactly as the same image is as a still.
 
 The crop: :class:`TrackingStage` hands each track's landmarks to the aligner
 (:meth:`p2c.stream.faces.FaceAligner.align_face`), which crops, segments and whitens as for a still.
-Segmenting the 256x256 crop costs a few milliseconds, so it is done every frame, but the aligner
-passes the fresh mask through the track's mask filter: an EMA in crop coordinates, which move with
-the face, so nothing smears. Segmenting every N frames instead would save little and make the mask
-lag the head on fast turns. The smoothed mask both whitens the crop and blends the cartoon back.
+The aligner passes each fresh mask through the track's mask filter: an EMA in crop coordinates,
+which move with the face, so nothing smears. Segmenting a crop costs about 6 ms of CPU whatever
+its size (the model's input is 256x256), so live runs segment each face every 2nd frame (more
+rarely when the adaptive policy says the machine is busy) and reuse the track's last mask in
+between: it is in crop coordinates, so it follows the tracked alignment; on a fast turn it lags
+by at most the refresh interval (the tolerance is tested). Files segment every frame. The mask
+both whitens the crop and blends the cartoon back.
 """
 
 from __future__ import annotations
@@ -44,9 +52,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from p2c.stream.adaptive import LivePolicy
 from p2c.stream.faces import AlignedFace, FaceAligner
 from p2c.stream.frame import Frame
 from p2c.stream.landmarks import box_iou, landmark_box, mesh_landmarks68
+from p2c.stream.region_mesh import RegionMeshes
 from p2c.stream.smoothing import MaskSmoother, OneEuroConfig, OneEuroFilter
 from p2c.stream.stabilizer import FlowStabilizer, StabilizerConfig, face_motion
 from p2c.stream.stage import Stage
@@ -57,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 Box = np.ndarray  # (4,) x0, y0, x1, y1 in pixels
 MeshFn = Callable[[np.ndarray], list[np.ndarray]]  # image -> 68 landmarks of each face the mesh follows
+FollowFn = Callable[[np.ndarray, int, np.ndarray], np.ndarray | None]  # image, track id, box -> landmarks
 DetectFn = Callable[[np.ndarray, Sequence[Box]], list[np.ndarray]]  # image, known boxes -> new faces
 RefindFn = Callable[[np.ndarray, Box], np.ndarray | None]  # image, box -> landmarks of the face there
 
@@ -76,6 +87,7 @@ class TrackerConfig:
     mask_new_weight: float = 0.5
     lock_fraction: float = 0.003
     tiles_per_detection: int = 2
+    follow_regions: bool = True
     stabilizer: StabilizerConfig | None = field(default_factory=StabilizerConfig)
 
     def __post_init__(self) -> None:
@@ -122,13 +134,19 @@ class Track:
     scale: float = 1.0
     crop_landmarks: np.ndarray | None = None  # what the current crop was cut from (see TrackingStage)
     stable: np.ndarray | None = None  # landmarks carried by the face's flow (p2c.stream.stabilizer)
+    # Frames since the head mask was last segmented; None: segment on the next frame (a new
+    # track, or one back after a gap). See TrackingStage.
+    mask_age: int | None = None
+    # Whether the track has had a cartoon since it (re)appeared: until then each frame is due one.
+    has_cartoon: bool = False
 
 
 class FaceTracker:
     """Follows up to ``max_faces`` faces; ``update(image, t)`` returns the visible tracks.
 
-    The MediaPipe parts are injectable (``mesh``, ``detect``, ``refind``) so identity and
-    detection policy can be tested with scripted faces; by default MediaPipe builds them.
+    The MediaPipe parts are injectable (``mesh``, ``detect``, ``refind``, ``follow``) so identity
+    and detection policy can be tested with scripted faces; by default MediaPipe builds them (a
+    scripted ``mesh`` without a ``follow`` means no per-track meshes).
     """
 
     def __init__(
@@ -137,9 +155,20 @@ class FaceTracker:
         mesh: MeshFn | None = None,
         detect: DetectFn | None = None,
         refind: RefindFn | None = None,
+        follow: FollowFn | None = None,
     ) -> None:
         self.config = config or TrackerConfig()
         self._owned: list[Any] = []
+        self._regions: RegionMeshes | None = None
+        if follow is None and mesh is None and self.config.follow_regions:
+            self._regions = RegionMeshes(
+                self.config.max_faces,
+                self.config.min_detection_confidence,
+                self.config.min_tracking_confidence,
+            )
+            self._owned.append(self._regions)
+            follow = self._regions.follow
+        self._follow = follow
         self._mesh = mesh or self._mediapipe_mesh()
         if detect is None or refind is None:
             detect, refind = self._mediapipe_detector(detect, refind)
@@ -147,6 +176,8 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self.frames = 0
         self.detections = 0
+        # The adaptive live policy searches for new faces this many times less often when busy.
+        self.detect_factor = 1
         self.tracked_frames = 0
         self._next_id = 0
         # Boxes of faces the tracking mesh follows but our detector did not confirm (a pet, say):
@@ -191,6 +222,8 @@ class FaceTracker:
     def warm_up(self) -> None:
         """Load MediaPipe's models now (a blank image), so the first real frame is not late."""
         blank = np.full((256, 256, 3), 127, np.uint8)
+        if self._regions is not None:
+            self._regions.warm_up()
         self._mesh(blank)
         self._detect(blank, [])
         self._refind(blank, np.array([64.0, 64.0, 192.0, 192.0]))
@@ -204,18 +237,29 @@ class FaceTracker:
 
     def _needs_detection(self, lost: bool, unknown: bool) -> bool:
         """Whether our detector runs on this frame (see the module docstring)."""
-        config, index = self.config, self.frames
+        config, index, factor = self.config, self.frames, self.detect_factor
         if not self.tracks or lost or unknown:
             return True
-        if len(self.tracks) < config.max_faces and index % config.detect_every == 0:
+        if len(self.tracks) < config.max_faces and index % (config.detect_every * factor) == 0:
             return True
-        return bool(config.refresh_every) and index % config.refresh_every == 0
+        return bool(config.refresh_every) and index % (config.refresh_every * factor) == 0
 
     def update(self, image: np.ndarray, timestamp: float) -> list[Track]:
         """Track faces on RGB ``image`` taken at ``timestamp`` seconds; visible tracks, largest first."""
         image = np.ascontiguousarray(image)
-        matched, unmatched = self._associate(self._mesh(image))
-        # Tracks the full-frame mesh lost: look again in a square around where they were.
+        followed: dict[int, np.ndarray] = {}
+        if self._follow is not None:
+            for track in self.tracks:
+                if track.missed == 0:
+                    landmarks = self._follow(image, track.id, track.box)
+                    if landmarks is not None:
+                        followed[track.id] = landmarks
+        # The whole-frame mesh: to follow faces (without per-track meshes), or to notice new ones.
+        in_view = sum(track.missed == 0 for track in self.tracks)
+        whole = self._follow is None or in_view < self.config.max_faces
+        matched, unmatched = self._associate(self._mesh(image) if whole else [])
+        matched.update(followed)
+        # Tracks no mesh followed: look again, with the detector, in a square around where they were.
         for track in self.tracks:
             if track.id not in matched and track.missed == 0:
                 landmarks = self._refind(image, track.box)
@@ -303,7 +347,9 @@ class FaceTracker:
                 continue
             if track.missed > 0 or track.age == 0:
                 track.filter.reset()  # back after a gap: do not glide from where it was
-                track.stable = None
+                track.mask_age = None  # and segment the head afresh
+                track.has_cartoon = False
+                track.stable = None  # and cut the crop from the fresh landmarks
                 # One fixed unit per stretch of tracking: the filter works in face sizes, and a
                 # per-frame unit would put the size's own jitter back into the output.
                 track.scale = _box_size(landmark_box(landmarks))
@@ -325,31 +371,61 @@ class TrackingStage(Stage):
     segments (through the track's mask smoother) and whitens each one as it does for stills.
 
     ``aligner`` is the thread's :class:`p2c.stream.faces.FaceAligner`; its config decides the crop
-    size and whether the background is whitened.
+    size and whether the background is whitened. ``segment_every``: a face's head mask is
+    segmented on every N-th frame of its track (and on its first); in between the track's last
+    mask is used as it is. The mask lives in crop coordinates, which follow the tracked alignment,
+    so it moves with the head. ``policy`` (live runs): an :class:`p2c.stream.adaptive.LivePolicy`
+    whose level overrides ``segment_every`` and slows the search for new faces when busy.
     """
 
     name = "tracker"
 
-    def __init__(self, tracker: FaceTracker, aligner: FaceAligner, stats: Any = None) -> None:
+    def __init__(
+        self,
+        tracker: FaceTracker,
+        aligner: FaceAligner,
+        stats: Any = None,
+        segment_every: int = 1,
+        policy: LivePolicy | None = None,
+    ) -> None:
+        if segment_every < 1:
+            raise ValueError(f"TrackingStage.segment_every must be >= 1, got {segment_every}")
         self.tracker = tracker
         self.aligner = aligner
         self.stats = stats
+        self.segment_every = segment_every
+        self.policy = policy
+        self.segmentations = 0
+        # The stabilizer carries each track's crop, whichever mesh (per-track, whole-frame or the
+        # detector) produced its landmarks on this frame.
         config = tracker.config.stabilizer
         self.stabilizer = FlowStabilizer(config) if config is not None else None
         self._previous_gray: np.ndarray | None = None
 
     def process(self, frames: list[Frame]) -> list[Frame]:
         for frame in frames:
-            detections = self.tracker.detections
+            segment_every, cartoon_every = self.segment_every, 1
+            if self.policy is not None:
+                level = self.policy.level
+                segment_every, self.tracker.detect_factor = level.segment_every, level.detect_factor
+                cartoon_every = level.cartoon_every
+            detections, segmentations = self.tracker.detections, self.segmentations
             tracks = self.tracker.update(frame.image, frame.timestamp)
             gray = self._gray(frame.image, tracks)
-            frame.faces = [self._face(frame.image, track, gray) for track in tracks]
+            frame.faces = [self._face(frame.image, track, segment_every, gray) for track in tracks]
             self._previous_gray = gray
+            for face, track in zip(frame.faces, tracks, strict=True):
+                # Faces take turns (by track id), so each frame's engine call holds about as many.
+                face.cartoon_due = (
+                    not track.has_cartoon or (self.tracker.frames + track.id) % cartoon_every == 0
+                )
+                track.has_cartoon = True
             if self.stats is not None:
                 self.stats.add(
                     faces=len(frame.faces),
                     detections=self.tracker.detections - detections,
                     tracked_frames=int(bool(tracks)),
+                    segmentations=self.segmentations - segmentations,
                 )
         return frames
 
@@ -391,8 +467,16 @@ class TrackingStage(Stage):
         assert track.crop_landmarks is not None
         return track.crop_landmarks
 
-    def _face(self, image: np.ndarray, track: Track, gray: np.ndarray | None = None) -> AlignedFace:
+    def _face(
+        self, image: np.ndarray, track: Track, segment_every: int = 1, gray: np.ndarray | None = None
+    ) -> AlignedFace:
         landmarks = self._crop_landmarks(track, gray)
+        previous = track.mask.value
+        if previous is not None and track.mask_age is not None and track.mask_age + 1 < segment_every:
+            track.mask_age += 1
+            return self.aligner.align_face(image, landmarks, track_id=track.id, mask=previous)
+        track.mask_age = 0
+        self.segmentations += int(self.aligner.config.segment)
         return self.aligner.align_face(image, landmarks, track_id=track.id, mask_filter=track.mask)
 
     def warm_up(self) -> None:

@@ -6,10 +6,12 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 from p2c.cli import positive_float, positive_int, run_command
 from p2c.errors import InputNotFoundError, InvalidInputError
+from p2c.files import require_folder
 from p2c.stream.commands.video_options import (
     add_video_arguments,
     check_weights,
@@ -18,9 +20,9 @@ from p2c.stream.commands.video_options import (
 )
 from p2c.stream.frame import Frame
 from p2c.stream.sinks import add_sink_arguments, check_outputs, offered_outputs, outputs_from_args
-from p2c.stream.stats import PipelineStats
+from p2c.stream.stats import PipelineStats, StatsSnapshot, write_stats_json
 
-__all__ = ["build_parser", "main"]
+__all__ = ["StatusLine", "build_parser", "main"]
 
 _STATUS_EVERY_S = 0.5
 
@@ -29,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="p2c-stream",
         description="Cartoonize a camera live. Frames are dropped, not queued, when the machine falls "
-        "behind, so the delay stays short.",
+        "behind, so the delay stays short; before it drops frames it segments and searches for faces "
+        "less often.",
     )
     parser.add_argument(
         "--camera",
@@ -40,9 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_sink_arguments(parser)
     parser.add_argument("--width", type=positive_int, default=None, help="requested camera width")
     parser.add_argument("--height", type=positive_int, default=None, help="requested camera height")
-    parser.add_argument("--fps", type=positive_float, default=None, help="requested camera frame rate")
+    parser.add_argument(
+        "--fps",
+        type=positive_float,
+        default=None,
+        help="requested camera frame rate; a video file plays at this rate instead of its own",
+    )
     parser.add_argument("--mirror", action="store_true", help="flip the camera left-right (selfie view)")
+    parser.add_argument("--loop", action="store_true", help="a video file: replay it until stopped")
     parser.add_argument("--frames", type=positive_int, default=None, metavar="N", help="stop after N frames")
+    parser.add_argument(
+        "--stats-json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the run's counters (frames in/out/dropped, fps, latency, time per stage) as JSON",
+    )
     parser.add_argument(
         "--reconnect",
         action="store_true",
@@ -54,24 +70,52 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class StatusLine:
-    """One line on stderr, rewritten in place: fps, latency, faces, drops."""
+    """One line on stderr, rewritten in place: fps, latency, faces, drops, and what the adaptive
+    policy has lowered while the machine cannot keep up."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
+        self.stats: PipelineStats | None = None
         self._last = 0.0
+        self._width = 0
 
     def __call__(self, frame: Frame, stats: PipelineStats) -> None:
+        self.stats = stats
         now = time.monotonic()
         if now - self._last < _STATUS_EVERY_S:
             return
         self._last = now
-        snap = stats.snapshot()
         out = self.stream or sys.stderr
-        out.write(
-            f"\r{snap.fps:5.1f} fps | latency p50 {snap.latency_p50_ms:4.0f} ms"
-            f" p95 {snap.latency_p95_ms:4.0f} ms | faces {len(frame.faces)} | dropped {snap.dropped} "
-        )
+        line = self.format(stats.snapshot(), len(frame.faces))
+        out.write("\r" + line.ljust(self._width))
+        self._width = len(line)
         out.flush()
+
+    @staticmethod
+    def format(snap: StatsSnapshot, faces: int) -> str:
+        line = (
+            f"{snap.fps:5.1f} fps | latency p50 {snap.latency_p50_ms:4.0f} ms"
+            f" p95 {snap.latency_p95_ms:4.0f} ms | faces {faces} | dropped {snap.dropped}"
+        )
+        if snap.policy:
+            line += f" | busy: {snap.policy}"
+        return line
+
+
+def _report(
+    snap: StatsSnapshot, args: argparse.Namespace, info: Any, outputs: Sequence[str], engine: Any
+) -> dict[str, Any]:
+    report = snap.to_report()
+    report["run"] = {
+        "command": "p2c-stream",
+        "camera": args.camera,
+        "size": [info.width, info.height],
+        "camera_fps": info.fps,
+        "outputs": list(outputs),
+        "max_faces": args.max_faces,
+        "engine": f"{engine.name} {engine.precision} on {engine.device}",
+    }
+    return report
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -81,6 +125,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raise InvalidInputError(f"nothing to send the cartoon to: pass {offered_outputs()}")
     check_weights(args)
     check_outputs(outputs)
+    if args.stats_json is not None:
+        require_folder(args.stats_json, what="--stats-json")
     config = video_config_from_args(args)
 
     from p2c.stream.camera_watch import WatchedCamera
@@ -88,17 +134,23 @@ def _main(argv: Sequence[str] | None) -> int:
     from p2c.stream.sinks import build_sinks
     from p2c.stream.sources import Source, WebcamSource, open_camera
 
-    source: Source = open_camera(args.camera, args.width, args.height, args.fps, args.mirror)
+    source: Source = open_camera(args.camera, args.width, args.height, args.fps, args.mirror, loop=args.loop)
     if isinstance(source, WebcamSource):  # read in a thread: a card while it stalls, hot-plug
         source = WatchedCamera.of(source, reconnect=args.reconnect)
+    status = StatusLine()
+    stats: StatsSnapshot | None = None
     with source:
         sinks = build_sinks(outputs, sink_target(source.info, config, live=source.live, title="p2c-stream"))
         engine = open_engine(args)
         try:
-            stats = cartoonize(source, sinks, engine, config, max_frames=args.frames, on_frame=StatusLine())
+            stats = cartoonize(source, sinks, engine, config, max_frames=args.frames, on_frame=status)
         finally:
             engine.close()
             sys.stderr.write("\n")
+            final = stats or (status.stats.snapshot() if status.stats is not None else None)
+            if args.stats_json is not None and final is not None:
+                write_stats_json(args.stats_json, _report(final, args, source.info, list(outputs), engine))
+    assert stats is not None
     print(
         f"p2c-stream: {stats.frames_out} frames at {stats.fps:.1f} fps, "
         f"latency p50 {stats.latency_p50_ms:.0f} ms p95 {stats.latency_p95_ms:.0f} ms, "

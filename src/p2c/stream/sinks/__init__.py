@@ -9,6 +9,7 @@ from p2c.stream.sinks.base import (
     StopStream,
     check_frame_shape,
 )
+from p2c.stream.sinks.null import NullSink
 from p2c.stream.sinks.preview import PreviewSink
 from p2c.stream.sinks.registry import (
     SINKS,
@@ -25,6 +26,7 @@ from p2c.stream.sinks.virtualcam import VirtualCameraSink
 __all__ = [
     "SINKS",
     "FrameSink",
+    "NullSink",
     "OutputValue",
     "PreviewSink",
     "Sink",

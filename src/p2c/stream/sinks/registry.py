@@ -16,6 +16,7 @@ from typing import Any
 
 from p2c.errors import OutputError
 from p2c.stream.sinks.base import FrameSink, OutputValue, SinkTarget
+from p2c.stream.sinks.null import NullSink
 from p2c.stream.sinks.preview import PreviewSink
 from p2c.stream.sinks.video_file import VideoFileSink
 from p2c.stream.sinks.virtualcam import VirtualCameraSink
@@ -34,6 +35,7 @@ SINKS: dict[str, type[FrameSink]] = {
     "file": VideoFileSink,
     "virtualcam": VirtualCameraSink,
     "preview": PreviewSink,
+    "null": NullSink,
 }
 
 
@@ -56,8 +58,8 @@ def _dest(name: str) -> str:
 def add_sink_arguments(parser: argparse.ArgumentParser, positional: str | None = None) -> None:
     """One option per registered sink (``--output FILE``, ``--virtualcam``, ``--preview``).
 
-    ``positional`` names the sink whose path is a required positional argument ``OUT`` instead
-    (``p2c-video IN OUT``).
+    ``positional`` names the sink whose path is a positional argument ``OUT`` instead
+    (``p2c-video IN OUT``); it may be left out when another output is asked for (``--null``).
     """
     group = parser.add_argument_group("outputs")
     for name, sink in SINKS.items():
@@ -65,7 +67,7 @@ def add_sink_arguments(parser: argparse.ArgumentParser, positional: str | None =
         if option is None:
             continue
         if name == positional:
-            parser.add_argument(_dest(name), metavar="OUT", type=Path, help=option.help)
+            parser.add_argument(_dest(name), metavar="OUT", type=Path, nargs="?", help=option.help)
         elif option.metavar is None:
             group.add_argument(option.flag, dest=_dest(name), action="store_true", help=option.help)
         else:
@@ -79,12 +81,13 @@ def add_sink_arguments(parser: argparse.ArgumentParser, positional: str | None =
             )
 
 
-def offered_outputs() -> str:
-    """The sink options as a user types them: ``--output FILE, --virtualcam or --preview``."""
+def offered_outputs(positional: str | None = None) -> str:
+    """The sink options as a user types them: ``--output FILE, --virtualcam or --preview``;
+    ``positional``: the sink given as ``OUT`` instead (``p2c-video``), left out."""
     typed = [
         f"{sink.option.flag} {sink.option.metavar}" if sink.option.metavar else sink.option.flag
-        for sink in SINKS.values()
-        if sink.option is not None
+        for name, sink in SINKS.items()
+        if sink.option is not None and name != positional
     ]
     return ", ".join(typed[:-1]) + f" or {typed[-1]}" if len(typed) > 1 else "".join(typed)
 
