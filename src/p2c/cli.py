@@ -83,19 +83,30 @@ def run_command(
     verbose = "-v" in args or "--verbose" in args
     with _native_stderr_silenced(not verbose):
         _configure_logging(verbose)
-        try:
-            with sigterm_raises():
+
+        def call() -> int:
+            try:
                 return int(main(args) or 0)
-        except P2CError as error:
-            print(f"{prog}: error: {error}", file=sys.stderr)
-            return EXIT_ERROR
-        except KeyboardInterrupt as stop:
-            return _stopped(prog, stop)
-        except ImportError as error:
-            signalled = _interrupted_import(error)
-            if signalled is None:
-                raise
-            return _stopped(prog, signalled)
+            except P2CError as error:
+                print(f"{prog}: error: {error}", file=sys.stderr)
+                return EXIT_ERROR
+
+        return _stoppable(call, prog)
+
+
+def _stoppable(call: Callable[[], int], prog: str) -> int:
+    """``call()`` with SIGTERM raised as an exception; a stop signal, even one that lands while a
+    native module loads, ends it with one line and its exit code."""
+    try:
+        with sigterm_raises():
+            return call()
+    except KeyboardInterrupt as stop:
+        return _stopped(prog, stop)
+    except ImportError as error:
+        signalled = _interrupted_import(error)
+        if signalled is None:
+            raise
+        return _stopped(prog, signalled)
 
 
 def _interrupted_import(error: ImportError) -> KeyboardInterrupt | None:
@@ -122,17 +133,7 @@ def _stopped(prog: str, stop: KeyboardInterrupt) -> int:
 def launch(module: str, prog: str) -> int:
     """Import ``module`` and run its ``main()``: what a console script does, but a Ctrl-C or a
     SIGTERM while the command's heavy libraries load (seconds) is one line too, not a traceback."""
-    try:
-        with sigterm_raises():
-            command = importlib.import_module(module)
-            return int(command.main() or 0)
-    except KeyboardInterrupt as stop:  # before ``run_command`` took over
-        return _stopped(prog, stop)
-    except ImportError as error:
-        signalled = _interrupted_import(error)
-        if signalled is None:
-            raise
-        return _stopped(prog, signalled)
+    return _stoppable(lambda: int(importlib.import_module(module).main() or 0), prog)
 
 
 # Console scripts (pyproject.toml): the command modules load only inside ``launch``.

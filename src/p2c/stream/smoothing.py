@@ -174,6 +174,7 @@ class CartoonSmoother:
         self._crop: np.ndarray | None = None
         self._cartoon: Any = None
         self._dis: Any = None
+        self._grid: np.ndarray | None = None
 
     def _flow_back(self, crop: np.ndarray, previous: np.ndarray) -> np.ndarray:
         """Where each pixel of ``crop`` was in ``previous`` (H x W x 2 sampling map, pixels)."""
@@ -187,8 +188,10 @@ class CartoonSmoother:
         before = cv2.resize(_gray(previous), half, interpolation=cv2.INTER_AREA)
         flow = self._dis.calc(now, before, None)
         flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * (width / half[0])
-        xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        return np.dstack([xs + flow[..., 0], ys + flow[..., 1]])
+        if self._grid is None or self._grid.shape[:2] != (height, width):
+            xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+            self._grid = np.dstack([xs, ys])  # made once per crop size, not per frame
+        return self._grid + flow
 
     def weights(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray | None] | None:
         """How much of the new cartoon to take at each pixel (H x W float32), and the sampling map
