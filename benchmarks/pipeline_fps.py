@@ -36,6 +36,7 @@ __all__ = ["main", "random_weights", "require_video_libraries", "run_benchmark",
 
 def _parser() -> argparse.ArgumentParser:
     from p2c.engine import add_engine_arguments
+    from p2c.stream.smoothing import FLOW_QUALITIES
 
     parser = argparse.ArgumentParser(prog="pipeline_fps", description=__doc__.split("\n\n")[0])
     parser.add_argument("clip", type=Path, help="video clip with a face")
@@ -55,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-faces", type=int, default=1)
     parser.add_argument("--no-smoothing", action="store_true", help="turn the cartoon EMA off")
+    parser.add_argument(
+        "--flow",
+        choices=[*FLOW_QUALITIES, "none"],
+        default="fine",
+        help="the cartoon EMA's flow quality (p2c.stream.smoothing.FLOW_QUALITIES, or none; default fine)",
+    )
     parser.add_argument("--keep-video", action="store_true", help="keep the encoded output beside the JSON")
     add_engine_arguments(parser)
     return parser
@@ -130,6 +137,7 @@ def time_pipeline(
     batch_size: int = 8,
     smoothing: bool = True,
     camera: bool = False,
+    flow: str | None = "fine",
 ) -> tuple[dict[str, Any], list[float]]:
     """Run ``clip`` through ``cartoonize`` into ``video`` (and the flicker meter); the timings and latencies.
 
@@ -163,7 +171,10 @@ def time_pipeline(
         meter = FlickerMeter(info.width, info.height)
         sinks = [VideoFileSink(video, info.width, info.height, info.fps, info.time_base), meter]
         config = VideoConfig(
-            max_faces=max_faces, batch_size=batch_size, cartoon_weight=STILL_WEIGHT if smoothing else 1.0
+            max_faces=max_faces,
+            batch_size=batch_size,
+            cartoon_weight=STILL_WEIGHT if smoothing else 1.0,
+            flow=flow,
         )
         started = time.perf_counter()
         stats = cartoonize(source, sinks, engine, config, max_frames=frames, on_frame=record)
@@ -174,6 +185,7 @@ def time_pipeline(
         "size": [info.width, info.height],
         "mode": "camera" if camera else "file",
         "batch_size": batch_size,
+        "flow": flow,
         "frames": stats.frames_out,
         "dropped": stats.dropped,
         "faces": stats.faces,
@@ -213,6 +225,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 batch_size=args.batch_size,
                 smoothing=not args.no_smoothing,
                 camera=args.camera,
+                flow=None if args.flow == "none" else args.flow,
             )
         finally:
             engine.close()

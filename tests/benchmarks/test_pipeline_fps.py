@@ -63,6 +63,7 @@ def test_pipeline_scenarios_tiny(talking_clip_with_audio: Path, tmp_path: Path) 
             assert frames["out"] >= 1 and result_["fps"] > 0 and result_["cpu_ms_per_frame"] > 0
             latency = result_["latency_ms"]
             assert 0 < latency["p50"] <= latency["p95"] <= latency["max"]
+            assert result_["latency_ms_steady"] is None  # six frames: all of it start-up
             if row["mode"] == "file":
                 assert frames["dropped"] == 0
         for path in ("compact", "full"):
@@ -91,3 +92,18 @@ def test_pipeline_scenarios_missing_clip(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "pipeline_scenarios: error: clip" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_latency_past_start_up_leaves_out_the_first_second() -> None:
+    benchmarks = str(SCRIPT.parent)
+    if benchmarks not in sys.path:
+        sys.path.insert(0, benchmarks)  # the scripts import each other by name
+    from pipeline_scenarios import _steady_latencies
+
+    arrived = [10.0 + i / 30 for i in range(60)]  # two seconds at 30 fps
+    latencies = [0.2] * 30 + [0.05] * 30  # a slow start-up second, then 50 ms
+    steady = _steady_latencies(latencies, arrived)
+    assert (
+        steady is not None and steady["p95"] == pytest.approx(50.0) and steady["max"] == pytest.approx(50.0)
+    )
+    assert _steady_latencies(latencies[:20], arrived[:20]) is None  # shorter than a second

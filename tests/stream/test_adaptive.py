@@ -39,28 +39,62 @@ def test_a_busy_machine_lowers_work_before_dropping_frames_and_recovers() -> Non
     policy = LivePolicy(AdaptiveConfig.starting_at(2), base_detect_every=15)
     policy.observe(stats, now=0.0)
     assert policy.level == PolicyLevel(2, 1) and stats.snapshot().policy == ""
+    _busy(stats, 0.95, dropped=2)
+    policy.observe(stats, now=1.0)  # start-up (first detection, first calls): not judged
+    assert policy.index == 0 and stats.snapshot().policy_level == 0
     _busy(stats, 0.95)
-    policy.observe(stats, now=1.0)  # the engine fills 95 % of the frame time: one level down in work
+    policy.observe(stats, now=2.0)  # the engine fills 95 % of the frame time: one level down in work
     snap = stats.snapshot()
-    assert policy.level == PolicyLevel(4, 2) and snap.policy_level == 1
-    assert snap.policy == "segmentation every 4 frames, detection every 30"
+    assert policy.level == PolicyLevel(4, 2, coarse_flow=True) and snap.policy_level == 1
+    assert snap.policy == "segmentation every 4 frames, detection every 30; coarse flow"
     _busy(stats, 0.5, dropped=3)
-    policy.observe(stats, now=2.0)  # frames dropped: the last level
-    assert policy.level == PolicyLevel(8, 4, cartoon_every=2)
+    policy.observe(stats, now=3.0)  # frames dropped: the last level
+    assert policy.level == PolicyLevel(8, 4, cartoon_every=2, coarse_flow=True)
     _busy(stats, 0.9, dropped=2)
-    policy.observe(stats, now=3.0)  # nothing left to lower: the queues drop frames, and it says so
+    policy.observe(stats, now=4.0)  # nothing left to lower: the queues drop frames, and it says so
     assert stats.snapshot().policy == (
-        "segmentation every 8 frames, detection every 60; cartoons every 2; dropping frames"
+        "segmentation every 8 frames, detection every 60; coarse flow; cartoons every 2; dropping frames"
     )
-    for second in range(4, 7):
+    for second in range(5, 8):
         _busy(stats, 0.3)
         policy.observe(stats, now=float(second))
     snap = stats.snapshot()  # three calm windows: one level back
-    assert policy.level == PolicyLevel(4, 2) and snap.policy_level == 1 and snap.adaptations == 3
+    assert policy.index == 1 and snap.policy_level == 1 and snap.adaptations == 3
     _busy(stats, 0.7)
-    policy.observe(stats, now=7.0)  # in between: stays
-    policy.observe(stats, now=7.5)  # less than a window: not judged
+    policy.observe(stats, now=8.0)  # in between: stays
+    policy.observe(stats, now=8.5)  # less than a window: not judged
     assert policy.index == 1
+
+
+def test_frames_that_wait_too_long_lower_work_too_and_quick_ones_bring_it_back() -> None:
+    """The frame rate kept but the p95 latency over 80 ms (frames waiting behind each other): one
+    level up; back down only once the latency is under 60 ms again, not merely under 80."""
+    stats, policy = PipelineStats(), LivePolicy(AdaptiveConfig.starting_at(2))
+    policy.observe(stats, now=0.0)
+    second = 0.0
+
+    def window(latency_s: float) -> None:  # 30 frames out, the last one closes the window
+        nonlocal second
+        _busy(stats, 0.5)
+        for frame in range(1, 31):
+            policy.observe(stats, now=second + frame / 30, latency_s=latency_s)
+        second += 1.0
+
+    window(0.2)  # start-up: not judged
+    assert policy.index == 0
+    window(0.09)
+    assert policy.index == 1 and "p95" not in stats.snapshot().policy
+    for _ in range(4):
+        window(0.07)  # under the budget, not under 60 ms: stays
+    assert policy.index == 1
+    for _ in range(4):
+        window(0.04)
+    assert policy.index == 0
+    quiet = LivePolicy(AdaptiveConfig(latency_high_s=None))
+    for index in range(5):
+        _busy(stats, 0.5)
+        quiet.observe(stats, now=float(index), latency_s=0.5)
+    assert quiet.index == 0  # latency not judged
 
 
 def test_policy_config_is_validated() -> None:
@@ -70,6 +104,8 @@ def test_policy_config_is_validated() -> None:
         AdaptiveConfig(levels=())
     with pytest.raises(ValueError, match=">= 1"):
         PolicyLevel(0, 1)
+    with pytest.raises(ValueError, match="latency_low_s < latency_high_s"):
+        AdaptiveConfig(latency_high_s=0.05, latency_low_s=0.06)
 
 
 def _frames(count: int) -> list[Frame]:
@@ -148,3 +184,27 @@ def test_at_the_last_level_faces_take_turns_for_new_cartoons_and_keep_their_last
             assert frame.output is not None
             x, y = face.landmarks.mean(axis=0).astype(int)
             assert not np.array_equal(frame.output[y, x], frame.image[y, x])
+
+
+def test_a_busy_policy_level_coarsens_the_compositors_flow(invert_engine) -> None:
+    """At a level with ``coarse_flow`` the cartoon EMA finds its flow at the coarse quality; back at
+    the normal level, at the run's own again. A run without flow keeps none."""
+    from p2c.stream.batching import EngineStage
+    from p2c.stream.compositing import CompositeStage, CpuCompositor
+    from p2c.stream.stage import BatchPolicy
+
+    policy = LivePolicy(AdaptiveConfig(levels=(PolicyLevel(1, 1), PolicyLevel(1, 1, coarse_flow=True))))
+    tracker = TrackingStage(_tracker(Script([[_face_at(120, 100, 60)]] * 6), max_faces=1), CountingAligner())
+    engine, composite = (
+        EngineStage(invert_engine(), BatchPolicy()),
+        CompositeStage(CpuCompositor(), flow="balanced", policy=policy),
+    )
+    qualities = []
+    for index, frame in enumerate(tracker.process(_frames(6))):
+        policy.index = 1 if 2 <= index < 4 else 0
+        composite.process(engine.process([frame]))
+        ((smoother, _),) = composite._smoothers.values()
+        qualities.append(smoother.flow)
+    assert qualities == ["balanced", "balanced", "coarse", "coarse", "balanced", "balanced"]
+    policy.index = 1
+    assert CompositeStage(CpuCompositor(), flow=None, policy=policy)._flow_now() is None

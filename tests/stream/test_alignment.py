@@ -137,3 +137,16 @@ def test_crops_frame_faces_like_the_cartoon_training_set(
     # eye height, eye distance, landmark box width and height, in crop pixels
     print(photos, cartoons)
     np.testing.assert_allclose(photos, cartoons, atol=8.0)
+
+
+def test_whitening_gives_photo2cartoons_bytes_exactly() -> None:
+    """The in-place whitening is photo2cartoon's expression, byte for byte (training crops and
+    video crops must not part), on every mask value and pixel value."""
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    mask = rng.random((64, 64), dtype=np.float32)
+    mask[:8] = 0.0
+    mask[-8:] = 1.0
+    alpha = mask[..., None]
+    expected = np.clip(crop.astype(np.float32) * alpha + 255.0 * (1.0 - alpha), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(alignment.whiten_background(crop, mask), expected)

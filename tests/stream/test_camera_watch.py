@@ -110,7 +110,7 @@ class RecordingVirtualCamera:
 def virtual_camera(monkeypatch: pytest.MonkeyPatch, invert_engine) -> type[RecordingVirtualCamera]:
     monkeypatch.setattr(virtualcam_module, "pyvirtualcam_factory", RecordingVirtualCamera)
     monkeypatch.delattr(RecordingVirtualCamera, "last", raising=False)
-    monkeypatch.setattr(live, "open_engine", lambda _args: invert_engine())
+    monkeypatch.setattr(live, "open_engine", lambda _args, live=False: invert_engine())
     return RecordingVirtualCamera
 
 

@@ -158,8 +158,9 @@ def _float_paste(image: np.ndarray, face: AlignedFace, cartoon: np.ndarray) -> n
 def test_the_one_pass_blend_is_within_one_level_of_the_float_formula(
     frame: np.ndarray, rng: np.random.Generator
 ) -> None:
-    """Tolerance of the faster paste (cv2.blendLinear): at most 1 of 255 anywhere, and on almost no
-    pixel at all; pixels the mask leaves alone are byte-identical."""
+    """Tolerance of the faster paste (cartoon and an 8-bit weight in one warp, cv2.blendLinear): at
+    most 1 of 255 anywhere, and on almost no pixel at all; pixels the mask leaves alone are
+    byte-identical."""
     face = _face((300, 170), side=210, degrees=-8)
     cartoon = rng.integers(0, 256, size=(CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
     got = paste_cartoons(frame, [face], [cartoon]).astype(int)

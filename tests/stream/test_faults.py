@@ -30,8 +30,8 @@ STOP_MOMENTS = int(os.environ.get("P2C_STOP_MOMENTS", "2"))
 
 @pytest.fixture
 def fake_engines(monkeypatch: pytest.MonkeyPatch, invert_engine) -> None:
-    monkeypatch.setattr(video, "open_engine", lambda _args: invert_engine())
-    monkeypatch.setattr(live, "open_engine", lambda _args: invert_engine())
+    monkeypatch.setattr(video, "open_engine", lambda _args, live=False: invert_engine())
+    monkeypatch.setattr(live, "open_engine", lambda _args, live=False: invert_engine())
 
 
 def _decode(path: Path) -> tuple[int, float]:

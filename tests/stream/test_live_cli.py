@@ -22,7 +22,7 @@ from p2c.stream.sources import ClipCameraSource
 def fake_engine(monkeypatch: pytest.MonkeyPatch, invert_engine):
     engines = []
 
-    def open_engine(_args: object):
+    def open_engine(_args: object, live: bool = False):
         engines.append(invert_engine())
         return engines[-1]
 
@@ -174,3 +174,34 @@ def test_virtual_camera_sink_with_the_real_backend_when_a_device_exists() -> Non
     with VirtualCameraSink(64, 48, fps=25) as sink:
         sink.write(Frame.at_seconds(0, 0.0, np.zeros((48, 64, 3), np.uint8)))
     assert sink.frames_written == 1
+
+
+def test_a_live_run_with_one_face_gives_the_engine_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One face live: the engine sits on every frame's path and a core is idle part of each frame,
+    so it gets two threads; a file, several faces, or --threads keep their own."""
+    import argparse
+
+    from p2c.stream.commands import video_options
+
+    made = []
+    monkeypatch.setattr("p2c.engine.create_engine", lambda weights, config: made.append(config.threads))
+
+    def args(max_faces: int, threads: int | None = None) -> argparse.Namespace:
+        parser = live.build_parser()
+        argv = ["--camera", "clip.mp4", "--null", "--max-faces", str(max_faces)]
+        return parser.parse_args(argv + ([] if threads is None else ["--threads", str(threads)]))
+
+    video_options.open_engine(args(1), live=True)
+    video_options.open_engine(args(1), live=False)
+    video_options.open_engine(args(2), live=True)
+    video_options.open_engine(args(1, threads=1), live=True)
+    assert made == [2, None, None, 1]
+
+
+def test_flow_quality_is_fine_for_files_and_balanced_live() -> None:
+    config = VideoConfig()
+    assert config.flow_quality(live=False) == "fine" and config.flow_quality(live=True) == "balanced"
+    assert VideoConfig(flow="coarse").flow_quality(live=False) == "coarse"
+    assert VideoConfig(flow=None).flow_quality(live=True) is None
+    with pytest.raises(ValueError, match="flow must be 'auto'"):
+        VideoConfig(flow="sharp")

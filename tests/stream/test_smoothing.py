@@ -87,13 +87,27 @@ def test_cartoon_smoother_carries_its_history_along_the_input_flow(astronaut: np
     flow, the smoothed cartoon stays on the new one; a plain EMA of the same strength trails."""
     crops = _moving_crops(astronaut, 3.0, 8)
     errors = {}
-    for flow in ("fine", None):
+    for flow in ("fine", "balanced", None):
         smoother = CartoonSmoother(min_weight=0.15, motion_scale=1000.0, flow=flow)
         for crop in crops:
             out = smoother.blend(crop, 255.0 - crop.astype(np.float32))  # the "cartoon": the negative
         errors[flow] = np.abs(out - (255.0 - crops[-1]))[32:-32, 32:-32].mean()
     assert errors["fine"] < 4.0  # 0-255, away from the borders the flow cannot see past
-    assert errors[None] > 3 * errors["fine"]
+    assert errors["balanced"] < 4.0  # the live path's quality follows it too
+    assert errors[None] > 3 * max(errors["fine"], errors["balanced"])
+
+
+def test_a_smoother_changes_flow_quality_between_crops(astronaut: np.ndarray) -> None:
+    """A busy live run coarsens the flow mid-track: the same smoother goes on with the new quality."""
+    crops = _moving_crops(astronaut, 3.0, 4)
+    smoother = CartoonSmoother(min_weight=0.15, motion_scale=1000.0, flow="balanced")
+    for index, crop in enumerate(crops):
+        if index == 2:
+            smoother.flow = "coarse"
+        out = smoother.blend(crop, 255.0 - crop.astype(np.float32))
+    assert np.abs(out - (255.0 - crops[-1]))[32:-32, 32:-32].mean() < 6.0
+    with pytest.raises(ValueError, match="flow must be one of"):
+        smoother.flow = "sharp"
 
 
 def test_cartoon_smoother_on_tensors_matches_numpy(astronaut: np.ndarray) -> None:

@@ -48,7 +48,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         type=positive_int,
         default=None,
         metavar="N",
-        help="onnxruntime's CPU threads (default: 1 for the compact generator, one per core otherwise)",
+        help="onnxruntime's CPU threads (default: 1 for the compact generator, one per core otherwise; "
+        "p2c-stream with one face: 2)",
     )
     group.add_argument("--compile", action="store_true", help="torch backend: torch.compile the generator")
     group.add_argument(

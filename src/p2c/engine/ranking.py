@@ -1,4 +1,5 @@
-"""The order ``auto`` tries the backends in: fastest first, by faces per second measured per device type.
+"""The order ``auto`` tries the backends in: fastest first, by faces per second measured per device type
+and generator architecture (photo2cartoon's, p2c's compact one).
 
 A committed table rather than a measurement at start-up: timing every backend on the user's machine
 would cost seconds to minutes (an AOTInductor build alone takes minutes) at every first start, and the
@@ -13,7 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["MEASURED", "UNMEASURED_ORDER", "Measurement", "explain_order", "rank_backends"]
+__all__ = [
+    "MEASURED",
+    "MEASURED_BY_ARCH",
+    "UNMEASURED_ORDER",
+    "Measurement",
+    "explain_order",
+    "measured_for",
+    "rank_backends",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,27 @@ MEASURED: dict[str, dict[str, Measurement]] = {
     },
 }
 
+_COMPACT_CPU_SOURCE = (
+    "2-core AMD EPYC, torch 2.13, onnxruntime 1.32, docs/benchmarks/generator_throughput.json (compact)"
+)
+
+# By architecture: photo2cartoon's figures (MEASURED) are no guide to the compact generator's speed.
+MEASURED_BY_ARCH: dict[str, dict[str, dict[str, Measurement]]] = {
+    "photo2cartoon": MEASURED,
+    "compact": {
+        "cpu": {
+            "onnxruntime": Measurement(114.46, "fp32, batch 1", _COMPACT_CPU_SOURCE),
+            "torch": Measurement(56.48, "fp32, batch 1, eager", _COMPACT_CPU_SOURCE),
+        },
+    },
+}
+
+
+def measured_for(arch: str) -> dict[str, dict[str, Measurement]]:
+    """The figures of ``arch`` by device type (photo2cartoon's for an architecture nobody measured)."""
+    return MEASURED_BY_ARCH.get(arch, MEASURED)
+
+
 # Not measured on that device type: tried after the measured ones, in this order.
 UNMEASURED_ORDER: dict[str, tuple[str, ...]] = {
     "cpu": ("onnxruntime", "inductor", "torch"),
@@ -56,10 +86,11 @@ UNMEASURED_ORDER: dict[str, tuple[str, ...]] = {
 _NEVER = {"cpu": frozenset({"tensorrt"}), "cuda": frozenset()}
 
 
-def rank_backends(device_type: str, names: Iterable[str]) -> list[str]:
-    """``names`` that can run on ``device_type``, fastest measured first, then the unmeasured ones."""
+def rank_backends(device_type: str, names: Iterable[str], arch: str = "photo2cartoon") -> list[str]:
+    """``names`` that can run on ``device_type``, fastest measured first (for ``arch``), then the
+    unmeasured ones."""
     candidates = [name for name in names if name not in _NEVER.get(device_type, frozenset())]
-    measured = MEASURED.get(device_type, {})
+    measured = measured_for(arch).get(device_type, {})
     fastest = sorted((n for n in candidates if n in measured), key=lambda n: -measured[n].faces_per_s)
     prior = UNMEASURED_ORDER.get(device_type, ())
     rest = sorted(
@@ -69,9 +100,10 @@ def rank_backends(device_type: str, names: Iterable[str]) -> list[str]:
     return fastest + rest
 
 
-def explain_order(device_type: str, order: Iterable[str]) -> str:
-    """One line saying why ``order`` is what it is, e.g. for the log line of ``auto``."""
-    measured = MEASURED.get(device_type, {})
+def explain_order(device_type: str, order: Iterable[str], arch: str = "photo2cartoon") -> str:
+    """One line saying why ``order`` is what it is, e.g. for the log line of ``auto``; the figures
+    are ``arch``'s."""
+    measured = measured_for(arch).get(device_type, {})
     parts = []
     for name in order:
         figure = measured.get(name)
@@ -80,4 +112,4 @@ def explain_order(device_type: str, order: Iterable[str]) -> str:
         else:
             parts.append(f"{name} ({figure.faces_per_s:g} faces/s, {figure.setting})")
     sources = sorted({measured[name].source for name in order if name in measured})
-    return " > ".join(parts) + (f"; measured on {'; '.join(sources)}" if sources else "")
+    return " > ".join(parts) + (f"; {arch} generator measured on {'; '.join(sources)}" if sources else "")

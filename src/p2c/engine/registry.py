@@ -16,7 +16,7 @@ import torch
 
 from p2c.engine.base import Backend, EngineConfig
 from p2c.engine.ranking import explain_order, rank_backends
-from p2c.errors import BackendUnavailableError, MissingDependencyError, WeightsError
+from p2c.errors import BackendUnavailableError, MissingDependencyError, P2CError, WeightsError
 from p2c.models.weights import default_weights_path, detect_format
 
 __all__ = ["auto_order", "available_backends", "backend_names", "create_backend", "create_engine"]
@@ -95,12 +95,26 @@ def available_backends() -> list[str]:
     return names
 
 
-def auto_order(weights_format: str, device: str) -> list[str]:
+def auto_order(weights_format: str, device: str, arch: str = "photo2cartoon") -> list[str]:
     """The backends ``auto`` tries for these weights on ``device`` (a --device value or a resolved one):
-    fastest first by the measured figures in :mod:`p2c.engine.ranking`."""
+    fastest first by the measured figures of the generator's ``arch`` in :mod:`p2c.engine.ranking`."""
     if weights_format in _ONLY_RUNNER:
         return [_ONLY_RUNNER[weights_format]]
-    return rank_backends(_device_type(device), _FACTORIES)
+    return rank_backends(_device_type(device), _FACTORIES, arch)
+
+
+def _arch(weights: Path, weights_format: str) -> str:
+    """The generator architecture of a weights file, for the ranking: photo2cartoon's unless its
+    config says otherwise (an ONNX or compiled file carries none)."""
+    if weights_format not in ("pt", "safetensors"):
+        return "photo2cartoon"
+    from p2c.models.architectures import arch_of
+    from p2c.models.weights import read_config
+
+    try:
+        return arch_of(read_config(weights))
+    except (P2CError, OSError, ValueError, KeyError):  # the backend itself will say what is wrong
+        return "photo2cartoon"
 
 
 def create_backend(name: str, weights: str | Path, config: EngineConfig) -> Backend:
@@ -129,7 +143,8 @@ def create_engine(weights: str | Path | None, config: EngineConfig | None = None
     if config.backend != "auto":
         return create_backend(config.backend, weights, config)
     device_type = _device_type(config.device)
-    order = auto_order(weights_format, device_type)
+    arch = _arch(weights, weights_format)
+    order = auto_order(weights_format, device_type, arch)
     reasons: list[str] = []
     for name in order:
         try:
@@ -145,7 +160,7 @@ def create_engine(weights: str | Path | None, config: EngineConfig | None = None
             backend.name,
             backend.device,
             backend.precision,
-            explain_order(device_type, order),
+            explain_order(device_type, order, arch),
         )
         return backend
     raise BackendUnavailableError("no inference backend can run here: " + "; ".join(reasons))

@@ -216,5 +216,10 @@ def warp_to_crop(image: np.ndarray, matrix: np.ndarray, size: int = CROP_SIZE) -
 def whiten_background(crop: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``crop * mask + white * (1 - mask)``, as photo2cartoon blends (mask in [0, 1], H x W)."""
     alpha = np.asarray(mask, dtype=np.float32)[..., None]
-    blended = crop.astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-    return np.clip(blended, 0, 255).astype(np.uint8)
+    # The same float32 operations in the same order as photo2cartoon's expression (so the same
+    # bytes), in place: one temporary instead of five, on the live path's every crop.
+    blended = crop.astype(np.float32)
+    blended *= alpha
+    blended += 255.0 * (1.0 - alpha)
+    np.clip(blended, 0, 255, out=blended)
+    return blended.astype(np.uint8)

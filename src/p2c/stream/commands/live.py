@@ -141,7 +141,7 @@ def _main(argv: Sequence[str] | None) -> int:
     stats: StatsSnapshot | None = None
     with source:
         sinks = build_sinks(outputs, sink_target(source.info, config, live=source.live, title="p2c-stream"))
-        engine = open_engine(args)
+        engine = open_engine(args, live=source.live)
         try:
             stats = cartoonize(source, sinks, engine, config, max_frames=args.frames, on_frame=status)
         finally:

@@ -82,7 +82,15 @@ def check_weights(args: argparse.Namespace) -> None:
         )
 
 
-def open_engine(args: argparse.Namespace) -> Backend:
-    from p2c.engine import create_engine, engine_config_from_args
+def open_engine(args: argparse.Namespace, live: bool = False) -> Backend:
+    """The engine the options describe; ``--threads`` unset, a live run with one face gets
+    :func:`p2c.stream.threads.engine_threads`' choice."""
+    from dataclasses import replace
 
-    return create_engine(args.weights, engine_config_from_args(args))
+    from p2c.engine import create_engine, engine_config_from_args
+    from p2c.stream.threads import engine_threads
+
+    config = engine_config_from_args(args)
+    if config.threads is None:
+        config = replace(config, threads=engine_threads(live, args.max_faces))
+    return create_engine(args.weights, config)
