@@ -63,7 +63,8 @@ def test_pipeline_scenarios_tiny(talking_clip_with_audio: Path, tmp_path: Path) 
             assert frames["out"] >= 1 and result_["fps"] > 0 and result_["cpu_ms_per_frame"] > 0
             latency = result_["latency_ms"]
             assert 0 < latency["p50"] <= latency["p95"] <= latency["max"]
-            assert result_["latency_ms_steady"] is None  # six frames: all of it start-up
+            steady = result_["latency_ms_steady"]  # None when all six came within the first second
+            assert steady is None or 0 < steady["p50"] <= steady["p95"] <= steady["max"] <= latency["max"]
             if row["mode"] == "file":
                 assert frames["dropped"] == 0
         for path in ("compact", "full"):
