@@ -187,3 +187,11 @@ def test_two_processes_average_their_gradients_and_resume_exactly(crops: Path, t
     assert not torch.equal(
         a["generator"]["dec0.weight"], networks(tmp_path / "solo")["generator"]["dec0.weight"]
     )
+
+
+def test_the_size_schedule_trains_small_first_then_at_the_full_size() -> None:
+    """``128:20000`` (the default): 128 px crops for 20,000 steps, then 256 px, not 128 px forever
+    (a run resumed past step 20,000 kept training at 128 px)."""
+    config = CompactRunConfig(Path("data"), Path("out"), img_size=256, size_schedule="128:20000")
+    assert [config.size(step) for step in (1, 20000, 20001, 40000)] == [128, 128, 256, 256]
+    assert CompactRunConfig(Path("data"), Path("out"), img_size=256, size_schedule="").size(1) == 256

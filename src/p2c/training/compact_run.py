@@ -104,8 +104,12 @@ class CompactRunConfig:
             )
 
     def size(self, step: int) -> int:
+        """The crop size of ``step``: the schedule's sizes, then ``img_size`` for the rest (unlike
+        ``p2c-train``'s schedules, whose last size runs on, this one's sizes are the small ones)."""
         schedule = parse_size_schedule(self.size_schedule) if self.size_schedule else ()
-        return size_at(schedule, self.img_size, step) if schedule else self.img_size
+        if not schedule or step > sum(steps for _, steps in schedule):
+            return self.img_size
+        return size_at(schedule, self.img_size, step)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
