@@ -439,10 +439,8 @@ def _weights(scratch: Path, tiny: bool, path: str) -> Path:
 def _engines(args: argparse.Namespace, scratch: Path, live_one_face: bool = False) -> dict[str, Any]:
     """One engine per path; ``live_one_face``: as ``p2c-stream`` opens it for one face live
     (:func:`p2c.stream.threads.engine_threads`), for p2c's paths."""
-    from dataclasses import replace
-
     from p2c.engine import EngineConfig, create_engine, engine_config_from_args
-    from p2c.stream.threads import engine_threads
+    from p2c.stream.threads import engine_config_for_run
 
     engines: dict[str, Any] = {}
     for path in args.paths:
@@ -453,9 +451,7 @@ def _engines(args: argparse.Namespace, scratch: Path, live_one_face: bool = Fals
         if path == "reference":
             config = EngineConfig(backend="torch", precision="fp32", device=args.device, max_batch=1)
         else:
-            config = engine_config_from_args(args)
-            if config.threads is None:
-                config = replace(config, threads=engine_threads(live_one_face, 1))
+            config = engine_config_for_run(engine_config_from_args(args), live_one_face, 1)
         with os_thread_name("p2c-engine"):  # its pool threads take the name: the engine's CPU time
             engines[path] = create_engine(weights, config)
             engines[path].run(np.zeros((1, 3, 256, 256), np.float32))  # warm up

@@ -28,8 +28,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-__all__ = ["LIVE_ONE_FACE_ENGINE_THREADS", "RUN_OPENCV_THREADS", "engine_threads", "opencv_threads"]
+if TYPE_CHECKING:
+    from p2c.engine.base import EngineConfig
+
+__all__ = [
+    "LIVE_ONE_FACE_ENGINE_THREADS",
+    "RUN_OPENCV_THREADS",
+    "engine_config_for_run",
+    "engine_threads",
+    "opencv_threads",
+]
 
 # OpenCV threads during a pipeline run: the stages are the parallelism.
 RUN_OPENCV_THREADS = 1
@@ -41,6 +52,13 @@ def engine_threads(live: bool, max_faces: int) -> int | None:
     """The engine's CPU threads for a run: two live with one face, else ``None`` (the engine's own
     choice: one for the compact generator, one per core for photo2cartoon's)."""
     return LIVE_ONE_FACE_ENGINE_THREADS if live and max_faces == 1 else None
+
+
+def engine_config_for_run(config: EngineConfig, live: bool, max_faces: int) -> EngineConfig:
+    """``config`` with :func:`engine_threads`' choice where it leaves the threads unset (``--threads``)."""
+    if config.threads is not None:
+        return config
+    return replace(config, threads=engine_threads(live, max_faces))
 
 
 @contextmanager

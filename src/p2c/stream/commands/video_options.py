@@ -85,12 +85,9 @@ def check_weights(args: argparse.Namespace) -> None:
 def open_engine(args: argparse.Namespace, live: bool = False) -> Backend:
     """The engine the options describe; ``--threads`` unset, a live run with one face gets
     :func:`p2c.stream.threads.engine_threads`' choice."""
-    from dataclasses import replace
-
     from p2c.engine import create_engine, engine_config_from_args
-    from p2c.stream.threads import engine_threads
+    from p2c.stream.threads import engine_config_for_run
 
-    config = engine_config_from_args(args)
-    if config.threads is None:
-        config = replace(config, threads=engine_threads(live, args.max_faces))
-    return create_engine(args.weights, config)
+    return create_engine(
+        args.weights, engine_config_for_run(engine_config_from_args(args), live, args.max_faces)
+    )
