@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline_scenarios import SCENARIOS, Scenario
 from reporting import benchmark_command, pyplot, save_figure, write_report
+from scenario_clips import SCENARIOS, Scenario
 
 __all__ = ["Recording", "load_recording", "main", "run_replay", "scenario_frames"]
 

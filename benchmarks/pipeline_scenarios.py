@@ -1,40 +1,45 @@
-"""The live and file scenarios of the CPU target, three ways in one run: compact, full, photo2cartoon's.
+"""The live and file scenarios of the CPU targets (issues 19 and 25), and what each costs per stage.
 
-    python benchmarks/pipeline_scenarios.py [CLIP] [--frames N] [--out DIR] [--tiny]
-                                             [--runs NAME ...] [--paths NAME ...] [engine options]
+    python benchmarks/pipeline_scenarios.py [CLIP] [--close-clip CLIP] [--frames N] [--out DIR]
+                                             [--runs NAME ...] [--paths NAME ...] [--tiny] [engine options]
 
-From one real talking-head clip (default: ``../shared/media/talking_1280x720_30fps_audio.mp4``)
-it writes test clips with PyAV: 1280x720 with one face (the clip) or four (a 2x2 tiling at half
-size: four real talking faces), and 1920x1080 for the extra runs. The runs (``--runs``; the
-default is the issue's three, with their targets on a 2-core CPU):
+The test clips are made at run time (:mod:`scenario_clips`) from the shared 1280x720 talking head
+(``CLIP``; its face is small) and the 512x512 close-up (``--close-clip``): 720p and 1080p with one
+face, 720p with four, the close-up scaled to 560 pixels high on a 720p canvas (the large face),
+the face-size sweep (the close-up at 180 to 720 pixels) and 1080p as MJPEG (what a 1080p webcam
+delivers). A run plays a clip one of three ways (``--runs``; the default is every row of issue
+25's table, the sweep and the cost runs):
 
-- ``live 720p, 1 face``: the clip played as a 30 fps camera (``p2c-stream --camera clip.mp4
-  --null``: :class:`p2c.stream.sources.ClipCameraSource`, looped, into the null sink); target
-  >= 24 fps delivered, p95 capture-to-output latency <= 80 ms;
-- ``file 720p, 1 face``: every frame, H.264 out (``p2c-video``); target >= 15 fps;
-- ``live 720p, 4 faces``: as the first with four faces; target >= 12 fps;
-- extra: ``file 720p, 4 faces``, ``file 1080p, 1 face``, ``file 1080p, 4 faces``.
+- ``live``: as a 30 fps camera (``p2c-stream --camera clip --null``:
+  :class:`p2c.stream.sources.ClipCameraSource`, looped, into the null sink), at the adaptive
+  policy's default level unless the machine falls behind (the run says how often it stepped);
+- ``file``: every frame, H.264 out (``p2c-video``);
+- ``cost``: the live path's work (segmentation every 2nd frame, balanced flow, the live engine
+  threads, one frame per engine call) on every frame, unpaced, the policy off: the CPU each
+  stage spends on a frame, measured the same whatever the machine's load does to the live
+  runs' drops and policy levels. This is what each cut of issue 25 was measured by.
 
-Each run goes three ways (``--paths``), in the same process, on the same clip:
-
-- ``compact``: p2c's pipeline (``p2c.stream.pipeline.cartoonize``: threads, tracking, adaptive live
-  policy) with the compact generator (random weights, seed 0, until the default model ships;
-  ``--weights W`` times that model on this path instead);
-- ``full``: the same pipeline with photo2cartoon's full generator (ngf 32, random weights);
-- ``reference``: photo2cartoon's way with the full generator: per frame, detect and align from
-  scratch (``FaceAligner.align``, no tracking), each face through PyTorch FP32 one at a time,
-  ``paste_cartoons``, one thread; live, it takes the newest camera frame each time it is free.
+Each run goes up to three ways (``--paths``, default ``compact``): ``compact``, p2c's pipeline
+with the compact generator (random weights, seed 0; ``--weights W`` for a trained one);
+``full``, the same pipeline with photo2cartoon's full generator (ngf 32, random weights); and
+``reference``, photo2cartoon's way (per frame detect and align from scratch, PyTorch FP32 one
+face at a time, ``paste_cartoons``, one thread; live, the newest camera frame each time it is
+free; not for cost runs).
 
 Per run: delivered fps (frames out over the time from the first frame captured or decoded to the
-last written), latency from capture to output (p50 / p95 / max; live only: in file mode it is
-queue depth), frames in / out / dropped, what the adaptive policy lowered, and the profile: CPU
-milliseconds per frame and cores used, per stage, from every thread's CPU time
-(``thread_cpu.ThreadCpuSampler``: MediaPipe's graph threads count to the tracker, the engine's pool
-to the engine, the encoder's threads to the sink), beside each stage's wall milliseconds per frame.
-Engines are built and warmed up, face models loaded, before any clock starts.
+last written); latency from capture to output, p50 / p95 / max, and past the first second; how
+the latency splits into work in the stages and waiting in the queues (:mod:`latency_split`: over
+the run, at the tail at or above the p95, and per stage); frames in / out / dropped; what the
+adaptive policy lowered, how often it changed level and how many frames went out at each level;
+the faces' size (pixels from brows to chin); and the profile: per stage, CPU milliseconds per
+frame out and cores used, from every thread's CPU time (``thread_cpu.ThreadCpuSampler``:
+MediaPipe's graph threads count to the tracker, the engine's pool to the engine, the decoder's
+threads to the source, the encoder's to the sink), beside each stage's wall milliseconds per
+frame. Engines are built and warmed up, face models loaded, before any clock starts.
 
 Writes ``pipeline_scenarios.json`` (machine, versions, load average before and after each run,
-every figure), ``.md`` (the tables) and ``.png``. ``--tiny``: tiny random generators (CI).
+every figure), ``.md`` (the tables) and ``.png`` (:mod:`scenario_report`). ``--tiny``: tiny
+random generators (CI).
 """
 
 from __future__ import annotations
@@ -54,71 +59,73 @@ from typing import Any
 import numpy as np
 
 from generator_throughput import machine_info
+from latency_split import FrameTiming, frame_timing, latency_split, percentiles
 from pipeline_fps import random_weights, require_video_libraries
-from reporting import benchmark_command, pyplot, save_figure, write_report
+from reporting import benchmark_command, write_report
+from scenario_clips import (
+    CAMERA_FPS,
+    CLOSE_CLIP,
+    CLOSE_UPS,
+    LARGE_FACE,
+    MJPEG_1080P,
+    SCENARIOS,
+    WIDE_CLIP,
+    Scenario,
+    write_scenario_clip,
+)
+from scenario_report import PATHS, STAGES, markdown_table, plot
 from thread_cpu import ThreadCpuSampler, os_thread_name
 
-__all__ = ["PATHS", "RUNS", "SCENARIOS", "Run", "Scenario", "main", "run_scenarios"]
+__all__ = ["MODES", "PATHS", "RUNS", "SCENARIOS", "Run", "Scenario", "main", "run_scenarios"]
 
-DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "talking_1280x720_30fps_audio.mp4"
+DEFAULT_CLIP = WIDE_CLIP
 NAME = "pipeline_scenarios"
 REFERENCE = (
     "photo2cartoon's way: per frame FaceAligner.align from scratch (no tracking), PyTorch FP32 "
     "one face at a time (batch 1, no compilation), paste_cartoons, one thread; decode and encode "
     "included; live, the newest camera frame each time it is free"
 )
-PATHS = ("compact", "full", "reference")
-CAMERA_FPS = 30.0
-STAGES = ("source", "tracker", "engine", "compositor", "sink")
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A test clip: its frame size and how many copies of the source clip it tiles (1 or 2x2)."""
-
-    name: str
-    width: int
-    height: int
-    grid: int  # copies per side: 1 -> one face, 2 -> four faces
-
-    @property
-    def faces(self) -> int:
-        return self.grid * self.grid
-
-
-# The clips (also what benchmarks/pipeline_replay.py replays).
-SCENARIOS = (
-    Scenario("720p, 1 face", 1280, 720, 1),
-    Scenario("720p, 4 faces", 1280, 720, 2),
-    Scenario("1080p, 1 face", 1920, 1080, 1),
-    Scenario("1080p, 4 faces", 1920, 1080, 2),
-)
+MODES = ("live", "file", "cost")
 
 
 @dataclass(frozen=True)
 class Run:
-    """A clip played live (as a 30 fps camera, into the null sink) or as a file (every frame, H.264),
-    with the issue's target for the compact generator on a 2-core CPU (``None``: no target)."""
+    """A clip played one way (``mode``: live, file or cost), with issue 25's targets for the
+    compact generator on a 2-core CPU (``None``: no target): delivered fps, p95 latency past
+    start-up, and the share of camera frames dropped."""
 
-    mode: str  # "live" or "file"
+    mode: str
     scenario: Scenario
     target_fps: float | None = None
     target_p95_ms: float | None = None
+    target_dropped: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"Run.mode must be one of {MODES}, got {self.mode!r}")
 
     @property
     def name(self) -> str:
         return f"{self.mode} {self.scenario.name}"
 
 
-RUNS = (
-    Run("live", SCENARIOS[0], target_fps=24.0, target_p95_ms=80.0),
-    Run("file", SCENARIOS[0], target_fps=15.0),
-    Run("live", SCENARIOS[1], target_fps=12.0),
-    Run("file", SCENARIOS[1]),
-    Run("file", SCENARIOS[2]),
-    Run("file", SCENARIOS[3]),
+SMALL, FOUR, FULL_HD, FULL_HD_FOUR = SCENARIOS
+# Issue 25's table first (a 1080p webcam's MJPEG beside the H.264 1080p row, same target), then
+# the face-size sweep live, then what each frame costs per stage, then extra runs.
+TABLE = (
+    Run("live", SMALL, target_fps=29.0, target_p95_ms=66.0),
+    Run("live", LARGE_FACE, target_fps=28.0, target_p95_ms=80.0),
+    Run("live", FULL_HD, target_fps=24.0, target_p95_ms=100.0),
+    Run("live", MJPEG_1080P, target_fps=24.0, target_p95_ms=100.0),
+    Run("live", FOUR, target_fps=15.0, target_p95_ms=150.0, target_dropped=0.25),
+    Run("file", SMALL, target_fps=20.0),
+    Run("file", LARGE_FACE, target_fps=20.0),
 )
-DEFAULT_RUNS = tuple(run.name for run in RUNS[:3])
+SWEEP = tuple(Run("live", scenario) for scenario in CLOSE_UPS if scenario != LARGE_FACE)
+COSTS = tuple(Run("cost", scenario) for scenario in (SMALL, *CLOSE_UPS, FULL_HD, MJPEG_1080P, FOUR))
+EXTRA = (Run("file", FOUR), Run("file", FULL_HD), Run("file", FULL_HD_FOUR))
+RUNS = (*TABLE, *SWEEP, *COSTS, *EXTRA)
+DEFAULT_RUNS = tuple(run.name for run in (*TABLE, *SWEEP, *COSTS))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,6 +134,13 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog=NAME, description=__doc__.split("\n\n")[0])
     parser.add_argument("clip", type=Path, nargs="?", default=DEFAULT_CLIP, help="a real clip with one face")
+    parser.add_argument(
+        "--close-clip",
+        type=Path,
+        default=CLOSE_CLIP,
+        help="a real close-up clip with one face, for the large face and the sweep (default: the "
+        "shared 512x512 one)",
+    )
     parser.add_argument(
         "--frames", type=positive_int, default=300, help="frames per run (live: at 30 fps; default 300)"
     )
@@ -138,51 +152,14 @@ def _parser() -> argparse.ArgumentParser:
         default=list(DEFAULT_RUNS),
         choices=[run.name for run in RUNS],
         metavar="RUN",
-        help=f"which runs (default: {', '.join(repr(n) for n in DEFAULT_RUNS)}); also "
-        + ", ".join(repr(run.name) for run in RUNS[3:]),
+        help="which runs (default: issue 25's table, the face-size sweep and the cost runs); also "
+        + ", ".join(repr(run.name) for run in EXTRA),
     )
     parser.add_argument(
-        "--paths", nargs="+", default=list(PATHS), choices=PATHS, help="which ways (default all)"
+        "--paths", nargs="+", default=["compact"], choices=PATHS, help="which ways (default: compact)"
     )
     add_engine_arguments(parser)
     return parser
-
-
-# --- test clips -----------------------------------------------------------------------------------
-
-
-def _tile(image: np.ndarray, scenario: Scenario) -> np.ndarray:
-    import cv2
-
-    width, height = scenario.width // scenario.grid, scenario.height // scenario.grid
-    tile = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-    row = np.concatenate([tile] * scenario.grid, axis=1)
-    tiled = np.concatenate([row] * scenario.grid, axis=0)
-    if tiled.shape[:2] != (scenario.height, scenario.width):  # odd sizes: stretch the last pixel
-        tiled = cv2.resize(tiled, (scenario.width, scenario.height), interpolation=cv2.INTER_NEAREST)
-    return np.ascontiguousarray(tiled)
-
-
-def write_scenario_clip(clip: Path, scenario: Scenario, frames: int, path: Path) -> Path:
-    """``frames`` frames of ``clip`` (replayed from the start, back and forth, if it is shorter),
-    resized or tiled for ``scenario``, as 30 fps H.264 in ``path``."""
-    import av
-
-    from p2c.errors import InvalidInputError
-
-    with av.open(str(clip)) as source:
-        images = [_tile(decoded.to_ndarray(format="rgb24"), scenario) for decoded in source.decode(video=0)]
-    if not images:
-        raise InvalidInputError(f"clip {clip} has no decodable video frames; pass another clip")
-    order = images + images[-2:0:-1]  # forth and back: no jump where the clip restarts
-    with av.open(str(path), mode="w") as target:
-        video = target.add_stream("libx264", rate=int(CAMERA_FPS))
-        video.width, video.height, video.pix_fmt = scenario.width, scenario.height, "yuv420p"
-        video.options = {"crf": "18", "preset": "veryfast"}
-        for index in range(frames):
-            target.mux(video.encode(av.VideoFrame.from_ndarray(order[index % len(order)], format="rgb24")))
-        target.mux(video.encode())  # flush the encoder
-    return path
 
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -225,10 +202,7 @@ STEADY_AFTER_S = 1.0
 
 
 def _latencies(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": 0.0, "p95": 0.0, "max": 0.0}
-    ms = np.asarray(values) * 1000.0
-    return {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)), "max": float(ms.max())}
+    return percentiles(values)
 
 
 def _steady_latencies(values: list[float], arrived: list[float]) -> dict[str, float] | None:
@@ -241,6 +215,15 @@ def _steady_latencies(values: list[float], arrived: list[float]) -> dict[str, fl
     return _latencies(steady) if steady else None
 
 
+def _steady_split(timings: list[FrameTiming], arrived: list[float]) -> dict[str, Any]:
+    """:func:`latency_split.latency_split` past start-up (all frames when the run was shorter)."""
+    start = min(arrived, default=0.0) + STEADY_AFTER_S
+    steady = [timing for timing, when in zip(timings, arrived, strict=True) if when >= start]
+    split = latency_split(steady or timings)
+    split["past_start_up"] = bool(steady)
+    return split
+
+
 def _source(run: Run, clip: Path) -> Any:
     from p2c.stream.sources import ClipCameraSource, VideoFileSource
 
@@ -250,33 +233,57 @@ def _source(run: Run, clip: Path) -> Any:
 def _sinks(run: Run, info: Any, video: Path) -> list[Any]:
     from p2c.stream.sinks import NullSink, VideoFileSink
 
-    if run.mode == "live":
-        return [NullSink(info.width, info.height)]
-    return [VideoFileSink(video, info.width, info.height, info.fps, info.time_base)]
+    if run.mode == "file":
+        return [VideoFileSink(video, info.width, info.height, info.fps, info.time_base)]
+    return [NullSink(info.width, info.height)]
+
+
+def _video_config(run: Run, batch_size: int) -> Any:
+    """What ``p2c-stream`` / ``p2c-video`` run with; cost runs: the live path's work on every frame."""
+    from p2c.stream.pipeline import LIVE_FLOW, LIVE_SEGMENT_EVERY, VideoConfig
+
+    faces = run.scenario.faces
+    if run.mode != "cost":
+        return VideoConfig(max_faces=faces, batch_size=batch_size)
+    return VideoConfig(
+        max_faces=faces, batch_size=1, segment_every=LIVE_SEGMENT_EVERY, flow=LIVE_FLOW, adaptive=False
+    )
+
+
+def _face_pixels(frame: Any) -> list[float]:
+    """Each face's height from brows to chin (its landmark box), pixels."""
+    return [float(np.ptp(face.landmarks[:, 1])) for face in frame.faces]
 
 
 def time_ours(run: Run, clip: Path, engine: Any, frames: int, batch_size: int, video: Path) -> dict[str, Any]:
-    """p2c's pipeline on ``clip`` as ``p2c-stream --null`` (live) or ``p2c-video`` (file) runs it."""
-    from p2c.stream.pipeline import VideoConfig, cartoonize
+    """p2c's pipeline on ``clip`` as ``p2c-stream --null`` (live) or ``p2c-video`` (file) runs it,
+    or the live path's work on every frame (cost)."""
+    from p2c.stream.pipeline import cartoonize
 
     latencies: list[float] = []
     arrived: list[float] = []
     finished: list[float] = []
+    timings: list[FrameTiming] = []
     faces: list[int] = []
+    sizes: list[float] = []
+    levels: dict[int, int] = {}
     clock: dict[str, float] = {}
 
-    def record(frame: Any, _stats: Any) -> None:
+    def record(frame: Any, stats: Any) -> None:
         now = time.monotonic()
         latencies.append(now - frame.arrived)
         arrived.append(frame.arrived)
         finished.append(time.perf_counter())
+        timings.append(frame_timing(frame.arrived, frame.stages, now))
         faces.append(len(frame.faces))
+        sizes.extend(_face_pixels(frame))
+        levels[stats.policy_level] = levels.get(stats.policy_level, 0) + 1
 
     load_before = list(os.getloadavg())
     with ThreadCpuSampler() as sampler, os_thread_name("p2c-sink"):
         source = _Marked(_source(run, clip), sampler, clock)
         with source:
-            config = VideoConfig(max_faces=run.scenario.faces, batch_size=batch_size)
+            config = _video_config(run, batch_size)
             stats = cartoonize(
                 source, _sinks(run, source.info, video), engine, config, max_frames=frames, on_frame=record
             )
@@ -288,9 +295,11 @@ def time_ours(run: Run, clip: Path, engine: Any, frames: int, batch_size: int, v
     return {
         "frames": {"in": stats.frames_in, "out": stats.frames_out, "dropped": stats.dropped},
         "faces_per_frame": faces,
+        "face_px": {"median": float(np.median(sizes)) if sizes else 0.0, "max": max(sizes, default=0.0)},
         "fps": stats.frames_out / wall if wall > 0 else 0.0,
         "latency_ms": _latencies(latencies),
         "latency_ms_steady": _steady_latencies(latencies, arrived),
+        "latency_split": _steady_split(timings, arrived),
         "cpu_ms_per_frame": 1000.0 * cpu / out,
         "cores": cpu / wall if wall > 0 else 0.0,
         "stages": {
@@ -305,7 +314,12 @@ def time_ours(run: Run, clip: Path, engine: Any, frames: int, batch_size: int, v
         "other_threads": profile.get("other", {"cpu_ms_per_frame": 0.0, "cores": 0.0}),
         "detections": stats.detections,
         "segmentations": stats.segmentations,
-        "policy": {"level": stats.policy_level, "lowered": stats.policy, "changes": stats.adaptations},
+        "policy": {
+            "level": stats.policy_level,
+            "lowered": stats.policy,
+            "changes": stats.adaptations,
+            "frames_at_level": {str(level): count for level, count in sorted(levels.items())},
+        },
         "load_average": {"before": load_before, "after": list(os.getloadavg())},
     }
 
@@ -416,6 +430,9 @@ def time_reference(
 # --- the run --------------------------------------------------------------------------------------
 
 
+# --- the run --------------------------------------------------------------------------------------
+
+
 def _weights(scratch: Path, tiny: bool, path: str) -> Path:
     """Random generators: the compact one (tiny: widths 4/8/8, one block) and photo2cartoon's full
     one (tiny: ngf 8), seed 0."""
@@ -445,7 +462,7 @@ def _engines(args: argparse.Namespace, scratch: Path, live_one_face: bool = Fals
     engines: dict[str, Any] = {}
     for path in args.paths:
         if path == "compact" and args.weights is not None:
-            weights = args.weights  # a trained compact model (the default model, once it ships)
+            weights = args.weights  # a trained compact model
         else:
             weights = _weights(scratch, args.tiny, "compact" if path == "compact" else "full")
         if path == "reference":
@@ -458,50 +475,62 @@ def _engines(args: argparse.Namespace, scratch: Path, live_one_face: bool = Fals
     return engines
 
 
+def _live_engine(run: Run) -> bool:
+    """Whether the run opens its engine as ``p2c-stream`` does for one face live (cost runs too)."""
+    return run.mode != "file" and run.scenario.faces == 1
+
+
+def _clip_for(run: Run, args: argparse.Namespace, scratch: Path, clips: dict[Scenario, Path]) -> Path:
+    """The run's test clip, made the first time a run needs it."""
+    scenario = run.scenario
+    if scenario not in clips:
+        source = args.close_clip if scenario.close_up is not None else args.clip
+        path = scratch / f"in{len(clips)}{scenario.suffix}"
+        clips[scenario] = write_scenario_clip(source, scenario, args.frames, path)
+    return clips[scenario]
+
+
+def _check_clips(args: argparse.Namespace, runs: list[Run]) -> None:
+    from p2c.errors import InputNotFoundError
+
+    if not args.clip.is_file():
+        raise InputNotFoundError(f"clip {args.clip} not found; pass a video file with a face as CLIP")
+    if any(run.scenario.close_up is not None for run in runs) and not args.close_clip.is_file():
+        raise InputNotFoundError(
+            f"close-up clip {args.close_clip} not found; pass one with --close-clip, or leave out the "
+            "large-face and sweep runs (--runs)"
+        )
+
+
 def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
     """Make the clips, time every path on every run; write JSON, Markdown and PNG."""
-    from p2c.errors import InputNotFoundError
     from p2c.stream.faces import AlignerConfig, FaceAligner
 
     require_video_libraries()
-    if not args.clip.is_file():
-        raise InputNotFoundError(f"clip {args.clip} not found; pass a video file with a face as CLIP")
+    runs = [run for run in RUNS if run.name in args.runs]
+    _check_clips(args, runs)
     args.out.mkdir(parents=True, exist_ok=True)
     machine = _machine()  # now: its load average is the one the runs start under
-    runs = [run for run in RUNS if run.name in args.runs]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         engines = _engines(args, scratch)
-        if any(run.mode == "live" and run.scenario.faces == 1 for run in runs):
+        live_one_face = engines
+        if any(_live_engine(run) for run in runs):
             live_one_face = _engines(args, scratch, live_one_face=True)
             if "reference" in engines:  # photo2cartoon's way is the same whatever the run
                 live_one_face["reference"] = engines["reference"]
-        else:
-            live_one_face = engines
         try:
             names = {path: f"{e.name} {e.precision} on {e.device}" for path, e in engines.items()}
             clips: dict[Scenario, Path] = {}
             with FaceAligner(AlignerConfig(max_faces=4)) as aligner:
                 aligner.align(np.zeros((64, 64, 3), np.uint8))  # load its models before any clock
                 for index, run in enumerate(runs):
-                    if run.scenario not in clips:
-                        clips[run.scenario] = write_scenario_clip(
-                            args.clip, run.scenario, args.frames, scratch / f"in{len(clips)}.mp4"
-                        )
-                    clip = clips[run.scenario]
-                    row: dict[str, Any] = {
-                        "name": run.name,
-                        "mode": run.mode,
-                        "size": [run.scenario.width, run.scenario.height],
-                    }
-                    row.update(
-                        faces_in_clip=run.scenario.faces,
-                        target_fps=run.target_fps,
-                        target_p95_ms=run.target_p95_ms,
-                    )
-                    chosen = live_one_face if run.mode == "live" and run.scenario.faces == 1 else engines
-                    for path, engine in chosen.items():
+                    clip = _clip_for(run, args, scratch, clips)
+                    row = _row(run)
+                    for path, engine in (live_one_face if _live_engine(run) else engines).items():
+                        if path == "reference" and run.mode == "cost":
+                            continue  # photo2cartoon's way has no live path to cost
                         video = scratch / f"out{index}_{path}.mp4"
                         row[path] = (
                             time_reference(run, clip, engine, aligner, args.frames, video)
@@ -514,27 +543,46 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             for engine in {id(e): e for e in [*engines.values(), *live_one_face.values()]}.values():
                 engine.close()
-    report = {
-        "machine": machine,
-        "settings": {
-            "clip": str(args.clip),
-            "frames": args.frames,
-            "camera_fps": CAMERA_FPS,
-            "weights": _weights_note(args),
-            "batch_size": args.batch_size,
-            "engines": names,
-            "engine_threads": "onnxruntime threads as p2c-stream and p2c-video choose them: the "
-            "engine's own (1 for the compact generator) except live with one face "
-            "(p2c.stream.threads.engine_threads: 2)",
-            "reference": REFERENCE,
-            "fps": "frames out / (last frame out - first frame captured or decoded); models loaded before",
-            "profile": "CPU ms per frame out and cores, per stage, from every thread's CPU time "
-            "(thread_cpu.py)",
-        },
-        "runs": results,
-    }
-    write_report(args.out, NAME, report, markdown_table(report), _plot)
+    report = {"machine": machine, "settings": _settings(args, names), "runs": results}
+    write_report(args.out, NAME, report, markdown_table(report), plot)
     return report
+
+
+def _row(run: Run) -> dict[str, Any]:
+    scenario = run.scenario
+    return {
+        "name": run.name,
+        "mode": run.mode,
+        "size": [scenario.width, scenario.height],
+        "codec": scenario.codec,
+        "close_up_px": scenario.close_up,
+        "faces_in_clip": scenario.faces,
+        "target_fps": run.target_fps,
+        "target_p95_ms": run.target_p95_ms,
+        "target_dropped": run.target_dropped,
+    }
+
+
+def _settings(args: argparse.Namespace, names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "clip": str(args.clip),
+        "close_clip": str(args.close_clip),
+        "frames": args.frames,
+        "camera_fps": CAMERA_FPS,
+        "weights": _weights_note(args),
+        "batch_size": args.batch_size,
+        "engines": names,
+        "engine_threads": "onnxruntime threads as p2c-stream and p2c-video choose them: the engine's "
+        "own (1 for the compact generator) except live with one face (p2c.stream.threads."
+        "engine_threads: 2; cost runs of one face too)",
+        "reference": REFERENCE,
+        "fps": "frames out / (last frame out - first frame captured or decoded); models loaded before",
+        "latency": "capture to the end of the sink's write; split into work in the stages and "
+        "queueing between them past the first second (latency_split.py)",
+        "cost": "the live path's work on every frame: segmentation every 2nd frame, balanced flow, "
+        "one frame per engine call, the live engine threads, adaptive policy off, unpaced",
+        "profile": "CPU ms per frame out and cores, per stage, from every thread's CPU time (thread_cpu.py)",
+    }
 
 
 def _targets_met(run: Run, result: dict[str, Any] | None) -> bool | None:
@@ -544,6 +592,9 @@ def _targets_met(run: Run, result: dict[str, Any] | None) -> bool | None:
     if run.target_p95_ms is not None:  # past start-up (STEADY_AFTER_S); the whole run is reported beside
         latency = result.get("latency_ms_steady") or result["latency_ms"]  # a short run: all of it
         met = met and latency["p95"] <= run.target_p95_ms
+    if run.target_dropped is not None:
+        frames = result["frames"]
+        met = met and frames["dropped"] <= run.target_dropped * max(frames["in"], 1)
     return bool(met)
 
 
@@ -571,103 +622,6 @@ def _machine() -> dict[str, Any]:
         {"av": av.__version__, "opencv": cv2.__version__, "mediapipe": mediapipe.__version__}
     )
     return machine
-
-
-# --- tables and plot ------------------------------------------------------------------------------
-
-
-def _fps_cell(result: dict[str, Any] | None) -> str:
-    return "-" if result is None else f"{result['fps']:.1f}"
-
-
-def markdown_table(report: dict[str, Any]) -> str:
-    """The runs (targets first), then the per-stage profile of p2c's paths (docs/benchmarks.md)."""
-    paths = [path for path in PATHS if any(path in row for row in report["runs"])]
-    lines = [
-        "| run | target (compact) | "
-        + " | ".join(f"fps {path}" for path in paths)
-        + " | compact: p50 / p95 / max latency (ms) | compact: p95 after 1 s | compact: dropped / in "
-        "| compact: CPU ms/frame, cores | met |",
-        "| --- | --- | " + " | ".join("---:" for _ in paths) + " | --- | ---: | --- | --- | --- |",
-    ]
-    for row in report["runs"]:
-        compact = row.get("compact")
-        target = "-" if row["target_fps"] is None else f">= {row['target_fps']:g} fps"
-        if row["target_p95_ms"] is not None:
-            target += f", p95 <= {row['target_p95_ms']:g} ms"
-        if compact is None:
-            latency = steady = dropped = cpu = "-"
-        else:
-            lat, frames = compact["latency_ms"], compact["frames"]
-            live = row["mode"] == "live"
-            latency = f"{lat['p50']:.0f} / {lat['p95']:.0f} / {lat['max']:.0f}" if live else "-"
-            after = compact.get("latency_ms_steady")
-            steady = f"{after['p95']:.0f}" if live and after else "-"
-            dropped = f"{frames['dropped']} / {frames['in']}"
-            cpu = f"{compact['cpu_ms_per_frame']:.0f}, {compact['cores']:.2f}"
-        met = {True: "yes", False: "**no**", None: "-"}[row["targets_met"]]
-        cells = " | ".join(_fps_cell(row.get(path)) for path in paths)
-        lines.append(
-            f"| {row['name']} | {target} | {cells} | {latency} | {steady} | {dropped} | {cpu} | {met} |"
-        )
-    lines += [
-        "",
-        "Profile of p2c's pipeline: per stage, CPU ms per frame out from every thread (the stage's own, "
-        "MediaPipe's, the engine pool's, the codec's) / wall ms per frame of the stage's calls / cores",
-        "",
-        "| run | path | " + " | ".join(STAGES) + " | other threads | policy at the end |",
-        "| --- | --- | " + " | ".join("---" for _ in STAGES) + " | --- | --- |",
-    ]
-    for row in report["runs"]:
-        for path in ("compact", "full"):
-            result = row.get(path)
-            if result is None:
-                continue
-            cells = " | ".join(
-                f"{s['cpu_ms_per_frame']:.1f} / {s['wall_ms_per_frame']:.1f} / {s['cores']:.2f}"
-                for s in (result["stages"][name] for name in STAGES)
-            )
-            policy = result["policy"]["lowered"] or "-"
-            other = result["other_threads"]["cpu_ms_per_frame"]
-            lines.append(f"| {row['name']} | {path} | {cells} | {other:.1f} | {policy} |")
-    return "\n".join(lines) + "\n"
-
-
-def _plot(report: dict[str, Any], path: Path) -> None:
-    plt = pyplot()
-    rows = report["runs"]
-    paths = [p for p in PATHS if any(p in row for row in rows)]
-    x = np.arange(len(rows))
-    width = 0.8 / max(len(paths), 1)
-    figure, (speed, profile) = plt.subplots(1, 2, figsize=(13, 4.5))
-    for i, name in enumerate(paths):
-        fps = [row[name]["fps"] if name in row else 0.0 for row in rows]
-        speed.bar(x + (i - (len(paths) - 1) / 2) * width, fps, width, label=name)
-    for i, row in enumerate(rows):
-        if row["target_fps"] is not None:
-            speed.hlines(row["target_fps"], i - 0.45, i + 0.45, colors="k", linestyles="--")
-    speed.set_xticks(x, [row["name"] for row in rows], rotation=10)
-    speed.set_ylabel("frames per second delivered (dashed: target)")
-    speed.set_title(str(report["machine"].get("cpu")))
-    speed.legend()
-    bottom = np.zeros(len(rows))
-    for stage in (*STAGES, "other"):
-        values = np.array(
-            [
-                (row["compact"]["other_threads"] if stage == "other" else row["compact"]["stages"][stage])[
-                    "cpu_ms_per_frame"
-                ]
-                if "compact" in row
-                else 0.0
-                for row in rows
-            ]
-        )
-        profile.bar(x, values, 0.6, bottom=bottom, label=stage)
-        bottom += values
-    profile.set_xticks(x, [row["name"] for row in rows], rotation=10)
-    profile.set_ylabel("CPU ms per frame, compact path")
-    profile.legend(fontsize=8)
-    save_figure(figure, path)
 
 
 main = benchmark_command(NAME, _parser, run_scenarios, markdown_table)

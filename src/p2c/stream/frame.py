@@ -34,7 +34,9 @@ class Frame:
 
     ``pts`` counts ``time_base`` units, exactly as the container stored it, so a file sink can
     write the same timestamps back. ``arrived`` is the ``time.monotonic()`` at which the source
-    produced the frame; end-to-end latency is measured from it.
+    produced the frame; end-to-end latency is measured from it. ``stages``: when each stage (and
+    the sinks, as ``"sink"``) worked on the frame, ``(name, started, finished)`` on the same
+    clock: what the latency was spent on, work or waiting in the queues between.
     """
 
     index: int
@@ -46,6 +48,7 @@ class Frame:
     damaged: bool = False
     on_device: DeviceFrame | None = None
     arrived: float = field(default_factory=time.monotonic)
+    stages: list[tuple[str, float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         image = self.image

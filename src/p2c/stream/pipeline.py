@@ -458,15 +458,17 @@ class Pipeline:
                 frames = collect(inbox, stage.batch_policy, self._cancel)
                 if not frames:
                     break
-                started, cpu = time.perf_counter(), time.thread_time()
+                started, cpu = time.monotonic(), time.thread_time()
                 if clock is not None:
-                    clock.begin()
+                    clock.begin(started)
                 done = stage.process(frames)
+                finished = time.monotonic()
                 if clock is not None:
-                    clock.end()
-                self.stats.add_stage_time(
-                    stage.name, time.perf_counter() - started, time.thread_time() - cpu, len(frames)
-                )
+                    clock.end(finished)
+                cpu = time.thread_time() - cpu
+                self.stats.add_stage_time(stage.name, finished - started, cpu, len(frames))
+                for frame in frames:
+                    frame.stages.append((stage.name, started, finished))
                 if len(done) != len(frames):
                     raise RuntimeError(f"stage {stage.name} returned {len(done)} frames for {len(frames)}")
                 for frame in done:
@@ -486,14 +488,16 @@ class Pipeline:
                 continue
             except Closed:
                 return
-            started, cpu = time.perf_counter(), time.thread_time()
+            started, cpu = time.monotonic(), time.thread_time()
             try:
                 for sink in self.sinks:
                     sink.write(frame)
             except StopStream:
                 logger.info("stopped by the user")
                 return
-            self.stats.add_stage_time("sink", time.perf_counter() - started, time.thread_time() - cpu)
+            finished = time.monotonic()
+            self.stats.add_stage_time("sink", finished - started, time.thread_time() - cpu)
+            frame.stages.append(("sink", started, finished))
             self.stats.frame_done(frame.arrived)
             if on_frame is not None:
                 on_frame(frame, self.stats)

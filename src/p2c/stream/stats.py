@@ -136,6 +136,12 @@ class PipelineStats:
         self._policy_level = 0
         self._policy = ""
 
+    @property
+    def policy_level(self) -> int:
+        """The adaptive live policy's level now (0: nothing lowered)."""
+        with self._lock:
+            return self._policy_level
+
     def start(self, now: float | None = None) -> None:
         """Start the clock fps is measured on (the pipeline calls it once its models are loaded)."""
         with self._lock:
