@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
 from p2c.stream.alignment import LANDMARKS68_FROM_MESH
-from p2c.stream.landmarks import box_iou, mesh_landmarks68, tile_grid
+from p2c.stream.landmarks import box_iou, face_region, mesh_landmarks68, tile_grid, tracking_region
 
 
 def _mesh(points_xy: np.ndarray) -> SimpleNamespace:
@@ -56,3 +57,33 @@ def test_tiles_hold_every_face_too_small_for_the_whole_image_pass(shape: tuple[i
             inside = [x0 <= left and right <= x1 and y0 <= top and bottom <= y1 for x0, y0, x1, y1 in tiles]
             assert any(inside), (left, top)
     assert 0.4 * side >= 0.1 * max(shape)
+
+
+@pytest.mark.parametrize("face", [100, 250, 400, 600])
+def test_a_tracking_mesh_sees_the_static_meshs_square_at_a_fixed_size(
+    astronaut: np.ndarray, face: int
+) -> None:
+    """The same square as the static mesh's, at 512 pixels at most whatever the face's size (a small
+    face's exactly as it is), black outside the photo, and its matrix back to the photo."""
+    image = cv2.resize(astronaut, (1536, 1536), interpolation=cv2.INTER_LINEAR)  # a near, large face
+    box = np.array([768.0 - face / 2, 700.0 - face / 2, 768.0 + face / 2, 700.0 + face / 2])
+    region, to_image = tracking_region(image, box)
+    static, static_to_image = face_region(image, box)
+    side = min(static.shape[0], 512)
+    assert region.shape == (side, side, 3)
+    # Both matrices put the square in the same place: their corners agree within a pixel.
+    corners = np.array([[-0.5, -0.5, 1.0], [side - 0.5, side - 0.5, 1.0]])
+    static_side = static.shape[0]
+    static_corners = np.array([[-0.5, -0.5, 1.0], [static_side - 0.5, static_side - 0.5, 1.0]])
+    assert corners @ to_image.T == pytest.approx(static_corners @ static_to_image.T, abs=1.0)
+    if to_image[0, 0] == 1.0:
+        assert np.array_equal(region, static)  # a small face: the same pixels
+    else:
+        native = round(to_image[0, 0] * side)  # the square in photo pixels, area-shrunk
+        x0, y0 = (round(v) for v in to_image[:, 2] - 0.5 * to_image[0, 0] + 0.5)
+        shrunk = cv2.resize(
+            image[y0 : y0 + native, x0 : x0 + native], (side, side), interpolation=cv2.INTER_AREA
+        )
+        assert np.abs(region.astype(int) - shrunk).mean() < 2.0
+    edge, _ = tracking_region(image, np.array([-100.0, -100.0, 100.0, 100.0]))
+    assert (edge[:20, :20] == 0).all()  # outside the photo

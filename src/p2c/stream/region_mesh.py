@@ -9,11 +9,12 @@ mesh around each face (a detector and a mesh per face per frame: 8.5 ms of CPU a
 machine).
 
 :class:`RegionMeshes` gives every track a tracking-mode mesh of its own, fed the square around the
-track's last landmarks (:func:`p2c.stream.landmarks.face_region`, the one the static mesh uses,
-shrunk to at most 512 pixels). The face then fills its input, the mesh tracks it without a
-detector (4.8 ms a face), and if it loses it, its detector runs on that square, where the face is
-large. The square is centred on the last landmarks, so from frame to frame the face stays near its
-middle at the same size: the mesh's previous landmarks, in the square's coordinates, still fit.
+track's last landmarks (:func:`p2c.stream.landmarks.tracking_region`: the square the static mesh
+uses, at most 512 pixels, shrunk at a cost that does not grow with the face). The face then fills
+its input, the mesh tracks it without a detector (4.8 ms a face), and if it loses it, its detector
+runs on that square, where the face is large. The square is centred on the last landmarks, so from
+frame to frame the face stays near its middle at the same size: the mesh's previous landmarks, in
+the square's coordinates, still fit.
 
 The pool holds ``size`` meshes (the tracker's ``max_faces``), built by :meth:`warm_up`; a track
 without one takes the least recently used, whose stale landmarks also sit in the middle of its
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from p2c.resources import Closeable
-from p2c.stream.landmarks import face_region, region_landmarks
+from p2c.stream.landmarks import region_landmarks, tracking_region
 
 __all__ = ["RegionMeshes"]
 
@@ -81,7 +82,7 @@ class RegionMeshes(Closeable):
 
     def follow(self, image: np.ndarray, track_id: int, box: np.ndarray) -> np.ndarray | None:
         """Landmarks of track ``track_id``'s face on RGB ``image``, looked for around ``box``."""
-        region, to_image = face_region(image, np.asarray(box, dtype=np.float64))
+        region, to_image = tracking_region(image, np.asarray(box, dtype=np.float64))
         found = self._mesh_for(track_id).process(region).multi_face_landmarks
         return region_landmarks(found[0], region, to_image) if found else None
 
