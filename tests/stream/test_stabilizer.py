@@ -26,6 +26,21 @@ def test_face_motion_finds_a_sub_pixel_shift(face_gray: np.ndarray) -> None:
     assert motion[:, 2] == pytest.approx([1.6, -0.7], abs=0.1)
 
 
+def test_face_motion_on_colour_frames_of_a_large_face(astronaut: np.ndarray) -> None:
+    """What the tracker hands it: RGB frames, the face three times as large (read only around the
+    face, shrunk to the working size); the shift and a slight turn found in frame pixels."""
+    large = cv2.resize(astronaut, (1536, 1536), interpolation=cv2.INTER_CUBIC)
+    box = np.array([450.0, 180.0, 990.0, 780.0])
+    turn = cv2.getRotationMatrix2D((720.0, 480.0), 1.0, 1.0)
+    turn[:, 2] += (2.4, -1.3)
+    moved = cv2.warpAffine(large, turn, (1536, 1536), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    motion = face_motion(large, moved, box, StabilizerConfig())
+    assert motion is not None
+    points = np.array([[500.0, 250.0], [940.0, 250.0], [720.0, 740.0]])  # across the face
+    found, truth = points @ motion[:, :2].T + motion[:, 2], points @ turn[:, :2].T + turn[:, 2]
+    assert found == pytest.approx(truth, abs=0.3)
+
+
 def test_face_motion_gives_up_on_a_blank_region() -> None:
     blank = np.full((200, 200), 128, np.uint8)
     assert face_motion(blank, blank, np.array([50.0, 50.0, 150.0, 150.0]), StabilizerConfig()) is None

@@ -9,9 +9,11 @@ repeated frames, where the face did not move at all).
 
 So each frame, the previous crop landmarks are moved by the similarity transform that best explains
 the motion of corner points inside the face box (pyramidal Lucas-Kanade, robust fit): the crop then
-moves with the skin. A small share (``gain``) of the gap to the fresh landmarks is added every frame,
-so the crop cannot drift away from the face; when the gap is large (a fast turn, a lost flow) the
-crop snaps to the fresh landmarks. A still face keeps its crop exactly (the tracking stage's lock).
+moves with the skin (only the face's surroundings are read, shrunk to a fixed working size: the cost
+does not grow with the face or the frame). A small share (``gain``) of the gap to the fresh
+landmarks is added every frame, so the crop cannot drift away from the face; when the gap is large
+(a fast turn, a lost flow) the crop snaps to the fresh landmarks. A still face keeps its crop
+exactly (the tracking stage's lock).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from p2c.stream.downscale import shrink_region
 
 __all__ = ["FlowStabilizer", "StabilizerConfig", "face_motion"]
 
@@ -51,11 +55,18 @@ def _gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
 
 
+def _small_gray(image: np.ndarray, to_image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The region ``to_image`` maps ``size`` pixels onto, shrunk (antialiased, at a cost that does
+    not grow with the face: :mod:`p2c.stream.downscale`), in gray: colour converts at the small size."""
+    return _gray(shrink_region(image, to_image, size))
+
+
 def face_motion(
     previous: np.ndarray, current: np.ndarray, box: np.ndarray, config: StabilizerConfig
 ) -> np.ndarray | None:
-    """The 2 x 3 similarity taking points of the face in ``previous`` to ``current`` (gray uint8,
-    same size), from corners inside ``box`` (x0, y0, x1, y1); ``None`` when it cannot be trusted."""
+    """The 2 x 3 similarity taking points of the face in ``previous`` to ``current`` (uint8 RGB
+    frames, or gray, of one size), from corners inside ``box`` (x0, y0, x1, y1); ``None`` when it
+    cannot be trusted. Only the box's surroundings are read, at ``config.work_size``."""
     height, width = previous.shape[:2]
     x0, y0 = max(int(box[0]), 0), max(int(box[1]), 0)
     x1, y1 = min(int(np.ceil(box[2])), width), min(int(np.ceil(box[3])), height)
@@ -67,8 +78,11 @@ def face_motion(
     rx0, ry0 = max(x0 - margin, 0), max(y0 - margin, 0)
     rx1, ry1 = min(x1 + margin, width), min(y1 + margin, height)
     size = (max(round((rx1 - rx0) * scale), 8), max(round((ry1 - ry0) * scale), 8))
-    before = cv2.resize(previous[ry0:ry1, rx0:rx1], size, interpolation=cv2.INTER_AREA)
-    after = cv2.resize(current[ry0:ry1, rx0:rx1], size, interpolation=cv2.INTER_AREA)
+    # Work pixel (u, v) shows frame pixel ((u + 0.5) / scale - 0.5 + rx0, ...): corner = that at (0, 0).
+    corner = np.array([rx0, ry0], np.float64) + 0.5 / scale - 0.5
+    to_image = np.array([[1.0 / scale, 0.0, corner[0]], [0.0, 1.0 / scale, corner[1]]])
+    before = _small_gray(previous, to_image, size)
+    after = _small_gray(current, to_image, size)
     mask = np.zeros_like(before)
     mask[
         int((y0 - ry0) * scale) : int((y1 - ry0) * scale), int((x0 - rx0) * scale) : int((x1 - rx0) * scale)
@@ -90,10 +104,9 @@ def face_motion(
     fit, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
     if fit is None or inliers is None or inliers.sum() < 6:
         return None
-    # Back from the scaled region to frame pixels: p -> p / s + offset on both sides.
-    offset = np.array([rx0, ry0], np.float64)
+    # Back from work pixels to frame pixels: p -> p / s + corner on both sides.
     linear = fit[:, :2].astype(np.float64)
-    shift = fit[:, 2].astype(np.float64) / scale + offset - linear @ offset
+    shift = fit[:, 2].astype(np.float64) / scale + corner - linear @ corner
     return np.hstack([linear, shift[:, None]])
 
 

@@ -49,7 +49,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from p2c.stream.adaptive import LivePolicy
@@ -400,7 +399,8 @@ class TrackingStage(Stage):
         # detector) produced its landmarks on this frame.
         config = tracker.config.stabilizer
         self.stabilizer = FlowStabilizer(config) if config is not None else None
-        self._previous_gray: np.ndarray | None = None
+        # The last frame, for the face flow: only the faces' surroundings of it are ever read.
+        self._previous_image: np.ndarray | None = None
 
     def process(self, frames: list[Frame]) -> list[Frame]:
         for frame in frames:
@@ -411,9 +411,8 @@ class TrackingStage(Stage):
                 cartoon_every = level.cartoon_every
             detections, segmentations = self.tracker.detections, self.segmentations
             tracks = self.tracker.update(frame.image, frame.timestamp)
-            gray = self._gray(frame.image, tracks)
-            frame.faces = [self._face(frame.image, track, segment_every, gray) for track in tracks]
-            self._previous_gray = gray
+            frame.faces = [self._face(frame.image, track, segment_every) for track in tracks]
+            self._previous_image = frame.image
             for face, track in zip(frame.faces, tracks, strict=True):
                 # Faces take turns (by track id), so each frame's engine call holds about as many.
                 face.cartoon_due = (
@@ -429,29 +428,18 @@ class TrackingStage(Stage):
                 )
         return frames
 
-    def _gray(self, image: np.ndarray, tracks: Sequence[Track]) -> np.ndarray | None:
-        """The frame in gray for the face flow, when a face is followed and the stabilizer is on."""
-        if self.stabilizer is None or not tracks:
-            return None
-        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-
-    def _stable_landmarks(self, track: Track, gray: np.ndarray | None) -> np.ndarray:
+    def _stable_landmarks(self, track: Track, image: np.ndarray) -> np.ndarray:
         """The track's landmarks carried along by the face's own motion (:mod:`p2c.stream.stabilizer`)."""
         if self.stabilizer is None:
             return track.landmarks
         motion = None
-        previous = self._previous_gray
-        if (
-            track.stable is not None
-            and gray is not None
-            and previous is not None
-            and previous.shape == gray.shape
-        ):
-            motion = face_motion(previous, gray, landmark_box(track.stable), self.stabilizer.config)
+        previous = self._previous_image
+        if track.stable is not None and previous is not None and previous.shape == image.shape:
+            motion = face_motion(previous, image, landmark_box(track.stable), self.stabilizer.config)
         track.stable = self.stabilizer.update(track.stable, track.landmarks, motion, track.scale)
         return track.stable
 
-    def _crop_landmarks(self, track: Track, gray: np.ndarray | None = None) -> np.ndarray:
+    def _crop_landmarks(self, track: Track, image: np.ndarray) -> np.ndarray:
         """The landmarks to cut the crop from: the last ones again while the face has not moved.
 
         The smoothed landmarks of a still face still creep by hundredths of a pixel; each creep
@@ -459,7 +447,7 @@ class TrackingStage(Stage):
         some point has moved by ``lock_fraction`` of the face size (about half a pixel), the crop
         is cut exactly as before, so a still face gives the same crop and the same cartoon.
         """
-        landmarks = self._stable_landmarks(track, gray)
+        landmarks = self._stable_landmarks(track, image)
         locked = track.crop_landmarks
         limit = self.tracker.config.lock_fraction * track.scale
         if locked is None or locked.shape != landmarks.shape or np.abs(landmarks - locked).max() > limit:
@@ -467,10 +455,8 @@ class TrackingStage(Stage):
         assert track.crop_landmarks is not None
         return track.crop_landmarks
 
-    def _face(
-        self, image: np.ndarray, track: Track, segment_every: int = 1, gray: np.ndarray | None = None
-    ) -> AlignedFace:
-        landmarks = self._crop_landmarks(track, gray)
+    def _face(self, image: np.ndarray, track: Track, segment_every: int = 1) -> AlignedFace:
+        landmarks = self._crop_landmarks(track, image)
         previous = track.mask.value
         if previous is not None and track.mask_age is not None and track.mask_age + 1 < segment_every:
             track.mask_age += 1
