@@ -150,3 +150,23 @@ def test_whitening_gives_photo2cartoons_bytes_exactly() -> None:
     alpha = mask[..., None]
     expected = np.clip(crop.astype(np.float32) * alpha + 255.0 * (1.0 - alpha), 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(alignment.whiten_background(crop, mask), expected)
+
+
+@pytest.mark.parametrize("scale", [1.2, 0.6, 0.5])
+def test_the_bounded_crop_of_a_face_not_shrunk_twofold_is_the_crop(
+    astronaut: np.ndarray, scale: float
+) -> None:
+    turn = cv2.getRotationMatrix2D((256.0, 230.0), 8.0, scale)
+    turn[:, 2] += 128.0 - turn @ np.array([256.0, 230.0, 1.0])
+    assert np.array_equal(
+        alignment.warp_to_crop_bounded(astronaut, turn), alignment.warp_to_crop(astronaut, turn)
+    )
+
+
+def test_the_bounded_crop_of_a_large_face_is_within_a_level_of_the_crop(astronaut: np.ndarray) -> None:
+    large = cv2.resize(astronaut, (1536, 1536), interpolation=cv2.INTER_CUBIC)
+    turn = cv2.getRotationMatrix2D((720.0, 560.0), 8.0, 0.35)
+    turn[:, 2] += 128.0 - turn @ np.array([720.0, 560.0, 1.0])
+    exact, bounded = alignment.warp_to_crop(large, turn), alignment.warp_to_crop_bounded(large, turn)
+    assert bounded.shape == exact.shape == (256, 256, 3)
+    assert np.abs(bounded.astype(int) - exact).mean() < 1.0

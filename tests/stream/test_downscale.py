@@ -20,8 +20,8 @@ def _centroid(image: np.ndarray) -> np.ndarray:
     return np.array([(cols * weight).sum(), (rows * weight).sum()]) / weight.sum()
 
 
-def test_box_factor_leaves_the_bilinear_step_between_three_quarters_and_one_and_a_half() -> None:
-    assert [box_factor(r) for r in (0.5, 1.0, 1.49, 1.5, 2.9, 3.0, 7.9)] == [1, 1, 1, 2, 2, 4, 8]
+def test_box_factor_leaves_the_bilinear_step_a_shrink_by_one_to_two() -> None:
+    assert [box_factor(r) for r in (0.5, 1.0, 1.99, 2.0, 3.9, 4.0, 8.5)] == [1, 1, 1, 2, 2, 4, 8]
 
 
 @pytest.mark.parametrize("side", [300, 464, 539, 700])

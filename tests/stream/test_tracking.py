@@ -250,3 +250,29 @@ def test_per_track_meshes_follow_small_faces_and_keep_the_crops_of_the_whole_fra
     (old, _, old_refinds), (new, _, new_refinds) = run(False, 4, small), run(True, 4, small)
     assert [len(frame) for frame in new] == [len(frame) for frame in old] and len(new[-1]) >= 3
     assert old_refinds >= len(small) and new_refinds <= 2  # was: a detector and a mesh per face per frame
+
+
+def test_a_large_faces_first_crop_is_the_stills_and_later_ones_are_cut_at_a_bounded_cost(
+    astronaut: np.ndarray,
+) -> None:
+    """A face shrunk more than twofold into the crop: its first crop is the still's to the bit (a
+    clip's first frame as a photo), the next ones come from the bounded warp, within a level."""
+    from p2c.stream.alignment import crop_transform, warp_to_crop
+    from p2c.stream.faces import AlignerConfig, FaceAligner
+    from p2c.stream.tracking import TrackingStage
+
+    image = cv2.resize(astronaut, (1200, 1200), interpolation=cv2.INTER_CUBIC)
+    face = _face_at(560.0, 430.0, 420.0)
+    stage = TrackingStage(
+        _tracker(Script([[face]] * 3), max_faces=1), FaceAligner(AlignerConfig(segment=False))
+    )
+    stage.stabilizer = None  # the scripted face does not move: the crop comes from its landmarks
+    try:
+        crops = [stage.process([Frame.at_seconds(i, i / 25, image)])[0].faces[0].crop for i in range(3)]
+    finally:
+        stage.close()
+    still = warp_to_crop(image, crop_transform(face), 256)
+    assert np.sqrt(abs(np.linalg.det(crop_transform(face)[:, :2]))) < 0.5  # warped large, then shrunk
+    assert np.array_equal(crops[0], still)
+    for later in crops[1:]:
+        assert np.abs(later.astype(int) - still).mean() < 1.0

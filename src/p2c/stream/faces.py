@@ -18,7 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from p2c.resources import Closeable
-from p2c.stream.alignment import CROP_SIZE, crop_transform, warp_to_crop, whiten_background
+from p2c.stream.alignment import (
+    CROP_SIZE,
+    crop_transform,
+    warp_to_crop,
+    warp_to_crop_bounded,
+    whiten_background,
+)
 from p2c.stream.landmarks import LandmarkDetector
 from p2c.stream.segmentation import HeadSegmenter
 
@@ -128,19 +134,22 @@ class FaceAligner(Closeable):
         track_id: int = 0,
         mask_filter: MaskFilter | None = None,
         mask: np.ndarray | None = None,
+        bounded: bool = False,
     ) -> AlignedFace:
         """Crop, segment and whiten one face given its 68 landmarks (image pixels).
 
         ``mask_filter`` gets the crop's fresh head mask and returns the one to whiten with and keep
         (video smooths masks per track); it is not called when segmentation is off. ``mask``: a
         head mask in crop coordinates to use instead of segmenting (video reuses a track's last
-        one between refreshes); ignored when segmentation is off.
+        one between refreshes); ignored when segmentation is off. ``bounded``: cut the crop at a
+        cost that does not grow with the face (:func:`p2c.stream.alignment.warp_to_crop_bounded`;
+        video, after a face's first frame, which is cut as a still is).
         """
         self._check_open()
         landmarks = np.asarray(landmarks68, dtype=np.float64)
         size = self.config.crop_size
         transform = crop_transform(landmarks, size)
-        crop = warp_to_crop(image_rgb, transform, size)
+        crop = (warp_to_crop_bounded if bounded else warp_to_crop)(image_rgb, transform, size)
         if self.config.segment and mask is not None:
             crop = whiten_background(crop, mask)
         else:

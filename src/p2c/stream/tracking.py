@@ -457,13 +457,19 @@ class TrackingStage(Stage):
 
     def _face(self, image: np.ndarray, track: Track, segment_every: int = 1) -> AlignedFace:
         landmarks = self._crop_landmarks(track, image)
+        # A track's first crop is cut as a still is, to the bit; later ones at a bounded cost.
+        bounded = track.age > 1
         previous = track.mask.value
         if previous is not None and track.mask_age is not None and track.mask_age + 1 < segment_every:
             track.mask_age += 1
-            return self.aligner.align_face(image, landmarks, track_id=track.id, mask=previous)
+            return self.aligner.align_face(
+                image, landmarks, track_id=track.id, mask=previous, bounded=bounded
+            )
         track.mask_age = 0
         self.segmentations += int(self.aligner.config.segment)
-        return self.aligner.align_face(image, landmarks, track_id=track.id, mask_filter=track.mask)
+        return self.aligner.align_face(
+            image, landmarks, track_id=track.id, mask_filter=track.mask, bounded=bounded
+        )
 
     def warm_up(self) -> None:
         self.tracker.warm_up()
