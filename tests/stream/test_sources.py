@@ -124,3 +124,106 @@ def test_webcam_that_disconnects_ends_the_stream(monkeypatch: pytest.MonkeyPatch
     with WebcamSource(0, mirror=True) as source:
         frames = list(source)
     assert len(frames) == 5 and source.disconnected
+
+
+def _colour_frames(count: int, width: int = 96, height: int = 64) -> list[np.ndarray]:
+    """Smooth RGB frames with a distinct colour in each corner (JPEG keeps them within a few levels)."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    frames = []
+    for index in range(count):
+        image = np.zeros((height, width, 3), np.uint8)
+        image[..., 0] = 200 * cols // width
+        image[..., 1] = 200 * rows // height
+        image[..., 2] = 40 * index
+        frames.append(image)
+    return frames
+
+
+def test_an_mjpeg_file_gives_every_frame_in_rgb(tmp_path: Path) -> None:
+    """A webcam's format as a file (what the 1080p MJPEG scenario plays): every frame, RGB."""
+    import cv2
+
+    frames = _colour_frames(4)
+    path = tmp_path / "camera.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (96, 64))
+    for image in frames:
+        writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    writer.release()
+    with VideoFileSource(path) as source:
+        got = list(source)
+        assert source.info.codec == "mjpeg" and source.damaged == 0
+    assert [frame.index for frame in got] == [0, 1, 2, 3]
+    for frame, image in zip(got, frames, strict=True):
+        assert frame.image.shape == (64, 96, 3)
+        assert np.abs(frame.image.astype(int) - image).mean() < 3  # the colours, in RGB order
+
+
+class _MjpegCapture:
+    """A fake MJPEG camera through OpenCV: JPEGs raw once CONVERT_RGB is off (``raw_works``: they
+    decode), else BGR images as OpenCV's own decoding gives them."""
+
+    def __init__(self, frames: list[np.ndarray], raw_works: bool = True) -> None:
+        import cv2
+
+        self.frames, self.raw_works, self.reads = frames, raw_works, 0
+        self.settings: dict[int, float] = {cv2.CAP_PROP_FOURCC: 0.0, cv2.CAP_PROP_CONVERT_RGB: 1.0}
+
+    def __call__(self, *_: object) -> _MjpegCapture:
+        return self
+
+    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+        return True
+
+    def set(self, prop: int, value: float) -> bool:
+        self.settings[prop] = value
+        return True
+
+    def get(self, prop: int) -> float:
+        return float(self.settings.get(prop, 30.0))
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        import cv2
+
+        if self.reads >= len(self.frames):
+            return False, None
+        image = self.frames[self.reads]
+        self.reads += 1
+        if self.settings[cv2.CAP_PROP_CONVERT_RGB] == 0:
+            if not self.raw_works:
+                return True, np.zeros((1, 100), np.uint8)  # not a JPEG
+            _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            return True, jpeg.reshape(1, -1)
+        return True, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("raw_works", [True, False])
+def test_an_hd_webcam_is_asked_for_mjpeg_and_its_frames_come_out_rgb(
+    monkeypatch: pytest.MonkeyPatch, raw_works: bool
+) -> None:
+    import cv2
+
+    from p2c.stream.mjpeg import MJPG
+
+    frames = _colour_frames(3)
+    camera = _MjpegCapture(frames, raw_works)
+    monkeypatch.setattr(cv2, "VideoCapture", camera)
+    monkeypatch.setattr("p2c.stream.sources.time.sleep", lambda _s: None)
+    with WebcamSource(0, width=1920, height=1080) as source:
+        got = [frame.image for frame in source]
+    assert camera.settings[cv2.CAP_PROP_FOURCC] == MJPG  # asked for MJPEG at an HD size
+    # Raw JPEGs decoded by p2c when the backend gives them; else OpenCV's decoding, read again.
+    assert camera.settings[cv2.CAP_PROP_CONVERT_RGB] == (0 if raw_works else 1)
+    assert len(got) == (3 if raw_works else 2) and source.info.width == 96 and source.info.height == 64
+    for image, original in zip(got, frames[-len(got) :], strict=True):
+        assert np.abs(image.astype(int) - original).mean() < 3  # RGB, not BGR
+
+
+def test_a_damaged_or_empty_jpeg_decodes_to_nothing() -> None:
+    from p2c.stream.mjpeg import MjpegDecoder
+
+    decoder = MjpegDecoder()
+    assert decoder.decode(b"") is None and decoder.decode(b"not a jpeg at all") is None
+    assert decoder.decode(np.zeros((1, 64), np.uint8)) is None

@@ -23,6 +23,7 @@ import numpy as np
 from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyError
 from p2c.resources import Closeable
 from p2c.stream.frame import MICROSECONDS, Frame
+from p2c.stream.mjpeg import MJPG, MjpegDecoder
 
 __all__ = [
     "AudioInfo",
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 # A camera that returns this many failed reads in a row (about a second) is gone.
 _MAX_FAILED_READS = 30
+# A camera asked for at least this width or height is asked for MJPEG (see WebcamSource.open).
+_MJPEG_FROM = (1280, 720)
 
 
 @dataclass(frozen=True)
@@ -369,6 +372,7 @@ class WebcamSource(Closeable):
         self.disconnected = False
         self.info: VideoInfo
         self._capture: Any = None
+        self._jpeg: MjpegDecoder | None = None  # raw MJPEG frames (see _first_frame)
 
     def open(self) -> None:
         """Open the camera and read one frame (so ``info`` is exact); opening twice is a no-op."""
@@ -379,14 +383,17 @@ class WebcamSource(Closeable):
         capture = cv2.VideoCapture(self.device)
         width, height, fps = self.requested
         if capture.isOpened():
+            if (width or 0) >= _MJPEG_FROM[0] or (height or 0) >= _MJPEG_FROM[1]:
+                # HD at full rate comes as MJPEG (YUYV at 1080p fits USB 2 at about 5 fps).
+                capture.set(cv2.CAP_PROP_FOURCC, MJPG)
             if width:
                 capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             if height:
                 capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
             if fps:
                 capture.set(cv2.CAP_PROP_FPS, fps)
-        ok, probe = capture.read() if capture.isOpened() else (False, None)
-        if not ok or probe is None:
+        probe = self._first_frame(capture) if capture.isOpened() else None
+        if probe is None:
             capture.release()
             raise InputNotFoundError(
                 f"cannot open camera {self.device}: check that it is connected and not used by another "
@@ -401,6 +408,32 @@ class WebcamSource(Closeable):
         if (width and width != self.info.width) or (height and height != self.info.height):
             logger.info("camera %s gives %dx%d", self.device, self.info.width, self.info.height)
 
+    def _first_frame(self, capture: Any) -> np.ndarray | None:
+        """The camera's first frame in RGB. An MJPEG camera is read raw and its JPEGs decoded by
+        FFmpeg (:mod:`p2c.stream.mjpeg`: less than half what OpenCV's decoding and a conversion to
+        RGB cost), unless its backend will not give them raw."""
+        import cv2
+
+        if int(capture.get(cv2.CAP_PROP_FOURCC)) == MJPG and capture.set(cv2.CAP_PROP_CONVERT_RGB, 0):
+            self._jpeg = MjpegDecoder()
+            ok, raw = capture.read()
+            rgb = self._to_rgb(raw) if ok and raw is not None else None
+            if rgb is not None:
+                return rgb
+            self._jpeg = None
+            capture.set(cv2.CAP_PROP_CONVERT_RGB, 1)
+            logger.info("camera %s: MJPEG frames do not decode raw; reading them through OpenCV", self.device)
+        ok, bgr = capture.read()
+        return self._to_rgb(bgr) if ok and bgr is not None else None
+
+    def _to_rgb(self, image: np.ndarray) -> np.ndarray | None:
+        """A camera read as RGB: a BGR image converted, or a raw JPEG decoded (``None``: it does not)."""
+        import cv2
+
+        if image.ndim == 3 and image.shape[2] == 3:
+            return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return None if self._jpeg is None else self._jpeg.decode(image)
+
     def close(self) -> None:
         if self._capture is not None:
             self._capture.release()
@@ -410,16 +443,16 @@ class WebcamSource(Closeable):
         """The camera's next image, RGB (mirrored if asked), or None when the read failed.
 
         The first call returns the frame :meth:`open` read. Blocks while the camera waits."""
-        import cv2
-
         if self._capture is None:
             raise RuntimeError("open the source first (use it in a with block)")
-        bgr, self._probe = self._probe, None
-        if bgr is None:
-            ok, bgr = self._capture.read()
-            if not ok or bgr is None:
+        rgb, self._probe = self._probe, None
+        if rgb is None:
+            ok, image = self._capture.read()
+            if not ok or image is None:
                 return None
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            rgb = self._to_rgb(image)
+            if rgb is None:
+                return None
         return np.ascontiguousarray(rgb[:, ::-1]) if self.mirror else rgb
 
     def __iter__(self) -> Iterator[Frame]:
