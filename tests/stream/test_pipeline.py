@@ -265,3 +265,30 @@ def test_live_stages_take_frames_just_in_time_so_no_work_is_thrown_away(list_sin
     assert stats.frames_in == 60 and stats.frames_out + stats.dropped == 60
     assert len(fast.calls) <= len(slow.calls) + 2, (len(fast.calls), len(slow.calls))
     assert stats.frames_out == len(slow.calls)  # every frame the slow stage made was shown
+
+
+class Bursty(Mark):
+    """A stage whose ``burst_at``-th call takes ``burst`` seconds instead of ``delay``."""
+
+    def __init__(self, name: str, delay: float, burst_at: int, burst: float) -> None:
+        super().__init__(name, delay)
+        self.burst_at, self.burst = burst_at, burst
+
+    def process(self, frames: list[Frame]) -> list[Frame]:
+        if len(self.calls) == self.burst_at:
+            time.sleep(self.burst - self.delay)
+        return super().process(frames)
+
+
+def test_a_burst_costs_one_frame_and_no_frame_waits_behind_it(list_sink) -> None:
+    """A stage that once takes ten times its usual time: the stage before it makes no frame that
+    would wait for the burst to end, so the frames after it wait no longer than usual."""
+    fast, slow = Mark("fast", delay=0.005), Bursty("slow", delay=0.02, burst_at=10, burst=0.25)
+    sink = list_sink(8, 8)
+    Pipeline(PacedSource(80, 0.01), [fast, slow], [sink], PipelineConfig(live=True, queue_size=1)).run()
+    waits = []
+    for frame in sink.frames:
+        times = {name: (started, finished) for name, started, finished in frame.stages}
+        waits.append(times["slow"][0] - times["fast"][1])  # in the queue between the two
+    assert len(slow.calls) > 12 and max(slow.calls) == 1
+    assert max(waits) < 0.1, sorted(waits)[-3:]  # a frame made during the burst waited 0.2 s

@@ -384,17 +384,22 @@ class Pipeline:
         ]
         clocks = [StageClock() for _ in self.stages]
         # Live, a stage takes its next frame just in time for the next stage (p2c.stream.pacing);
-        # the last one hands frames to the sinks, which never keep it waiting.
-        nexts: list[StageClock | None] = [*clocks[1:], None] if self.config.live else [None] * len(clocks)
-        for stage, inbox, outbox, clock, downstream in zip(
-            self.stages, self.queues, self.queues[1:], clocks, nexts, strict=False
+        # the last one hands frames to the sinks, which never keep it waiting. A stage drops a
+        # frame that went stale in its queue, so that its maker makes a fresh one.
+        live = self.config.live
+        nexts: list[StageClock | None] = [*clocks[1:], None] if live else [None] * len(clocks)
+        makers: list[StageClock | None] = [None, *clocks[:-1]] if live else [None] * len(clocks)
+        for stage, inbox, outbox, clock, downstream, maker in zip(
+            self.stages, self.queues, self.queues[1:], clocks, nexts, makers, strict=False
         ):
             threads.append(
                 threading.Thread(
                     target=self._guard,
                     args=(
                         stage.name,
-                        lambda s=stage, i=inbox, o=outbox, c=clock, d=downstream: self._work(s, i, o, c, d),
+                        lambda s=stage, i=inbox, o=outbox, c=clock, d=downstream, m=maker: self._work(
+                            s, i, o, c, d, m
+                        ),
                     ),
                     daemon=True,
                     name=f"p2c-{stage.name}",
@@ -450,6 +455,7 @@ class Pipeline:
         outbox: FrameQueue[Frame],
         clock: StageClock | None = None,
         downstream: StageClock | None = None,
+        maker: StageClock | None = None,
     ) -> None:
         try:
             while not self._cancel.is_set():
@@ -458,6 +464,10 @@ class Pipeline:
                 frames = collect(inbox, stage.batch_policy, self._cancel)
                 if not frames:
                     break
+                if maker is not None:
+                    frames = self._fresh(frames, maker)
+                    if not frames:
+                        continue
                 started, cpu = time.monotonic(), time.thread_time()
                 if clock is not None:
                     clock.begin(started)
@@ -477,6 +487,17 @@ class Pipeline:
         finally:
             outbox.close()
             stage.close()
+
+    def _fresh(self, frames: list[Frame], maker: StageClock) -> list[Frame]:
+        """``frames`` less those that went stale in the queue (:meth:`StageClock.is_stale` of the
+        stage that made them: it makes a fresh one sooner), counted as dropped."""
+        now = time.monotonic()
+        fresh = [
+            frame for frame in frames if not (frame.stages and maker.is_stale(now - frame.stages[-1][2]))
+        ]
+        if len(fresh) < len(frames):
+            self.stats.add(dropped=len(frames) - len(fresh))
+        return fresh
 
     def _drain(self, on_frame: FrameCallback | None) -> None:
         """Main thread: hand finished frames to the sinks until the stream ends or stops."""
