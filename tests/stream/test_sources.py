@@ -227,3 +227,19 @@ def test_a_damaged_or_empty_jpeg_decodes_to_nothing() -> None:
     decoder = MjpegDecoder()
     assert decoder.decode(b"") is None and decoder.decode(b"not a jpeg at all") is None
     assert decoder.decode(np.zeros((1, 64), np.uint8)) is None
+
+
+def _decoder_threads() -> int:
+    """FFmpeg's decoding threads alive in this process (Linux names them ``av:CODEC:...``)."""
+    tasks = Path("/proc/self/task")
+    return sum((task / "comm").read_text().startswith("av:") for task in tasks.iterdir())
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="thread names are read from Linux's /proc")
+def test_a_clip_played_as_a_camera_decodes_in_its_reading_thread(talking_clip: Path) -> None:
+    """Live, at the camera's rate, no FFmpeg frame threads: the stages already use every core."""
+    with ClipCameraSource(talking_clip) as source:
+        frames = iter(source)
+        for _ in range(3):
+            next(frames)
+        assert _decoder_threads() == 0

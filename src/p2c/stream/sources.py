@@ -24,6 +24,7 @@ from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyE
 from p2c.resources import Closeable
 from p2c.stream.frame import MICROSECONDS, Frame
 from p2c.stream.mjpeg import MJPG, MjpegDecoder
+from p2c.stream.threads import decode_in_thread
 
 __all__ = [
     "AudioInfo",
@@ -170,7 +171,7 @@ class VideoFileSource(Closeable):
             self.close()
             raise InvalidInputError(f"{self.path} has no video stream; pass a video file")
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        decode_in_thread(self._stream, live=self.live)
         if self.start > 0:
             self._container.seek(int(self.start / self._stream.time_base), stream=self._stream)
         self._packets = iter(self._container.demux(self._stream))
