@@ -37,9 +37,12 @@ MediaPipe's graph threads count to the tracker, the engine's pool to the engine,
 threads to the source, the encoder's to the sink), beside each stage's wall milliseconds per
 frame. Engines are built and warmed up, face models loaded, before any clock starts.
 
-Writes ``pipeline_scenarios.json`` (machine, versions, load average before and after each run,
-every figure), ``.md`` (the tables) and ``.png`` (:mod:`scenario_report`). ``--tiny``: tiny
-random generators (CI).
+With the MJPEG scenario it also times decoding its frames to RGB three ways (:mod:`jpeg_decoding`:
+FFmpeg, as p2c reads a webcam's MJPEG; OpenCV to BGR and a conversion, as OpenCV's capture does;
+OpenCV straight to RGB). Writes ``pipeline_scenarios.json`` (machine, versions, load average
+before and after each run, every figure), ``.md`` (the tables) and ``.png``
+(:mod:`scenario_report`). ``--tiny``: tiny random generators (CI). ``--clip-cache DIR`` keeps
+the clips made and reuses them.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from generator_throughput import machine_info
+from jpeg_decoding import time_jpeg_decoding
 from latency_split import FrameTiming, frame_timing, latency_split, percentiles
 from pipeline_fps import random_weights, require_video_libraries
 from reporting import benchmark_command, write_report
@@ -146,6 +150,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"), help="folder for the results")
     parser.add_argument("--tiny", action="store_true", help="tiny random generators (CI)")
+    parser.add_argument(
+        "--clip-cache",
+        type=Path,
+        default=None,
+        help="keep the test clips made in this folder and reuse them (default: made afresh each run)",
+    )
     parser.add_argument(
         "--runs",
         nargs="+",
@@ -485,8 +495,20 @@ def _clip_for(run: Run, args: argparse.Namespace, scratch: Path, clips: dict[Sce
     scenario = run.scenario
     if scenario not in clips:
         source = args.close_clip if scenario.close_up is not None else args.clip
-        path = scratch / f"in{len(clips)}{scenario.suffix}"
-        clips[scenario] = write_scenario_clip(source, scenario, args.frames, path)
+        if args.clip_cache is None:
+            clips[scenario] = write_scenario_clip(
+                source, scenario, args.frames, scratch / f"in{len(clips)}{scenario.suffix}"
+            )
+        else:
+            name = "".join(c if c.isalnum() else "_" for c in scenario.name)
+            path = args.clip_cache / f"{name}_{args.frames}_{source.stem}{scenario.suffix}"
+            if not path.is_file():
+                args.clip_cache.mkdir(parents=True, exist_ok=True)
+                write_scenario_clip(
+                    source, scenario, args.frames, path.with_suffix(".part" + scenario.suffix)
+                )
+                path.with_suffix(".part" + scenario.suffix).replace(path)
+            clips[scenario] = path
     return clips[scenario]
 
 
@@ -543,7 +565,11 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             for engine in {id(e): e for e in [*engines.values(), *live_one_face.values()]}.values():
                 engine.close()
+        mjpeg = clips.get(MJPEG_1080P)
+        decoding = time_jpeg_decoding(mjpeg) if mjpeg is not None else None
     report = {"machine": machine, "settings": _settings(args, names), "runs": results}
+    if decoding is not None:
+        report["mjpeg_decoding"] = decoding
     write_report(args.out, NAME, report, markdown_table(report), plot)
     return report
 

@@ -164,6 +164,11 @@ def markdown_table(report: dict[str, Any]) -> str:
     cost = _cost_table(report)
     if cost:
         lines += ["", *cost]
+    decoding = report.get("mjpeg_decoding")
+    if decoding:
+        width, height = decoding["size"]
+        ways = ", ".join(f"{name} {ms:.1f}" for name, ms in decoding["cpu_ms_per_frame"].items())
+        lines += ["", f"Decoding one {width}x{height} MJPEG frame to RGB, CPU ms (taking turns): {ways}"]
     return "\n".join(lines) + "\n"
 
 

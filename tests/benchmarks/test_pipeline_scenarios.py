@@ -121,11 +121,16 @@ def test_the_new_scenarios_are_the_clips_they_say(report: Any) -> None:
     four = _row(report, "live 720p, 4 faces")
     assert four["target_dropped"] == 0.25 and four["target_p95_ms"] == 150
     assert max(four["compact"]["faces_per_frame"]) == 4
+    decoding = report["mjpeg_decoding"]  # the three ways to RGB, on the MJPEG clip's frames
+    assert decoding["size"] == [1920, 1080] and decoding["frames"] == FRAMES
+    assert {"ffmpeg_rgb (p2c)", "opencv_bgr_then_rgb (OpenCV's capture)"} <= set(decoding["cpu_ms_per_frame"])
+    assert all(len(rounds) == decoding["rounds"] for rounds in decoding["cpu_ms_per_frame_rounds"].values())
     table = report["_table"]
     assert (
         "| live 720p, large face | >= 28 fps, p95 <= 80 ms |" in table and "| 1080p MJPEG, 1 face |" in table
     )
-    assert "wait before engine" in table and report["_png"] > 1000
+    assert "wait before engine" in table and "Decoding one 1920x1080 MJPEG frame" in table
+    assert report["_png"] > 1000
 
 
 def test_latency_splits_into_work_in_the_stages_and_waiting_between() -> None:
