@@ -48,11 +48,10 @@ the clips made and reuses them.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import resource
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,8 +62,16 @@ import numpy as np
 
 from generator_throughput import machine_info
 from jpeg_decoding import time_jpeg_decoding
-from latency_split import FrameTiming, frame_timing, latency_split, percentiles
+from latency_split import (
+    STEADY_AFTER_S,
+    FrameTiming,
+    frame_timing,
+    latency_split,
+    percentiles,
+    steady_percentiles,
+)
 from pipeline_fps import random_weights, require_video_libraries
+from reference_path import time_reference
 from reporting import benchmark_command, write_report
 from scenario_clips import (
     CAMERA_FPS,
@@ -78,7 +85,7 @@ from scenario_clips import (
     write_scenario_clip,
 )
 from scenario_report import PATHS, STAGES, markdown_table, plot
-from thread_cpu import ThreadCpuSampler, os_thread_name
+from thread_cpu import ThreadCpuSampler, os_thread_name, process_cpu
 
 __all__ = ["MODES", "PATHS", "RUNS", "SCENARIOS", "Run", "Scenario", "main", "run_scenarios"]
 
@@ -90,6 +97,7 @@ REFERENCE = (
     "included; live, the newest camera frame each time it is free"
 )
 MODES = ("live", "file", "cost")
+_COST_FRAMES = 300  # a cost run's default frames (at most --frames)
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--frames", type=positive_int, default=300, help="frames per run (live: at 30 fps; default 300)"
     )
+    parser.add_argument(
+        "--cost-frames",
+        type=positive_int,
+        default=None,
+        help="frames per cost run (default: --frames, at most 300: its figures are means, steady sooner)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/benchmarks"), help="folder for the results")
     parser.add_argument("--tiny", action="store_true", help="tiny random generators (CI)")
     parser.add_argument(
@@ -195,34 +209,14 @@ class _Marked:
         for index, frame in enumerate(self.source):
             if index == 0:
                 self.sampler.mark()
-                self.clock["cpu"] = _process_cpu()
+                self.clock["cpu"] = process_cpu()
                 self.clock["wall"] = time.perf_counter()
             yield frame
 
 
-def _process_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-# Live latency is also given past start-up: frames captured from this long after the first one.
-# The first frame's detection (60-70 ms at 720p here) and the queue behind it fill about 10
-# frames, 3 % of a 300-frame run, which is what a call's first second costs, not its steady state.
-STEADY_AFTER_S = 1.0
-
-
-def _latencies(values: list[float]) -> dict[str, float]:
-    return percentiles(values)
-
-
-def _steady_latencies(values: list[float], arrived: list[float]) -> dict[str, float] | None:
-    """:func:`_latencies` of the frames captured ``STEADY_AFTER_S`` or more after the first;
-    ``None`` when the run was shorter."""
-    if not arrived:
-        return None
-    start = min(arrived) + STEADY_AFTER_S
-    steady = [value for value, when in zip(values, arrived, strict=True) if when >= start]
-    return _latencies(steady) if steady else None
+# The latency past start-up (kept here by name: tests and older notes import it from here).
+_steady_latencies = steady_percentiles
+_latencies = percentiles
 
 
 def _steady_split(timings: list[FrameTiming], arrived: list[float]) -> dict[str, Any]:
@@ -246,6 +240,11 @@ def _sinks(run: Run, info: Any, video: Path) -> list[Any]:
     if run.mode == "file":
         return [VideoFileSink(video, info.width, info.height, info.fps, info.time_base)]
     return [NullSink(info.width, info.height)]
+
+
+def _sink(run: Run, info: Any, video: Path) -> Any:
+    """The run's one sink (photo2cartoon's way writes to one)."""
+    return _sinks(run, info, video)[0]
 
 
 def _video_config(run: Run, batch_size: int) -> Any:
@@ -297,7 +296,7 @@ def time_ours(run: Run, clip: Path, engine: Any, frames: int, batch_size: int, v
             stats = cartoonize(
                 source, _sinks(run, source.info, video), engine, config, max_frames=frames, on_frame=record
             )
-    cpu = _process_cpu() - clock.get("cpu", _process_cpu())
+    cpu = process_cpu() - clock.get("cpu", process_cpu())
     wall = (finished[-1] - clock["wall"]) if finished and "wall" in clock else 0.0
     out = max(stats.frames_out, 1)
     stages = stats.stage_ms_per_frame()
@@ -330,109 +329,6 @@ def time_ours(run: Run, clip: Path, engine: Any, frames: int, batch_size: int, v
             "changes": stats.adaptations,
             "frames_at_level": {str(level): count for level, count in sorted(levels.items())},
         },
-        "load_average": {"before": load_before, "after": list(os.getloadavg())},
-    }
-
-
-def _newest_frames(source: Any, frames: int, stop: threading.Event, counted: dict[str, int]) -> Iterator[Any]:
-    """Live: a reader thread keeps only the newest camera frame; yield it each time one is asked for."""
-    from p2c.stream.queues import Closed, FrameQueue
-
-    inbox: FrameQueue[Any] = FrameQueue(1, "drop_oldest")
-
-    def read() -> None:
-        try:
-            for frame in source:
-                # The camera's frames so far: those read, and those it let go (read too late).
-                if stop.is_set() or counted["in"] + getattr(source, "skipped", 0) >= frames:
-                    break
-                counted["in"] += 1
-                inbox.put(frame, stop)
-        finally:
-            inbox.close()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        while True:
-            try:
-                yield inbox.get(cancel=stop)
-            except Closed:
-                return
-    finally:
-        stop.set()
-        reader.join()
-
-
-def _every_frame(source: Any, frames: int, counted: dict[str, int]) -> Iterator[Any]:
-    """File: decode in this thread, one frame after the other, as photo2cartoon's loop does."""
-    for frame in source:
-        if counted["in"] >= frames:
-            return
-        counted["in"] += 1
-        yield frame
-
-
-def time_reference(
-    run: Run, clip: Path, engine: Any, aligner: Any, frames: int, video: Path
-) -> dict[str, Any]:
-    """photo2cartoon's way, frame by frame on one thread (live: a reader keeps the newest frame)."""
-    from p2c.engine import batch_to_images, images_to_batch
-    from p2c.stream.compositing import paste_cartoons
-
-    stages = dict.fromkeys(("decode", "align", "engine", "composite", "encode"), 0.0)
-    latencies: list[float] = []
-    arrived: list[float] = []
-    faces_per_frame: list[int] = []
-    counted = {"in": 0}
-    load_before = list(os.getloadavg())
-    source = _source(run, clip)
-    with source:
-        (sink,) = _sinks(run, source.info, video)
-        with sink:
-            stop = threading.Event()
-            cpu0, wall0 = _process_cpu(), time.perf_counter()
-            feed = (
-                _newest_frames(source, frames, stop, counted)
-                if run.mode == "live"
-                else _every_frame(source, frames, counted)
-            )
-            while True:
-                t0 = time.perf_counter()
-                frame = next(feed, None)
-                if frame is None:
-                    break
-                t1 = time.perf_counter()
-                faces = aligner.align(frame.image, max_faces=run.scenario.faces)
-                t2 = time.perf_counter()
-                cartoons = [batch_to_images(engine.run(images_to_batch([face.crop])))[0] for face in faces]
-                t3 = time.perf_counter()
-                if faces:
-                    frame.output = paste_cartoons(frame.image, faces, cartoons)
-                t4 = time.perf_counter()
-                sink.write(frame)
-                t5 = time.perf_counter()
-                latencies.append(time.monotonic() - frame.arrived)
-                arrived.append(frame.arrived)
-                for name, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
-                    stages[name] += seconds
-                faces_per_frame.append(len(faces))
-            wall, cpu = time.perf_counter() - wall0, _process_cpu() - cpu0
-    out = max(len(latencies), 1)
-    taken = min(counted["in"] + getattr(source, "skipped", 0), frames)  # live: camera frames, shown or not
-    return {
-        "frames": {
-            "in": taken,
-            "out": len(latencies),
-            "dropped": taken - len(latencies),
-        },
-        "faces_per_frame": faces_per_frame,
-        "fps": len(latencies) / wall if wall > 0 else 0.0,
-        "latency_ms": _latencies(latencies),
-        "latency_ms_steady": _steady_latencies(latencies, arrived),
-        "cpu_ms_per_frame": 1000.0 * cpu / out,
-        "cores": cpu / wall if wall > 0 else 0.0,
-        "stage_ms_per_frame": {name: 1000 * seconds / out for name, seconds in stages.items()},
         "load_average": {"before": load_before, "after": list(os.getloadavg())},
     }
 
@@ -555,9 +451,16 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
                             continue  # photo2cartoon's way has no live path to cost
                         video = scratch / f"out{index}_{path}.mp4"
                         row[path] = (
-                            time_reference(run, clip, engine, aligner, args.frames, video)
+                            time_reference(
+                                _source(run, clip),
+                                functools.partial(_sink, run, video=video),
+                                engine,
+                                aligner,
+                                args.frames,
+                                run.scenario.faces,
+                            )
                             if path == "reference"
-                            else time_ours(run, clip, engine, args.frames, args.batch_size, video)
+                            else time_ours(run, clip, engine, _frames(run, args), args.batch_size, video)
                         )
                         print(f"{run.name}, {path}: {row[path]['fps']:.2f} fps", file=sys.stderr)
                     row["targets_met"] = _targets_met(run, row.get("compact"))
@@ -572,6 +475,13 @@ def run_scenarios(args: argparse.Namespace) -> dict[str, Any]:
         report["mjpeg_decoding"] = decoding
     write_report(args.out, NAME, report, markdown_table(report), plot)
     return report
+
+
+def _frames(run: Run, args: argparse.Namespace) -> int:
+    """Frames the run plays: ``--frames``; a cost run ``--cost-frames`` (at most ``--frames``)."""
+    if run.mode != "cost":
+        return int(args.frames)
+    return int(min(args.cost_frames or _COST_FRAMES, args.frames))
 
 
 def _row(run: Run) -> dict[str, Any]:
@@ -594,6 +504,7 @@ def _settings(args: argparse.Namespace, names: dict[str, str]) -> dict[str, Any]
         "clip": str(args.clip),
         "close_clip": str(args.close_clip),
         "frames": args.frames,
+        "cost_frames": min(args.cost_frames or _COST_FRAMES, args.frames),
         "camera_fps": CAMERA_FPS,
         "weights": _weights_note(args),
         "batch_size": args.batch_size,

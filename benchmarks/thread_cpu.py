@@ -22,17 +22,24 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["ThreadCpuSampler", "os_thread_name"]
+__all__ = ["ThreadCpuSampler", "os_thread_name", "process_cpu"]
 
 _TASKS = Path("/proc/self/task")
 _PR_SET_NAME, _PR_GET_NAME = 15, 16
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu() -> float:
+    """CPU seconds of the whole process so far, every thread (user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _libc() -> ctypes.CDLL | None:

@@ -74,7 +74,7 @@ def test_pipeline_scenarios_tiny(talking_clip_with_audio: Path, tmp_path: Path) 
             assert set(stages) == {"source", "tracker", "engine", "compositor", "sink"}
             assert stages["tracker"]["frames"] >= 1 and stages["engine"]["wall_ms_per_frame"] > 0
             assert all("cpu_ms_per_frame" in s and "cores" in s for s in stages.values())
-            assert set(row[path]["policy"]) == {"level", "lowered", "changes"}
+            assert set(row[path]["policy"]) == {"level", "lowered", "changes", "frames_at_level"}
     assert report["machine"]["cpu"] and "torch" in report["machine"]["versions"]
     assert "random tiny" in report["settings"]["weights"]
     table = (tmp_path / "pipeline_scenarios.md").read_text()
