@@ -34,6 +34,7 @@ CPU_STATE=${P2C_CPU_STATE:-$REPO/recipes/state}  # the compact model's portable 
 RUNS=${P2C_RUNS:-$REPO/runs/default}         # git-ignored: the GPU's work folder, the candidate, the gate
 CPU_RUN=${P2C_CPU_RUN:-$RUNS/cpu}            # git-ignored: the CPU run's full state (every 5 min), log, samples
 CPU_THREADS=${P2C_CPU_THREADS:-2}
+CPU_RECIPE="--stability-weight 3"  # the long run's own options (docs/default-model.md); P2C_CPU_ARGS replaces them
 RAW=${P2C_RAW:-$REPO/../shared/data/photo2cartoon}
 DATA=${P2C_DATA:-/tmp/p2c-data}            # PNG crops, outside the repository
 SPLIT_TEST=${P2C_SPLIT_TEST:-40}          # testA: 40 photos, chosen with seed 0 (docs/default-model.md)
@@ -139,7 +140,7 @@ cpu() {
     # setsid + nohup: the run outlives this shell; nice 19: the session's own work comes first.
     setsid nohup nice -n 19 "$PY" -m p2c.training.commands.train_compact --data "$DATA" --out "$CPU_RUN" \
         --state-dir "$CPU_STATE" --init-from "$CPU_STATE" --threads "$CPU_THREADS" --no-progress \
-        ${P2C_CPU_ARGS:-} >>"$CPU_RUN/train.log" 2>&1 </dev/null &
+        ${P2C_CPU_ARGS-$CPU_RECIPE} >>"$CPU_RUN/train.log" 2>&1 </dev/null &
     echo $! >"$CPU_RUN/train.pid"
     log "started (pid $!), log $CPU_RUN/train.log; the state goes to $CPU_STATE every 5 minutes"
     local waited=0
