@@ -56,7 +56,7 @@ def test_the_texture_is_one_grey_channel_whose_mix_sums_to_one() -> None:
 def test_part_windows_sit_at_the_same_place_at_every_size() -> None:
     for size in (128, 256):
         image = torch.zeros(1, 3, size, size)
-        for name, (top, left, height, width) in PART_WINDOWS.items():
+        for name, (_top, _left, height, width) in PART_WINDOWS.items():
             window = part_windows(image, name)
             assert window.shape[-2:] == (round(height * size / 256), round(width * size / 256))
     marked = torch.zeros(1, 1, 256, 256)
