@@ -29,7 +29,11 @@ TEXTURE_WEIGHTS = ((0.199, 0.399), (0.487, 0.687), (0.014, 0.214))
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
-    return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+    """The mean over a (2r+1)^2 window (fewer pixels at the border), as a row pass then a column
+    pass: 2(2r+1) reads a pixel instead of (2r+1)^2 (the filter at 256 px doubled a step's time)."""
+    k = 2 * radius + 1
+    rows = F.avg_pool2d(x, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
+    return F.avg_pool2d(rows, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
 
 
 def guided_filter(guide: torch.Tensor, image: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
