@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,18 @@ import torch
 from p2c.training.blotches import head_mask
 from p2c.training.metrics import kernel_inception_distance
 
-__all__ = ["BLOCKS", "StyleDistance", "StyleReference", "style_features"]
+__all__ = [
+    "BLOCKS",
+    "CALIBRATION",
+    "StyleDistance",
+    "StyleReference",
+    "calibration_line",
+    "load_calibration",
+    "style_features",
+]
+
+# What recipes/style_calibration.py measured against photo2cartoon's cartoons (package data).
+CALIBRATION = Path(__file__).with_name("style_calibration.json")
 
 BLOCKS = ("layout", "colour", "palette", "lines", "strength", "flatness")
 SIZE = 256  # features are taken on crops of this size
@@ -187,3 +199,22 @@ def _joined(blocks: dict[str, np.ndarray]) -> np.ndarray:
 
 def _kid(x: np.ndarray, y: np.ndarray) -> float:
     return kernel_inception_distance(torch.from_numpy(x), torch.from_numpy(y), standardise=False)
+
+
+def load_calibration(path: Path = CALIBRATION) -> dict[str, Any] | None:
+    """The style distance's calibration (recipes/style_calibration.py), or None where none ships."""
+    import json
+
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def calibration_line(calibration: dict[str, Any]) -> str:
+    """One sentence: where real cartoons, photos, crude stylisations and the models land."""
+    figures = "; ".join(f"{name} {value:.2f}" for name, value in calibration["style_distance"].items())
+    return (
+        f"Style distance calibration (against {calibration['reference']}; {calibration['measured']}): "
+        f'{figures}. docs/default-model.md, "Style distance and blotches", says how it was measured.'
+    )
