@@ -158,13 +158,25 @@ class StyleReference:
     def __init__(self, cartoons: Sequence[np.ndarray]) -> None:
         if len(cartoons) < 2:
             raise ValueError(f"a style reference needs at least 2 cartoons, got {len(cartoons)}")
-        features = style_features(cartoons)
+        self._fit(style_features(cartoons))
+
+    @classmethod
+    def from_features(cls, features: dict[str, np.ndarray]) -> StyleReference:
+        """The reference of cartoons whose :func:`style_features` are given (at least 2)."""
+        count = len(features[BLOCKS[0]])
+        if count < 2:
+            raise ValueError(f"a style reference needs at least 2 cartoons, got {count}")
+        reference = cls.__new__(cls)
+        reference._fit(features)
+        return reference
+
+    def _fit(self, features: dict[str, np.ndarray]) -> None:
         self.centre = {name: values.mean(axis=0) for name, values in features.items()}
-        self.scale = {}
+        self.scale: dict[str, np.ndarray] = {}
         for name, values in features.items():
             deviation = values.std(axis=0)
             self.scale[name] = np.maximum(deviation, SCALE_FLOOR * np.median(deviation) + 1e-9)
-        self.cartoons = len(cartoons)
+        self.cartoons = len(features[BLOCKS[0]])
         self.standardised = self.standardise(features)
 
     def standardise(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
