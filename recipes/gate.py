@@ -280,16 +280,8 @@ def clip_figures(
     photos = to_batch(crops, device)
     cartoons = cartoonise(generator, crops, device)
     p_cartoon = torch.cat([gauge(part).float() for part in cartoons.split(8)]).cpu().numpy()
-    distances = (
-        torch.cat(
-            [
-                descriptor_distance(faceid, a, b)
-                for a, b in zip(photos.split(8), cartoons.split(8), strict=True)
-            ]
-        )
-        .cpu()
-        .numpy()
-    )
+    pairs = zip(photos.split(8), cartoons.split(8), strict=True)
+    distances = torch.cat([descriptor_distance(faceid, a, b) for a, b in pairs]).cpu().numpy()
     images = list(tensor_to_rgb(cartoons))
     shares = blotch_shares(crops, images)
     measured = style.measure(images)
@@ -297,10 +289,8 @@ def clip_figures(
     for clip, clip_crops in frames.items():
         part = shares[start : start + len(clip_crops)]
         start += len(clip_crops)
-        per_clip[clip] = {
-            "frames": len(clip_crops),
-            "blotch_fraction": float(np.mean(part > BLOTCH_SHARE_LIMIT)),
-        }
+        fraction = float(np.mean(part > BLOTCH_SHARE_LIMIT)) if len(part) else None
+        per_clip[clip] = {"frames": len(clip_crops), "blotch_fraction": fraction}
     return {
         "clip_frames": len(crops),
         "dlib_same_fraction_clips": float(np.mean(distances < DLIB_SAME_PERSON)),
@@ -389,6 +379,10 @@ def flicker_figures(weights: Path, clips: Sequence[Path], out: Path, frames: int
 # -- the report ------------------------------------------------------------------------------------
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
 def _verdict(value: bool | None) -> str:
     return {True: "pass", False: "**FAIL**", None: "not run"}[value]
 
@@ -417,7 +411,7 @@ def markdown(report: dict[str, Any]) -> str:
         ]
     if "clip_frames" in f:
         per_clip = ", ".join(
-            f"`{clip}` {v['blotch_fraction']:.0%} of {v['frames']}"
+            f"`{clip}` {_percent(v['blotch_fraction'])} of {v['frames']}"
             for clip, v in f["blotches_per_clip"].items()
         )
         rows += [
