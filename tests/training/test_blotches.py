@@ -70,3 +70,15 @@ def test_cartoons_of_another_size_are_compared_at_the_photo_size() -> None:
         blotch_mask(photo, cartoon)
     with pytest.raises(ValueError, match="hue_min"):
         BlotchColours(hue_min=140, hue_max=130)
+
+
+def test_real_crops_have_no_blotches_of_their_own_and_a_painted_patch_is_one(prepared: dict) -> None:
+    from p2c.training.evaluation import load_crops
+
+    photos = load_crops(prepared["data"] / "trainA")[1]
+    assert not blotch_shares(photos, photos).any()  # a "cartoon" that keeps every colour
+    painted = [photo.copy() for photo in photos]
+    for image in painted:
+        image[96:128, 112:144] = BLUE  # mid-face, 1,024 pixels: at least 1 % of any head here
+    shares = blotch_shares(photos, painted)
+    assert (shares > BLOTCH_SHARE_LIMIT).all() and (shares < 0.1).all()

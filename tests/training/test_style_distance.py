@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -79,3 +81,20 @@ def test_a_set_too_small_to_measure_is_refused(reference) -> None:
         reference.measure(_set(7, drawn=True, count=1))
     with pytest.raises(ValueError, match="at least 2"):
         StyleReference(_set(7, drawn=True, count=1))
+
+
+def test_real_cartoons_measure_near_the_cartoon_set_and_real_photos_far(
+    shared_cartoons: Path, prepared: dict
+) -> None:
+    from p2c.training.dataset import read_rgb
+    from p2c.training.evaluation import load_crops
+
+    cartoons = []
+    for path in sorted(shared_cartoons.iterdir())[:50]:
+        image = read_rgb(path)
+        assert image is not None
+        cartoons.append(cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA))
+    reference = StyleReference(cartoons[:40])
+    photos = [crop for name in ("trainA", "testA") for crop in load_crops(prepared["data"] / name)[1]]
+    near, far = reference.measure(cartoons[40:]), reference.measure(photos)
+    assert len(photos) >= 4 and abs(near.distance) < 0.05 * far.distance
