@@ -58,7 +58,7 @@ if [[ ${P2C_TINY:-0} == 1 ]]; then
     DEVICE=cpu
     D_WARMUP=${P2C_D_WARMUP:-2}
     P2C_BATCH=${P2C_BATCH:-1}
-    GATE=(--device cpu --flicker-device cpu --frames "${P2C_GATE_FRAMES:-6}")
+    GATE=(--device cpu --flicker-device cpu --frames "${P2C_GATE_FRAMES:-6}" --clip-frames "${P2C_GATE_CLIP_FRAMES:-4}")
 else
     SIZE=(--img-size 256 --ch 32 --device cuda --amp bf16 --num-workers 8)
     SAVE=(--save-every 1000000 --log-every 50 --sample-every 500)
@@ -245,9 +245,11 @@ gpu_steps() {
     cp "$work"/state/genA2B.safetensors "$work"/state/genB2A.safetensors "$OUT/"  # first: what matters most
 
     # (c) evaluate: p2c-eval on testA/testB, and the gate's output checks and grid (no flicker there)
+    local style=("$CARRY/data/testB")
+    [[ -d $CARRY/data/trainB ]] && style=("$CARRY/data/trainB" "$CARRY/data/testB")
     p2c_eval --weights "$work/state/genA2B.safetensors" --photos "$CARRY/data/testA" \
-        --cartoons "$CARRY/data/testB" --faceid-weights "$FACEID" --out "$work/eval" --device "$DEVICE" \
-        || log "p2c-eval failed"
+        --cartoons "$CARRY/data/testB" --style-cartoons "${style[@]}" --faceid-weights "$FACEID" \
+        --out "$work/eval" --device "$DEVICE" || log "p2c-eval failed"
     "$PY" recipes/gate.py "$work/state/genA2B.safetensors" --data "$CARRY/data" --out "$work/gate" \
         --astronaut-crop "$CARRY/gate/astronaut.png" --faceid-weights "$FACEID" --device "$DEVICE" \
         --no-flicker --no-clips || true  # "not passed" without the flicker check, by design
