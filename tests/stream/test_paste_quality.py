@@ -46,7 +46,7 @@ def test_a_photo_left_as_it_was_has_no_halo_and_no_seam() -> None:
     edges = measure_paste(photo, photo.copy(), TRANSFORM, mask)
     assert edges.halo_pixels > 500 and edges.seam_profiles > 50
     assert edges.outside_excess_l == 0 and edges.glow_share == 0 and edges.white_share == 0
-    assert edges.handover_step == 0 and edges.body_handover_step == 0
+    assert edges.handover_step == 0 and edges.body_handover_step == 0 and edges.edge_step == 0
     assert edges.seam_step == pytest.approx(edges.photo_seam_step)
 
 
@@ -75,6 +75,7 @@ def test_paler_skin_inside_the_crop_is_a_seam() -> None:
     crop[mask[..., None].repeat(3, axis=2) > 0] = np.clip(crop[mask > 0].astype(int) + 40, 0, 255).ravel()
     edges = measure_paste(photo, composite, TRANSFORM, mask)
     assert edges.handover_step > 10 and edges.body_handover_step > 10
+    assert edges.edge_step == pytest.approx(edges.handover_step)  # the step is at the crop's edge
     assert edges.photo_seam_step < 1  # the photo's skin is flat there
     assert edges.outside_excess_l < 1
 

@@ -23,9 +23,12 @@ what the composite changes of the photo, so an edge the photo already has is not
   crop and the cartoon's difference inside; its step over :data:`SEAM_SPAN` pixels, averaged over
   the profiles at each place across the edge, at its largest, is ``handover_step``: how abruptly
   the photo turns into the cartoon, wherever the turn lies (a longer or better-matched turn is a
-  smaller step). ``body_handover_step`` is the same wherever the person crosses the edge, skin or
-  not; ``seam_step`` and ``photo_seam_step`` are the composite's and the photo's own largest mean
-  steps there, for scale.
+  smaller step), but also where the cartoon draws something else than the photo has (a collar,
+  the chin). ``edge_step`` is its largest step within 16 pixels of the crop's edge, where the
+  paste's weight fades out: the straight line a seam draws there. ``body_handover_step`` and
+  ``body_edge_step`` are the same wherever the person crosses the edge, skin or not; ``seam_step``
+  and ``photo_seam_step`` are the composite's and the photo's own largest mean steps there, for
+  scale.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ _OUTSIDE = (1, 6)  # crop pixels outside the silhouette: the halo band
 _INSIDE = 4  # crop pixels inside it: where the cartoon's white fringe lies
 _AWAY_FROM_EDGE = 24  # the halo band keeps this far from the crop's edges (those are the seam's)
 _PROFILE = (-64, 16)  # crop pixels along a seam profile, from inside to outside the crop's edge
+_EDGE_ZONE = (-16, 4)  # the part of it where the paste's weight fades out at the crop's edge
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,10 @@ class PasteEdges:
     seam_step: float
     photo_seam_step: float
     handover_step: float
+    edge_step: float
     seam_profiles: int
     body_handover_step: float
+    body_edge_step: float
     body_profiles: int
 
     def as_dict(self) -> dict[str, float | int]:
@@ -130,16 +136,15 @@ def _edge_profiles(image: np.ndarray, margin: int, size: int, scale: float) -> l
     return [bottom, left, right]
 
 
-def _largest_mean_step(lab_profiles: np.ndarray, span: int) -> float:
-    """The mean step (CIE76, points ``span`` apart) at each place across the edge, then the largest:
-    the hand-over's step wherever it lies, with the steps the content has here and there averaged out."""
-    steps = np.linalg.norm(lab_profiles[:, span:] - lab_profiles[:, :-span], axis=-1)
-    return float(steps.mean(axis=0).max())
+def _mean_steps(lab_profiles: np.ndarray, span: int) -> np.ndarray:
+    """The mean step (CIE76, points ``span`` apart) at each place across the edge: a line along the
+    edge adds up, the steps the content has here and there average out."""
+    return np.linalg.norm(lab_profiles[:, span:] - lab_profiles[:, :-span], axis=-1).mean(axis=0)
 
 
 def _seam(
     photo: np.ndarray, composite: np.ndarray, person: np.ndarray, valid: np.ndarray, size: int, scale: float
-) -> tuple[float, float, float, int, float, int]:
+) -> tuple[float, float, float, float, int, float, float, int]:
     """Seam figures of one face (arrays in the grown crop), in :class:`PasteEdges`' order."""
     margin = (photo.shape[0] - size) // 2
     span = max(1, round(SEAM_SPAN * scale))
@@ -148,6 +153,8 @@ def _seam(
     skin = skin_pixels(photo)
     lo = round(_PROFILE[0] * scale)
     inner, outer = round(-16 * scale) - lo, round(8 * scale) - lo  # 16 pixels inside, 8 outside
+    # Windows that start in the edge zone: the step there is the line at the crop's edge.
+    edge = slice(round(_EDGE_ZONE[0] * scale) - lo, round(_EDGE_ZONE[1] * scale) - span - lo + 1)
     photo_p, composite_p, skin_p, person_p, valid_p = (
         np.concatenate(_edge_profiles(a, margin, size, scale))
         for a in (photo_lab, composite_lab, skin, person, valid)
@@ -156,15 +163,17 @@ def _seam(
     on_skin = body & skin_p[:, inner] & skin_p[:, outer]
     handover = composite_p - photo_p  # 0 where the photo is left as it was
 
-    def step(profiles: np.ndarray, chosen: np.ndarray) -> float:
-        return _largest_mean_step(profiles[chosen], span) if chosen.any() else float("nan")
+    def step(profiles: np.ndarray, chosen: np.ndarray, where: slice = slice(None)) -> float:
+        return float(_mean_steps(profiles[chosen], span)[where].max()) if chosen.any() else float("nan")
 
     return (
         step(composite_p, on_skin),
         step(photo_p, on_skin),
         step(handover, on_skin),
+        step(handover, on_skin, edge),
         int(on_skin.sum()),
         step(handover, body),
+        step(handover, body, edge),
         int(body.sum()),
     )
 
