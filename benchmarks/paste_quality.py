@@ -5,7 +5,8 @@ names of a folder of crops, such as testA) gets the model's cartoon (the shipped
 ``--weights``), pasted twice: by :func:`p2c.stream.compositing.paste_cartoons` ("after") and by the
 paste as it was before the fix ("before", :func:`legacy_paste_cartoons`, kept here to compare).
 :func:`p2c.stream.paste_quality.measure_paste` measures both, and both pastes are timed,
-interleaved, ``--repeat`` times per face (wall and process CPU time, OpenCV's own threads included).
+interleaved, ``--repeat`` times per face (wall and process CPU time, with OpenCV's threads as a
+video run sets them).
 Writes JSON, Markdown and a plot: per face, and the mean per input set.
 
     python benchmarks/paste_quality.py --clips ../shared/media \\
@@ -204,13 +205,15 @@ def run(args: argparse.Namespace) -> Report:
     from p2c.engine import EngineConfig, create_engine
     from p2c.stream.faces import FaceAligner
     from p2c.stream.stills import cartoon_faces
+    from p2c.stream.threads import RUN_OPENCV_THREADS, opencv_threads
 
     repeat = 1 if args.tiny else args.repeat
     load_before = os.getloadavg()
     rows: list[Report] = []
     engine = create_engine(args.weights, EngineConfig())
     try:
-        with FaceAligner() as aligner:
+        # OpenCV's threads as during a video run, so the paste costs what it costs there.
+        with FaceAligner() as aligner, opencv_threads(RUN_OPENCV_THREADS):
             for set_name, name, image in inputs(args):
                 faces = aligner.align(image, max_faces=1)
                 if not faces:
@@ -224,6 +227,7 @@ def run(args: argparse.Namespace) -> Report:
         "(see p2c.stream.paste_quality)",
         "weights": "shipped default" if args.weights is None else str(args.weights),
         "repeat": repeat,
+        "opencv_threads": RUN_OPENCV_THREADS,
         "summary": _summary(rows),
         "faces": rows,
         "load_average_before": list(load_before),
