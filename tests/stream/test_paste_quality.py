@@ -97,11 +97,12 @@ def test_photo_and_composite_must_match() -> None:
 # ---------------------------------------------------------------------------------------------
 # The astronaut, with the shipped model: the paste keeps under thresholds the paste before failed.
 
-# Measured on the astronaut (docs/face-path.md): before the fix 2.63 L*, 4.0 % and 10.2; after it
-# 0.36 L*, 0.0 % and 4.8.
+# Measured on the astronaut (docs/face-path.md), before -> after the fix: with the model shipped at
+# step 17,299, 2.63 -> 0.36 L*, 4.0 % -> 0.0 % and 10.2 -> 4.8; at step 22,549, 2.62 -> 0.35 L*,
+# 4.0 % -> 0.3 % and 6.3 -> 3.2. A new model may move them: measure again before moving these.
 MAX_OUTSIDE_EXCESS_L = 1.0
 MAX_GLOW_SHARE = 0.01
-MAX_BODY_EDGE_STEP = 7.0
+MAX_BODY_EDGE_STEP = 5.5
 
 
 def _legacy_paste():
