@@ -85,6 +85,11 @@ def read_image(path_or_builtin: str | os.PathLike[str]) -> np.ndarray:
     path = Path(text)
     if not path.exists():
         raise InputNotFoundError(f"input image {path} does not exist; check the path")
+    if path.is_dir():
+        raise InvalidInputError(
+            f"input {path} is a folder, not an image file; pass an image file inside it "
+            "(p2c-batch converts every photo in a folder)"
+        )
     if not path.is_file():
         raise InvalidInputError(f"input {path} is not a file; give the path of an image file")
     try:

@@ -57,7 +57,6 @@ from p2c.stream.tracking import FaceTracker, TrackerConfig, TrackingStage
 
 if TYPE_CHECKING:
     from p2c.engine.base import Backend
-    from p2c.stream.sources import VideoFileSource
 
 __all__ = [
     "FrameCallback",
@@ -241,7 +240,7 @@ def sink_target(
 
 
 def cartoonize_video(
-    source: VideoFileSource,
+    source: Source,
     outputs: Mapping[str, OutputValue],
     engine: Backend,
     config: VideoConfig | None = None,
@@ -249,17 +248,17 @@ def cartoonize_video(
     title: str = "p2c",
     on_frame: FrameCallback | None = None,
 ) -> StatsSnapshot:
-    """Cartoonize an opened video file into the sinks ``outputs`` names (``{"file": path, ...}``,
-    see :func:`p2c.stream.sinks.build_sinks`); the file sink carries the input's audio over.
+    """Cartoonize an opened video file (or built-in clip) into the sinks ``outputs`` names
+    (``{"file": path, ...}``, see :func:`p2c.stream.sinks.build_sinks`); the file sink carries the
+    input's audio over.
 
     ``progress`` shows a progress bar (frames, fps, ETA) on stderr. ``on_frame`` is called after
     the sinks have taken each frame; an exception it raises stops the run (the sinks are closed).
     """
     config = config or VideoConfig()
     info = source.info
-    target = sink_target(
-        info, config, live=False, audio_from=source.path if info.audio else None, title=title
-    )
+    audio = Path(getattr(source, "path", "")) if info.audio else None  # a file's own sound track
+    target = sink_target(info, config, live=False, audio_from=audio, title=title)
     sinks = build_sinks(outputs, target)
     if not progress:
         return cartoonize(source, sinks, engine, config, on_frame=on_frame)

@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn the people in a video file into cartoons. Every frame is kept, with its "
         "timestamp; the audio track is copied.",
     )
-    parser.add_argument("input", type=Path, help="video file (anything FFmpeg reads)")
+    parser.add_argument(
+        "input", type=Path, help="video file (anything FFmpeg reads), or builtin:astronaut-clip to try it"
+    )
     add_sink_arguments(parser, positional="file")
     add_file_window_arguments(parser)
     parser.add_argument(
@@ -58,9 +60,9 @@ def _main(argv: Sequence[str] | None) -> int:
     config = video_config_from_args(args)
 
     from p2c.stream.pipeline import cartoonize_video
-    from p2c.stream.sources import VideoFileSource
+    from p2c.stream.sources import open_video
 
-    with VideoFileSource(args.input, start=args.start, duration=args.duration) as source:
+    with open_video(args.input, start=args.start, duration=args.duration) as source:
         engine = open_engine(args)
         try:
             stats = cartoonize_video(source, outputs, engine, config, progress=True, title="p2c-video")
