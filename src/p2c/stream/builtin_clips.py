@@ -126,6 +126,14 @@ def builtin_clip(spec: str) -> BuiltinClip:
     return BUILTIN_CLIPS[name]()
 
 
+# Clock ticks per frame: a fine clock, as video files have (FFmpeg gives 30 fps 1/15360 s).
+_TICKS = 512
+
+
+def _time_base(clip: BuiltinClip) -> Fraction:
+    return Fraction(1, clip.fps * _TICKS)
+
+
 class BuiltinClipSource(Closeable):
     """A built-in clip as a video file: every frame, in order, stamped at the clip's rate.
 
@@ -167,7 +175,7 @@ class BuiltinClipSource(Closeable):
             width=clip.width,
             height=clip.height,
             fps=float(clip.fps),
-            time_base=Fraction(1, clip.fps),
+            time_base=_time_base(clip),
             duration_s=self._count / clip.fps,
             frame_count=self._count,
             codec="builtin",
@@ -182,7 +190,9 @@ class BuiltinClipSource(Closeable):
             raise RuntimeError("open the source first (use it in a with block)")
         for index in range(self._count):
             number = self._first + index
-            yield Frame(index=index, pts=number, time_base=Fraction(1, clip.fps), image=clip.render(number))
+            yield Frame(
+                index=index, pts=number * _TICKS, time_base=_time_base(clip), image=clip.render(number)
+            )
 
 
 class BuiltinClipCamera(CameraPlayback, BuiltinClipSource):
