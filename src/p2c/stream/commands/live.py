@@ -36,10 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--camera",
-        required=True,
         metavar="SRC",
-        help="camera index (0), device path (/dev/video2), or a video file played at its own rate",
+        help="camera index (0), device path (/dev/video2), a video file played at its own rate, or "
+        "builtin:astronaut-clip (a moving portrait made at run time, to try it without a camera)",
     )
+    parser.add_argument(
+        "--list-cameras",
+        action="store_true",
+        help="list the cameras found, with the sizes and frame rates each offers, and exit",
+    )
+    parser.add_argument("--json", action="store_true", help="with --list-cameras: print JSON, for scripts")
     add_sink_arguments(parser)
     parser.add_argument("--width", type=positive_int, default=None, help="requested camera width")
     parser.add_argument("--height", type=positive_int, default=None, help="requested camera height")
@@ -118,8 +124,27 @@ def _report(
     return report
 
 
+def _list_cameras(as_json: bool) -> int:
+    """``--list-cameras``: every camera with its modes, for a person or (``--json``) a script."""
+    import json
+
+    from p2c.stream.cameras import describe_cameras, list_cameras
+
+    cameras = list_cameras()
+    if as_json:
+        print(json.dumps([camera.to_json() for camera in cameras], indent=2))
+    else:
+        print("\n".join(describe_cameras(cameras)))
+    return 0
+
+
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_cameras:
+        return _list_cameras(args.json)
+    if args.camera is None:
+        parser.error("the following arguments are required: --camera (or --list-cameras)")
     outputs = outputs_from_args(args)
     if not outputs:
         raise InvalidInputError(f"nothing to send the cartoon to: pass {offered_outputs()}")
