@@ -13,6 +13,7 @@ from p2c.cli import positive_float, positive_int, run_command
 from p2c.errors import InputNotFoundError, InvalidInputError
 from p2c.files import require_folder
 from p2c.stream.commands.video_options import (
+    add_strength_argument,
     add_video_arguments,
     check_weights,
     open_engine,
@@ -56,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="requested camera frame rate; a video file plays at this rate instead of its own",
     )
     parser.add_argument("--mirror", action="store_true", help="flip the camera left-right (selfie view)")
+    add_strength_argument(parser, "; change it live with + and -")
+    parser.add_argument(
+        "--no-keys",
+        action="store_true",
+        help="do not read live keys from standard input (the preview window's keys still work)",
+    )
     parser.add_argument("--loop", action="store_true", help="a video file: replay it until stopped")
     parser.add_argument("--frames", type=positive_int, default=None, metavar="N", help="stop after N frames")
     parser.add_argument(
@@ -138,6 +145,22 @@ def _list_cameras(as_json: bool) -> int:
     return 0
 
 
+def _controlled(sinks: Sequence[Any], controls: Any, read_stdin: bool) -> Any:
+    """The outputs behind the live view: keys from the preview window and (one line a frame) from
+    standard input change what they show, while they stay open."""
+    from p2c.stream.sinks import PreviewSink
+    from p2c.stream.view import KEYS, StdinKeys, ViewedSinks
+
+    for sink in sinks:
+        if isinstance(sink, PreviewSink):
+            sink.on_key = controls.press
+    keys = StdinKeys(sys.stdin) if read_stdin and sys.stdin is not None else None
+    help_text = ", ".join(f"{key} {what.split(' (')[0]}" for key, what in KEYS.items())
+    where = "in the window, or typed here and Enter" if keys is not None else "in the window"
+    print(f"p2c-stream: keys ({where}): {help_text}", file=sys.stderr)
+    return ViewedSinks(sinks, controls, keys)
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -158,17 +181,25 @@ def _main(argv: Sequence[str] | None) -> int:
     from p2c.stream.pipeline import cartoonize, sink_target
     from p2c.stream.sinks import build_sinks
     from p2c.stream.sources import Source, WebcamSource, open_camera
+    from p2c.stream.view import LiveControls
 
     source: Source = open_camera(args.camera, args.width, args.height, args.fps, args.mirror, loop=args.loop)
     if isinstance(source, WebcamSource):  # read in a thread: a card while it stalls, hot-plug
         source = WatchedCamera.of(source, reconnect=args.reconnect)
     status = StatusLine()
+    controls = LiveControls(strength=args.strength)
     stats: StatsSnapshot | None = None
     with source:
         sinks = build_sinks(outputs, sink_target(source.info, config, live=source.live, title="p2c-stream"))
+        viewed = _controlled(sinks, controls, read_stdin=not args.no_keys)
         engine = open_engine(args, live=source.live)
+
+        def on_frame(frame: Frame, run_stats: PipelineStats) -> None:
+            controls.stats = run_stats
+            status(frame, run_stats)
+
         try:
-            stats = cartoonize(source, sinks, engine, config, max_frames=args.frames, on_frame=status)
+            stats = cartoonize(source, [viewed], engine, config, max_frames=args.frames, on_frame=on_frame)
         finally:
             engine.close()
             sys.stderr.write("\n")

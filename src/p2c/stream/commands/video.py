@@ -13,6 +13,7 @@ from p2c.errors import InvalidInputError
 from p2c.files import require_folder
 from p2c.stream.commands.video_options import (
     add_file_window_arguments,
+    add_strength_argument,
     add_video_arguments,
     check_weights,
     open_engine,
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_sink_arguments(parser, positional="file")
     add_file_window_arguments(parser)
+    add_strength_argument(parser)
     parser.add_argument(
         "--stats-json",
         type=Path,
@@ -61,11 +63,15 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from p2c.stream.pipeline import cartoonize_video
     from p2c.stream.sources import open_video
+    from p2c.stream.view import LiveControls
 
     with open_video(args.input, start=args.start, duration=args.duration) as source:
         engine = open_engine(args)
         try:
-            stats = cartoonize_video(source, outputs, engine, config, progress=True, title="p2c-video")
+            view = LiveControls(strength=args.strength) if args.strength < 1 else None
+            stats = cartoonize_video(
+                source, outputs, engine, config, progress=True, title="p2c-video", view=view
+            )
         finally:
             engine.close()
     if args.stats_json is not None:
