@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -145,6 +146,18 @@ def _list_cameras(as_json: bool) -> int:
     return 0
 
 
+def _stdin_is_ours() -> bool:
+    """Whether reading standard input is safe: there is one, and it is not the terminal of a job in
+    the background (a read there would stop the whole process with SIGTTIN)."""
+    if sys.stdin is None:
+        return False
+    try:
+        fd = sys.stdin.fileno()
+        return not os.isatty(fd) or os.tcgetpgrp(fd) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's stream): read it
+        return True
+
+
 def _controlled(sinks: Sequence[Any], controls: Any, read_stdin: bool) -> Any:
     """The outputs behind the live view: keys from the preview window and (one line a frame) from
     standard input change what they show, while they stay open."""
@@ -154,7 +167,7 @@ def _controlled(sinks: Sequence[Any], controls: Any, read_stdin: bool) -> Any:
     for sink in sinks:
         if isinstance(sink, PreviewSink):
             sink.on_key = controls.press
-    keys = StdinKeys(sys.stdin) if read_stdin and sys.stdin is not None else None
+    keys = StdinKeys(sys.stdin) if read_stdin and _stdin_is_ours() else None
     help_text = ", ".join(f"{key} {what.split(' (')[0]}" for key, what in KEYS.items())
     where = "in the window, or typed here and Enter" if keys is not None else "in the window"
     print(f"p2c-stream: keys ({where}): {help_text}", file=sys.stderr)
