@@ -301,7 +301,7 @@ class VideoFileSink(FrameSink):
         size, muxed = self._file.size(), self._video_packets
         packets = self._encode(video_frame)
         if fresh is not None:
-            packets += self._encode(None)
+            packets += self._encode(None, restart=True)
             self._encoder, self._encoder_delay = fresh, None
         self._mux(packets)
         if self._audio_out is not None:
@@ -311,17 +311,18 @@ class VideoFileSink(FrameSink):
             self._deadline.on_disk(on_disk)
             self._deadline.forced += fresh is not None
 
-    def _encode(self, frame: Any) -> list[Any]:
-        """The packets the current encoder gives for ``frame`` (None: all it still holds)."""
+    def _encode(self, frame: Any, restart: bool = False) -> list[Any]:
+        """The packets the current encoder gives for ``frame`` (None: all it still holds;
+        ``restart``: to go on with a fresh encoder)."""
         packets = list(self._encoder.encode(frame))
         self._video_packets += len(packets)
         for packet in packets:
             packet.stream = self._video
             if packet.dts is not None and packet.pts is not None:
-                packet.dts = self._decode_time(packet.pts, packet.dts)
+                packet.dts = self._decode_time(packet.pts, packet.dts, restart)
         return packets
 
-    def _decode_time(self, pts: int, dts: int) -> int:
+    def _decode_time(self, pts: int, dts: int, restart: bool) -> int:
         """The decode time the file gets for a packet the current encoder stamped ``dts``.
 
         x264 starts its decode times a B-frame delay before its first frame (2 frames), but only
@@ -332,8 +333,9 @@ class VideoFileSink(FrameSink):
         """
         if self._encoder_delay is None:  # this encoder's first packet: its delay
             self._encoder_delay = pts - dts
-            if self._file_delay is None:
-                self._file_delay = max(self._encoder_delay, round(2 / (self.fps * self.time_base)))
+            if self._file_delay is None:  # the file's first packet
+                frames_2 = round(2 / (self.fps * self.time_base))
+                self._file_delay = max(self._encoder_delay, frames_2) if restart else self._encoder_delay
         assert self._file_delay is not None
         dts += self._encoder_delay - self._file_delay
         if self._last_dts is not None and dts <= self._last_dts:
