@@ -138,3 +138,11 @@ def test_a_folder_given_as_a_video_says_it_is_a_folder(
     assert err[0].startswith(f"{prog}: error:") and "is a folder" in err[0] and "does not exist" not in err[0]
     if prog != "p2c-image":
         assert str(folder / "a.mp4") in err[0]  # what to pass instead
+
+
+def test_the_clip_given_as_a_photo_says_where_it_belongs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert image_command.main([CLIP, str(tmp_path / "o.png"), "--crop-only"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a video, not a photo: use p2c-video or p2c-stream --camera" in err

@@ -71,6 +71,13 @@ def _decode_flags(data: np.ndarray) -> int:
 
 
 def _read_builtin(name: str) -> np.ndarray:
+    from p2c.stream.builtin_clips import BUILTIN_CLIPS  # here: that module reads its images here
+
+    if name in BUILTIN_CLIPS:
+        raise InvalidInputError(
+            f"{BUILTIN_PREFIX + name} is a video, not a photo: use p2c-video or p2c-stream --camera; "
+            f"the photo it is made from is {BUILTIN_PREFIX}astronaut"
+        )
     if name not in BUILTIN_IMAGES:
         names = ", ".join(BUILTIN_PREFIX + key for key in sorted(BUILTIN_IMAGES))
         raise InvalidInputError(f"unknown built-in image {BUILTIN_PREFIX + name!r}; choose one of {names}")
