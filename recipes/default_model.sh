@@ -363,6 +363,7 @@ EOF
     mkdir -p "$SHIP_DIR"
     cp "$weights" "$SHIP_DIR/p2c_default.safetensors"
     cp "${weights%.safetensors}.json" "$SHIP_DIR/p2c_default.json"
+    log "add its card to $SHIP_DIR/p2c_default.json: \"card\": {name, step, gate_passed, ...} (p2c-doctor shows it)"
     cp "$RUNS/gate/grid_public.png" "$DOCS/default_model_samples.png"
     cp "$RUNS/gate/gate.md" "$DOCS/default_model_gate.md"
     log "shipped $weights as $SHIP_DIR/p2c_default.safetensors ($size bytes); figures in $DOCS/default_model_gate.md"
