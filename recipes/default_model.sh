@@ -362,8 +362,23 @@ EOF
     ((size <= 10000000)) || die "the weights are $size bytes, over the 10 MB limit for the package"
     mkdir -p "$SHIP_DIR"
     cp "$weights" "$SHIP_DIR/p2c_default.safetensors"
-    cp "${weights%.safetensors}.json" "$SHIP_DIR/p2c_default.json"
-    log "add its card to $SHIP_DIR/p2c_default.json: \"card\": {name, step, gate_passed, ...} (p2c-doctor shows it)"
+    # The weights' JSON with the card p2c-doctor shows: name, step, samples seen, the gate's date.
+    "$PY" - "${weights%.safetensors}.json" "$RUNS/gate/gate.json" "$SHIP_DIR/p2c_default.json" <<'EOF'
+import json, sys, time
+from pathlib import Path
+source, report, target = (Path(a) for a in sys.argv[1:])
+meta = json.loads(source.read_text())
+training = json.loads(report.read_text()).get("training") or {}
+meta["card"] = {
+    "name": "p2c compact generator",
+    "step": training.get("step"),
+    "gate_passed": time.strftime("%Y-%m-%d", time.gmtime(report.stat().st_mtime)),
+    "samples_seen": training.get("samples", training.get("samples_seen")),
+    "model_card": "src/p2c/models/README.md",
+    "gate_report": "docs/default_model_gate.md",
+}
+target.write_text(json.dumps(meta, indent=2) + "\n")
+EOF
     cp "$RUNS/gate/grid_public.png" "$DOCS/default_model_samples.png"
     cp "$RUNS/gate/gate.md" "$DOCS/default_model_gate.md"
     log "shipped $weights as $SHIP_DIR/p2c_default.safetensors ($size bytes); figures in $DOCS/default_model_gate.md"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from p2c.doctor import command as doctor
 from p2c.doctor.checks import BackendSpeed, check_backends, virtual_camera_steps
 from p2c.doctor.estimate import estimate_live_fps, load_profile
+from p2c.models.weights import default_weights_path
 from p2c.stream import cameras as cameras_module
 from p2c.stream.cameras import CameraInfo, CameraMode
 from p2c.stream.sinks import virtualcam as virtualcam_module
@@ -43,7 +46,8 @@ def test_without_camera_and_virtual_camera_it_says_why_and_how_and_exits_2(
     assert lines[-1] == "live use: not ready: no camera found; no virtual camera device"
     for section in ("p2c", "default model", "cameras", "virtual camera", "MediaPipe", "PyAV"):
         assert any(line.endswith(f"] {section}") for line in lines), section
-    assert "step 17,299 (gate passed 2026-12-02)" in out
+    card = json.loads(default_weights_path().with_suffix(".json").read_text())["card"]
+    assert f"step {card['step']:,} (gate passed {card['gate_passed']})" in out
     assert "faces/s" in out and "720p, one face: about" in out and "1080p, one face: about" in out
     assert "builtin:astronaut-clip" in out  # what to try without a camera
     assert "sudo modprobe v4l2loopback" in out  # the exact steps, on Linux
