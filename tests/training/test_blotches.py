@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from p2c.training.blotches import BLOTCH_SHARE_LIMIT, BlotchColours, blotch_mask, blotch_shares, head_mask
+from p2c.training.blotches import (
+    BLOTCH_SHARE_LIMIT,
+    BlotchColours,
+    blotch_mask,
+    blotch_shares,
+    head_mask,
+    olive_skin,
+)
 
 SKIN = (224, 172, 150)  # RGB
 GREEN = (40, 170, 60)
@@ -56,10 +63,23 @@ def test_skin_hair_and_dark_pixels_are_not_blotch_colours() -> None:
     photo = _head_on_white()
     cartoon = photo.copy()
     cartoon[16:24, 16:48] = (70, 45, 30)  # brown hair
-    cartoon[24:32, 16:48] = (230, 200, 120)  # blonde
+    cartoon[24:32, 16:48] = (230, 200, 120)  # blonde, where the photo had blonde hair
+    photo[24:32, 16:48] = (200, 170, 100)
     cartoon[32:40, 16:48] = (20, 22, 30)  # near-black with a blue cast: its hue is noise
     cartoon[40:48, 16:48] = (235, 190, 190)  # pale pink skin
     assert blotch_mask(photo, cartoon).sum() == 0
+
+
+def test_skin_turned_olive_is_a_blotch_and_yellow_hair_kept_yellow_is_not() -> None:
+    photo = _head_on_white()
+    photo[16:24, 16:48] = (200, 170, 100)  # blonde hair in the photo
+    photo[32:48, 16:48] = (150, 100, 80)  # a shadowed cheek: darker, still red to orange
+    cartoon = photo.copy()
+    cartoon[16:24, 16:48] = (235, 215, 130)  # the hair drawn yellow: the photo's own colour
+    cartoon[32:40, 16:48] = (190, 190, 90)  # the shadowed cheek painted yellow-green
+    mask = blotch_mask(photo, cartoon)
+    assert mask[32:40, 16:48].all() and not mask[16:24].any() and not mask[40:48].any()
+    assert olive_skin(photo, photo).sum() == 0  # a photo against itself
 
 
 def test_cartoons_of_another_size_are_compared_at_the_photo_size() -> None:

@@ -9,7 +9,13 @@ pixel of a cartoon is a blotch when it is
   over floors. Skin and hair are red to yellow (hue under 50 degrees), so only clothes, eyes and
   accessories take these colours in the photos and cartoons of the data;
 - where the photo, dilated by a few pixels, was not already near that colour (a looser range), so
-  a blue shirt or blue eyes the photo had are not counted.
+  a blue shirt or blue eyes the photo had are not counted;
+
+or, second kind, **olive skin** (:class:`OliveSkin`): skin in the photo (YCrCb's skin range, red
+to orange) that the cartoon painted saturated yellow to yellow-green (hue 40-80 degrees). That is
+the shadowed cheek of video light; a colour rule alone cannot see it, since blonde hair has the
+same hue, so it is judged against the photo's own pixel: skin there, never yellow. A photo
+measured against itself scores 0 on testA and on the clips' frames.
 
 A cartoon's blotch share is the blotch pixels over the head's pixels; a cartoon "has blotches"
 over :data:`BLOTCH_SHARE_LIMIT`. docs/default-model.md ("Style distance and blotches") shows how
@@ -27,6 +33,7 @@ __all__ = [
     "BLOTCH_SHARE_LIMIT",
     "WHITE",
     "BlotchColours",
+    "OliveSkin",
     "blotch_mask",
     "blotch_shares",
     "head_mask",
@@ -59,6 +66,44 @@ class BlotchColours:
             raise ValueError(f"BlotchColours needs 0 <= hue_min <= hue_max <= 180, got {self}")
         if self.dilation < 0:
             raise ValueError(f"BlotchColours.dilation must be >= 0, got {self.dilation}")
+
+
+@dataclass(frozen=True)
+class OliveSkin:
+    """Skin turned olive: the photo pixel skin (YCrCb Cr and Cb ranges, OpenCV hue at most
+    ``photo_hue_max`` or at least ``photo_hue_wrap``: red to orange), the cartoon pixel hue
+    ``hue_min``-``hue_max`` (40-80 degrees) over saturation and value floors."""
+
+    cr: tuple[int, int] = (135, 180)
+    cb: tuple[int, int] = (85, 135)
+    photo_hue_max: int = 17
+    photo_hue_wrap: int = 170
+    hue_min: int = 20
+    hue_max: int = 40
+    saturation_min: int = 60
+    value_min: int = 60
+
+
+def olive_skin(photo: np.ndarray, cartoon: np.ndarray, olive: OliveSkin = OliveSkin()) -> np.ndarray:
+    """H x W bools: where the photo's skin became yellow to yellow-green in the cartoon."""
+    import cv2
+
+    ycc = cv2.cvtColor(photo, cv2.COLOR_RGB2YCrCb)
+    hue = cv2.cvtColor(photo, cv2.COLOR_RGB2HSV)[..., 0]
+    skin = (
+        (ycc[..., 1] >= olive.cr[0])
+        & (ycc[..., 1] <= olive.cr[1])
+        & (ycc[..., 2] >= olive.cb[0])
+        & (ycc[..., 2] <= olive.cb[1])
+        & ((hue <= olive.photo_hue_max) | (hue >= olive.photo_hue_wrap))
+    )
+    painted = _in_range(
+        cv2.cvtColor(cartoon, cv2.COLOR_RGB2HSV),
+        (olive.hue_min, olive.hue_max),
+        olive.saturation_min,
+        olive.value_min,
+    )
+    return skin & painted
 
 
 def head_mask(crop: np.ndarray, white: int = WHITE) -> np.ndarray:
@@ -100,10 +145,12 @@ def _photo_had_it(photo: np.ndarray, colours: BlotchColours) -> np.ndarray:
 def blotch_mask(
     photo: np.ndarray, cartoon: np.ndarray, colours: BlotchColours = BlotchColours()
 ) -> np.ndarray:
-    """H x W bools: the cartoon's blotch pixels (both RGB uint8 of one size, the photo whitened)."""
+    """H x W bools: the cartoon's blotch pixels (both RGB uint8 of one size, the photo whitened):
+    green to blue the photo had not, or the photo's skin turned olive."""
     if photo.shape != cartoon.shape:
         raise ValueError(f"photo and cartoon must have one shape, got {photo.shape} and {cartoon.shape}")
-    return head_mask(photo) & blotch_colour(cartoon, colours) & ~_photo_had_it(photo, colours)
+    foreign = blotch_colour(cartoon, colours) & ~_photo_had_it(photo, colours)
+    return head_mask(photo) & (foreign | olive_skin(photo, cartoon))
 
 
 def blotch_shares(
