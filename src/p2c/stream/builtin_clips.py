@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 
 import cv2
@@ -200,19 +200,6 @@ class BuiltinClipCamera(CameraPlayback, BuiltinClipSource):
     :class:`p2c.stream.sources.CameraPlayback`."""
 
     name = "builtin-camera"
-
-    def __init__(self, spec: str, loop: bool = False, fps: float | None = None) -> None:
-        super().__init__(spec)
-        if fps is not None and fps <= 0:
-            raise ValueError(f"BuiltinClipCamera.fps must be positive, got {fps}")
-        self.loop = loop
-        self.fps = fps
-        self.skipped = 0
-
-    def open(self) -> None:
-        super().open()
-        if self.fps is not None:
-            self.info = replace(self.info, fps=float(self.fps))
 
     def _one_pass(self) -> Iterator[Frame]:
         return BuiltinClipSource.__iter__(self)

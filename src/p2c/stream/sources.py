@@ -301,9 +301,19 @@ class CameraPlayback:
 
     live = True
     info: VideoInfo
-    loop: bool
-    fps: float | None
-    skipped: int
+
+    def __init__(self, source: Any, loop: bool = False, fps: float | None = None) -> None:
+        super().__init__(source)  # type: ignore[call-arg]  # the class mixed in takes its source
+        if fps is not None and fps <= 0:
+            raise ValueError(f"{type(self).__name__}.fps must be positive, got {fps}")
+        self.loop = loop
+        self.fps = fps
+        self.skipped = 0
+
+    def open(self) -> None:
+        super().open()  # type: ignore[misc]  # the class mixed in opens the source
+        if self.fps is not None:
+            self.info = replace(self.info, fps=float(self.fps))
 
     def _one_pass(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -351,19 +361,6 @@ class ClipCameraSource(CameraPlayback, VideoFileSource):
     see :class:`CameraPlayback`."""
 
     name = "clip"
-
-    def __init__(self, path: str | Path, loop: bool = False, fps: float | None = None) -> None:
-        super().__init__(path)
-        if fps is not None and fps <= 0:
-            raise ValueError(f"ClipCameraSource.fps must be positive, got {fps}")
-        self.loop = loop
-        self.fps = fps
-        self.skipped = 0
-
-    def open(self) -> None:
-        super().open()
-        if self.fps is not None:
-            self.info = replace(self.info, fps=float(self.fps))
 
     def _one_pass(self) -> Iterator[Frame]:
         return VideoFileSource.__iter__(self)
