@@ -76,6 +76,27 @@ def test_a_slow_recording_is_on_disk_but_for_its_last_two_seconds(
         assert errors[1] < 6 and errors[1] < min(errors[0], errors[2]), errors
 
 
+def test_a_camera_clock_with_a_stall_records_every_frame(tmp_path: Path) -> None:
+    """A live camera's frames come at uneven times (microseconds), and a stall holds the
+    fragment past its deadline: the encoder restarts while the frame times jump."""
+    clock = FakeClock()
+    path = tmp_path / "live.mp4"
+    rng = np.random.default_rng(3)
+    gaps = list(rng.uniform(0.015, 0.050, 40))
+    gaps[12] = 1.0  # the camera stalls for a second
+    times = np.cumsum(gaps)
+    with VideoFileSink(path, 64, 48, 30, Fraction(1, 1_000_000), clock=clock) as sink:
+        for index, at in enumerate(times):
+            clock.now = 100.0 + float(at) * 3  # the wall clock runs past the 2 s deadline a few times
+            frame = _frame(index)
+            sink.write(
+                Frame(index=index, pts=round(at * 1e6), time_base=Fraction(1, 1_000_000), image=frame.image)
+            )
+    assert sink._deadline is not None and sink._deadline.forced >= 2
+    with av.open(str(path)) as container:
+        assert len(list(container.decode(video=0))) == len(times)
+
+
 def test_a_fast_recording_keeps_its_own_fragments(tmp_path: Path) -> None:
     clock = FakeClock()
     sink = VideoFileSink(tmp_path / "fast.mp4", 64, 48, 25, Fraction(1, 25 * 512), clock=clock)

@@ -204,8 +204,8 @@ def _main(argv: Sequence[str] | None) -> int:
     stats: StatsSnapshot | None = None
     with source:
         sinks = build_sinks(outputs, sink_target(source.info, config, live=source.live, title="p2c-stream"))
+        engine = open_engine(args, live=source.live)  # before the keys line: a bad file is one line
         viewed = _controlled(sinks, controls, read_stdin=not args.no_keys)
-        engine = open_engine(args, live=source.live)
 
         def on_frame(frame: Frame, run_stats: PipelineStats) -> None:
             controls.stats = run_stats

@@ -330,6 +330,9 @@ class VideoFileSink(FrameSink):
         encoder's times are moved to the file's first delay (at least 2 frames), so decode times
         rise steadily across restarts, never pass a frame's own time, and the track lasts as long
         as its frames do. A run that never restarts keeps x264's own times.
+
+        Only earlier, never later: at a variable frame rate (a live camera's clock) a fresh
+        encoder's delay can exceed the file's, and a later decode time would pass a frame's own.
         """
         if self._encoder_delay is None:  # this encoder's first packet: its delay
             self._encoder_delay = pts - dts
@@ -337,7 +340,7 @@ class VideoFileSink(FrameSink):
                 frames_2 = round(2 / (self.fps * self.time_base))
                 self._file_delay = max(self._encoder_delay, frames_2) if restart else self._encoder_delay
         assert self._file_delay is not None
-        dts += self._encoder_delay - self._file_delay
+        dts += min(0, self._encoder_delay - self._file_delay)
         if self._last_dts is not None and dts <= self._last_dts:
             dts = self._last_dts + 1  # a variable frame rate's odd case: still strictly rising
         self._last_dts = dts
