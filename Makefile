@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= out/astronaut_cartoon.png
+# The demo's video: the built-in clip (the astronaut panned, zoomed and tilted; 4 s of 720p, made at run time).
+DEMO_CLIP ?= out/astronaut_cartoon.mp4
 DEMO_ARGS ?=
 
 .PHONY: install demo test lint format clean
@@ -20,6 +22,8 @@ install: $(VENV)/.installed
 demo: install
 	mkdir -p $(dir $(DEMO_OUT))
 	$(VENV)/bin/p2c-image builtin:astronaut $(DEMO_OUT) --composite $(DEMO_ARGS)
+	mkdir -p $(dir $(DEMO_CLIP))
+	$(VENV)/bin/p2c-video builtin:astronaut-clip $(DEMO_CLIP) $(DEMO_ARGS)
 
 test: install
 	$(PY) -m pytest -q

@@ -1,8 +1,9 @@
-"""What the human checks cost per detected face: the mesh run again, and dlib's HOG detector.
+"""What the human checks cost per detected face: the mesh run again, dlib's HOG detector, skin or fur.
 
 For every face of the photos (the shared portraits by default, or the astronaut with ``--tiny``)
 it times, interleaved ``--repeat`` times: ``LandmarkDetector.detect`` without the checks, the mesh
-check (:meth:`LandmarkDetector._is_steady`) and the HOG check (:meth:`HogFaceCheck.score`), and
+check (:meth:`LandmarkDetector._is_steady`), the HOG check (:meth:`HogFaceCheck.score`) and the
+skin check (:meth:`SkinCheck.score`), and
 writes p50/p95 per face with the machine's load average, as JSON, Markdown and a plot.
 
     python benchmarks/human_check.py --photos ../shared/data/photo2cartoon/trainA --limit 60 --out out/human
@@ -51,12 +52,18 @@ def _ms(values: list[float]) -> dict[str, float]:
 def run(args: argparse.Namespace) -> Report:
     from p2c.stream.human_check import HogFaceCheck
     from p2c.stream.landmarks import LandmarkDetector
+    from p2c.stream.skin_check import SkinCheck
 
     repeat = 1 if args.tiny else args.repeat
-    times: dict[str, list[float]] = {"detect_without_checks": [], "mesh_check": [], "hog_check": []}
+    times: dict[str, list[float]] = {
+        "detect_without_checks": [],
+        "mesh_check": [],
+        "hog_check": [],
+        "skin_check": [],
+    }
     load_before = os.getloadavg()
     faces = 0
-    with LandmarkDetector(human_only=False) as detector, HogFaceCheck() as hog:
+    with LandmarkDetector(human_only=False) as detector, HogFaceCheck() as hog, SkinCheck() as skin:
         for photo in _photos(args):
             for _ in range(repeat):
                 started = time.perf_counter()
@@ -69,6 +76,9 @@ def run(args: argparse.Namespace) -> Report:
                     started = time.perf_counter()
                     hog.score(photo, face.landmarks)
                     times["hog_check"].append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    skin.score(photo, face.landmarks)
+                    times["skin_check"].append(time.perf_counter() - started)
             faces += len(found)
     report: Report = {
         "what": "ms per detected face; detect_without_checks is LandmarkDetector.detect(human_only=False)",

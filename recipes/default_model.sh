@@ -34,6 +34,7 @@ CPU_STATE=${P2C_CPU_STATE:-$REPO/recipes/state}  # the compact model's portable 
 RUNS=${P2C_RUNS:-$REPO/runs/default}         # git-ignored: the GPU's work folder, the candidate, the gate
 CPU_RUN=${P2C_CPU_RUN:-$RUNS/cpu}            # git-ignored: the CPU run's full state (every 5 min), log, samples
 CPU_THREADS=${P2C_CPU_THREADS:-2}
+CPU_RECIPE="--stability-weight 3 --camera-light 0.5 --parts-weight 1"  # the long run's options (docs/default-model.md: issue 24's pilot); P2C_CPU_ARGS replaces them
 RAW=${P2C_RAW:-$REPO/../shared/data/photo2cartoon}
 DATA=${P2C_DATA:-/tmp/p2c-data}            # PNG crops, outside the repository
 SPLIT_TEST=${P2C_SPLIT_TEST:-40}          # testA: 40 photos, chosen with seed 0 (docs/default-model.md)
@@ -57,7 +58,7 @@ if [[ ${P2C_TINY:-0} == 1 ]]; then
     DEVICE=cpu
     D_WARMUP=${P2C_D_WARMUP:-2}
     P2C_BATCH=${P2C_BATCH:-1}
-    GATE=(--device cpu --flicker-device cpu --frames "${P2C_GATE_FRAMES:-6}")
+    GATE=(--device cpu --flicker-device cpu --frames "${P2C_GATE_FRAMES:-6}" --clip-frames "${P2C_GATE_CLIP_FRAMES:-4}")
 else
     SIZE=(--img-size 256 --ch 32 --device cuda --amp bf16 --num-workers 8)
     SAVE=(--save-every 1000000 --log-every 50 --sample-every 500)
@@ -139,7 +140,7 @@ cpu() {
     # setsid + nohup: the run outlives this shell; nice 19: the session's own work comes first.
     setsid nohup nice -n 19 "$PY" -m p2c.training.commands.train_compact --data "$DATA" --out "$CPU_RUN" \
         --state-dir "$CPU_STATE" --init-from "$CPU_STATE" --threads "$CPU_THREADS" --no-progress \
-        ${P2C_CPU_ARGS:-} >>"$CPU_RUN/train.log" 2>&1 </dev/null &
+        ${P2C_CPU_ARGS-$CPU_RECIPE} >>"$CPU_RUN/train.log" 2>&1 </dev/null &
     echo $! >"$CPU_RUN/train.pid"
     log "started (pid $!), log $CPU_RUN/train.log; the state goes to $CPU_STATE every 5 minutes"
     local waited=0
@@ -244,9 +245,11 @@ gpu_steps() {
     cp "$work"/state/genA2B.safetensors "$work"/state/genB2A.safetensors "$OUT/"  # first: what matters most
 
     # (c) evaluate: p2c-eval on testA/testB, and the gate's output checks and grid (no flicker there)
+    local style=("$CARRY/data/testB")
+    [[ -d $CARRY/data/trainB ]] && style=("$CARRY/data/trainB" "$CARRY/data/testB")
     p2c_eval --weights "$work/state/genA2B.safetensors" --photos "$CARRY/data/testA" \
-        --cartoons "$CARRY/data/testB" --faceid-weights "$FACEID" --out "$work/eval" --device "$DEVICE" \
-        || log "p2c-eval failed"
+        --cartoons "$CARRY/data/testB" --style-cartoons "${style[@]}" --faceid-weights "$FACEID" \
+        --out "$work/eval" --device "$DEVICE" || log "p2c-eval failed"
     "$PY" recipes/gate.py "$work/state/genA2B.safetensors" --data "$CARRY/data" --out "$work/gate" \
         --astronaut-crop "$CARRY/gate/astronaut.png" --faceid-weights "$FACEID" --device "$DEVICE" \
         --no-flicker --no-clips || true  # "not passed" without the flicker check, by design
@@ -359,7 +362,23 @@ EOF
     ((size <= 10000000)) || die "the weights are $size bytes, over the 10 MB limit for the package"
     mkdir -p "$SHIP_DIR"
     cp "$weights" "$SHIP_DIR/p2c_default.safetensors"
-    cp "${weights%.safetensors}.json" "$SHIP_DIR/p2c_default.json"
+    # The weights' JSON with the card p2c-doctor shows: name, step, samples seen, the gate's date.
+    "$PY" - "${weights%.safetensors}.json" "$RUNS/gate/gate.json" "$SHIP_DIR/p2c_default.json" <<'EOF'
+import json, sys, time
+from pathlib import Path
+source, report, target = (Path(a) for a in sys.argv[1:])
+meta = json.loads(source.read_text())
+training = json.loads(report.read_text()).get("training") or {}
+meta["card"] = {
+    "name": "p2c compact generator",
+    "step": training.get("step"),
+    "gate_passed": time.strftime("%Y-%m-%d", time.gmtime(report.stat().st_mtime)),
+    "samples_seen": training.get("samples", training.get("samples_seen")),
+    "model_card": "src/p2c/models/README.md",
+    "gate_report": "docs/default_model_gate.md",
+}
+target.write_text(json.dumps(meta, indent=2) + "\n")
+EOF
     cp "$RUNS/gate/grid_public.png" "$DOCS/default_model_samples.png"
     cp "$RUNS/gate/gate.md" "$DOCS/default_model_gate.md"
     log "shipped $weights as $SHIP_DIR/p2c_default.safetensors ($size bytes); figures in $DOCS/default_model_gate.md"

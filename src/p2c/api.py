@@ -137,7 +137,7 @@ class Cartoonizer(Closeable):
         """
         from p2c.stream.pipeline import VideoConfig, cartoonize_video
         from p2c.stream.sinks import check_outputs
-        from p2c.stream.sources import VideoFileSource
+        from p2c.stream.sources import open_video
 
         try:
             config = VideoConfig(
@@ -147,7 +147,7 @@ class Cartoonizer(Closeable):
                 detect_every=detect_every,
                 cartoon_weight=STILL_WEIGHT if smoothing else 1.0,
             )
-            source = VideoFileSource(Path(src), start=start, duration=duration)
+            source = open_video(src, start=start, duration=duration)
         except ValueError as error:
             raise InvalidInputError(f"invalid video option: {error}") from error
         every_output: dict[str, OutputValue] = {"file": dst, **(outputs or {})}

@@ -151,6 +151,10 @@ def p2c_stream() -> int:
     return launch("p2c.stream.commands.live", "p2c-stream")
 
 
+def p2c_doctor() -> int:
+    return launch("p2c.doctor.command", "p2c-doctor")
+
+
 # argparse types shared by the commands: a bad value is argparse's own one-line usage error.
 
 

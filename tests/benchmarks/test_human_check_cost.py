@@ -20,6 +20,6 @@ def test_human_check_benchmark_tiny(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "human_check.json").read_text())
     assert report["faces"] == 1
-    assert set(report["steps"]) == {"detect_without_checks", "mesh_check", "hog_check"}
+    assert set(report["steps"]) == {"detect_without_checks", "mesh_check", "hog_check", "skin_check"}
     assert all(row["p50_ms"] > 0 for row in report["steps"].values())
     assert "| hog_check |" in (tmp_path / "human_check.md").read_text()

@@ -110,7 +110,7 @@ def test_the_portable_state_is_fp16_and_small_and_a_new_machine_continues_from_i
         str(state / PORTABLE_NETWORKS)
     )
     assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}
-    assert {k.split(".", 1)[0] for k in tensors} == set(NETWORK_NAMES)
+    assert {k.split(".", 1)[0] for k in tensors} == set(NETWORK_NAMES) - {"disc_extra"}  # none here
     summary = json.loads((state / PORTABLE_JSON).read_text())
     assert (summary["step"], summary["samples"]) == (6, 12)
     assert summary["cpu_hours"] > 0 and len(summary["sessions"]) == 1
@@ -195,3 +195,15 @@ def test_the_size_schedule_trains_small_first_then_at_the_full_size() -> None:
     config = CompactRunConfig(Path("data"), Path("out"), img_size=256, size_schedule="128:20000")
     assert [config.size(step) for step in (1, 20000, 20001, 40000)] == [128, 128, 256, 256]
     assert CompactRunConfig(Path("data"), Path("out"), img_size=256, size_schedule="").size(1) == 256
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tmp_path: Path) -> None:
+    from p2c.training.compact_run import cpu_has_native_bf16
+
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("flags\t\t: fpu sse2 avx avx2 fma\n")
+    native = tmp_path / "native"
+    native.write_text("flags\t\t: fpu sse2 avx avx2 avx512f avx512_bf16\n")
+    assert not cpu_has_native_bf16(avx2)
+    assert cpu_has_native_bf16(native)
+    assert not cpu_has_native_bf16(tmp_path / "missing")

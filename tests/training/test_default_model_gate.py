@@ -25,28 +25,48 @@ def _recipe(name: str) -> ModuleType:
 
 
 gate = _recipe("gate")
+calibration = _recipe("style_calibration")
 plan = _recipe("plan_training")
 record_run = _recipe("record_run")
 
 PASSING = {
-    "identity_rank1_testA": 0.6,
+    "identity_rank1_testA": 0.8,  # 32 of 40
     "dlib_same_fraction": 0.8,
-    "cartoon_fraction": 0.85,
+    "dlib_same_fraction_clips": 0.9,
+    "cartoon_fraction": 37 / 41,
+    "cartoon_fraction_clips": 0.95,
+    "style_distance_testA": gate.STYLE_DISTANCE_MAX,
+    "blotch_fraction_testA": 2 / 40,
+    "blotch_fraction_clips": 0.0,
     "warping_error_ratio": {"a.mp4": 1.4, "b.mp4": 2.0},
 }
 
 
 def test_the_gate_passes_only_when_every_automatic_check_ran_and_passed() -> None:
-    assert gate.decide(PASSING) == {
-        "checks": {"identity_rank1": True, "dlib_distance": True, "cartoon": True, "flicker": True},
-        "passed": True,
-    }
+    checks = [
+        "identity_rank1",
+        "dlib_distance",
+        "dlib_distance_clips",
+        "cartoon",
+        "cartoon_clips",
+        "style_distance",
+        "blotches",
+        "blotches_clips",
+        "flicker",
+    ]
+    assert gate.decide(PASSING) == {"checks": dict.fromkeys(checks, True), "passed": True}
     failing = {
-        "identity_rank1": {"identity_rank1_testA": 0.575},  # 23 of 40
+        "identity_rank1": {"identity_rank1_testA": 31 / 40},
         "dlib_distance": {"dlib_same_fraction": 32 / 41},
-        "cartoon": {"cartoon_fraction": 32 / 41},
+        "dlib_distance_clips": {"dlib_same_fraction_clips": 47 / 60},
+        "cartoon": {"cartoon_fraction": 36 / 41},
+        "cartoon_clips": {"cartoon_fraction_clips": 53 / 60},
+        "style_distance": {"style_distance_testA": gate.STYLE_DISTANCE_MAX + 0.01},
+        "blotches": {"blotch_fraction_testA": 3 / 40},
+        "blotches_clips": {"blotch_fraction_clips": 4 / 60},
         "flicker": {"warping_error_ratio": {"a.mp4": 1.4, "b.mp4": 2.01}},
     }
+    assert set(failing) == set(checks)
     for check, change in failing.items():
         verdict = gate.decide({**PASSING, **change})
         assert verdict["passed"] is False and verdict["checks"][check] is False, check
@@ -110,7 +130,7 @@ def test_the_gate_fails_a_random_generator_and_reports_what_the_model_card_needs
 ) -> None:
     out = tmp_path / "gate"
     argv = [str(tiny_weights), "--data", str(train_data), "--out", str(out), "--device", "cpu"]
-    argv += ["--flicker-device", "cpu", "--clips", str(talking_clip), "--frames", "4"]
+    argv += ["--flicker-device", "cpu", "--clips", str(talking_clip), "--frames", "4", "--clip-frames", "4"]
     assert gate.main(argv) == 1
     report = json.loads((out / "gate.json").read_text())
     figures = report["figures"]
@@ -125,11 +145,21 @@ def test_the_gate_fails_a_random_generator_and_reports_what_the_model_card_needs
     flicker = figures["flicker"][talking_clip.name]
     assert flicker["frames"] == 4 and flicker["warping_error_ratio"] > 0
     assert set(figures["kid"]) == {"testB", "trainB"}
+    # Noise is no cartoon style; the clip checks ran on the frames where a face was found.
+    assert (
+        figures["style_distance_testA"] > gate.STYLE_DISTANCE_MAX
+        and report["checks"]["style_distance"] is False
+    )
+    assert figures["style_cartoons"] == 6  # trainB and testB
+    assert 0 < figures["clip_frames"] <= 4 and figures["cartoon_fraction_clips"] < gate.CARTOON_FRACTION
+    assert 0 <= figures["blotch_fraction_testA"] <= 1 and 0 <= figures["blotch_fraction_clips"] <= 1
+    assert report["checks"]["cartoon_clips"] is False and "style_distance_clips" in figures
     assert report["bytes"] == tiny_weights.stat().st_size and len(report["sha256"]) == 64
     assert (out / "grid_review.png").is_file() and (out / "grid_public.png").is_file()
     assert report["grids"]["review_rows"] == {"astronaut": 1, "testA": 2, talking_clip.name: 3}
     text = (out / "gate.md").read_text()
     assert "**not passed**" in text and "**FAIL**" in text and "look" in text and "P(cartoon)" in text
+    assert "style distance" in text and "blotches" in text
 
 
 class IdentityGenerator(torch.nn.Module):
@@ -143,16 +173,46 @@ class IdentityGenerator(torch.nn.Module):
         return images, None, None
 
 
-@pytest.mark.slow
-def test_a_generator_that_returns_its_input_fails_the_gate_on_cartoon_ness(heldout_data: Path) -> None:
+class BleachingGenerator(IdentityGenerator):
+    """A "generator" that bleaches its input: flattened, halfway to white, with pencil lines."""
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        from p2c.training.dataset import to_tensor
+        from p2c.training.samples import tensor_to_rgb
+
+        bleached = [to_tensor(calibration.bleach(image)) for image in tensor_to_rgb(images)]
+        return torch.stack(bleached).to(images.device), None, None
+
+
+@pytest.fixture(scope="module")
+def heldout_figures(
+    heldout_data: Path, shared_cartoons: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict]:
+    """The gate's testA figures of the photo itself and of its bleached copy; the style distance
+    against testB and 50 trainB cartoons, aligned as p2c-prepare-data aligns them."""
     from p2c.training.faceid import load_faceid
     from p2c.training.gauge import load_gauge
+    from p2c.training.preparation import PrepareConfig, prepare_dataset
 
-    device = torch.device("cpu")
+    raw, cartoons = tmp_path_factory.mktemp("raw_trainB"), tmp_path_factory.mktemp("style_cartoons")
+    for path in sorted(shared_cartoons.iterdir())[:50]:
+        shutil.copy2(path, raw / path.name)
+    prepare_dataset(PrepareConfig(str(raw), str(cartoons), "B", split_test=0), False)
+    shutil.copytree(heldout_data / "testB", cartoons / "testB", dirs_exist_ok=True)
+    device, faceid, gauge = torch.device("cpu"), load_faceid(None), load_gauge()
     crop = gate.astronaut_crop(None)
-    figures = gate.output_figures(
-        IdentityGenerator(), load_faceid(None), load_gauge(), heldout_data, crop, device
-    )
+    style = gate.style_reference(cartoons)
+    return {
+        name: gate.output_figures(generator, faceid, gauge, heldout_data, crop, device, style)
+        for name, generator in (("identity", IdentityGenerator()), ("bleach", BleachingGenerator()))
+    }
+
+
+@pytest.mark.slow
+def test_a_generator_that_returns_its_input_fails_the_gate_on_cartoon_ness_and_style(
+    heldout_figures: dict[str, dict],
+) -> None:
+    figures = heldout_figures["identity"]
     verdict = gate.decide({**figures, "warping_error_ratio": {"a.mp4": 1.0, "b.mp4": 1.0}})
     assert figures["pairs"] == 41
     # The identity checks alone would pass it: every photo is its own nearest "cartoon", distance 0.
@@ -160,3 +220,19 @@ def test_a_generator_that_returns_its_input_fails_the_gate_on_cartoon_ness(heldo
     assert verdict["checks"]["identity_rank1"] is True and verdict["checks"]["dlib_distance"] is True
     assert figures["cartoon_fraction"] < gate.CARTOON_FRACTION and figures["cartoon_testA_mean"] < 0.25
     assert verdict["checks"]["cartoon"] is False and verdict["passed"] is False
+    # Nor is it in the cartoons' style; and every colour was the photo's own: no blotches.
+    assert figures["style_distance_testA"] > 10 * gate.STYLE_DISTANCE_MAX
+    assert verdict["checks"]["style_distance"] is False
+    assert figures["blotch_fraction_testA"] == 0.0 and verdict["checks"]["blotches"] is True
+
+
+@pytest.mark.slow
+def test_a_bleached_photo_with_pencil_lines_fails_the_style_distance(
+    heldout_figures: dict[str, dict],
+) -> None:
+    bleached, photos = heldout_figures["bleach"], heldout_figures["identity"]
+    # Bleaching moves a photo towards the cartoons, and the gauge; the style distance stays far.
+    assert bleached["cartoon_testA_mean"] > photos["cartoon_testA_mean"]
+    assert bleached["style_distance_testA"] < photos["style_distance_testA"]
+    assert bleached["style_distance_testA"] > 3 * gate.STYLE_DISTANCE_MAX
+    assert gate.decide(bleached)["checks"]["style_distance"] is False

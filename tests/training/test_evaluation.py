@@ -35,6 +35,10 @@ def test_pick_best_ranks_kid_and_identity() -> None:
     # With the gauge's figure too: "a" is second on KID and identity, first on cartoon-ness.
     reports[0].cartoon_mean, reports[1].cartoon_mean, reports[2].cartoon_mean = 0.9, 0.1, 0.5
     assert pick_best(reports).weights == "a"
+    # And with the style distance and blotches: "a" is last on both, "b" first.
+    for report, style, blotches in zip(reports, (9.0, 1.0, 5.0), (1.0, 0.0, 0.5), strict=True):
+        report.style_distance, report.blotch_fraction = style, blotches
+    assert pick_best(reports).weights == "b"
 
 
 def test_rank1_asks_whether_each_photo_picks_out_its_own_cartoon() -> None:
@@ -68,6 +72,9 @@ def test_a_generator_that_returns_its_input_keeps_identity_but_makes_no_cartoons
     assert report.cartoon_mean is not None and report.cartoon_mean < 0.5 and report.cartoon_fraction == 0.0
     assert report.reference_cartoon_mean is not None and report.reference_cartoon_mean > 0.5
     assert set(report.per_photo_cartoon) == set(names)
+    # Every colour of its "cartoons" was the photo's own: no blotches, whatever the photos wear.
+    assert report.blotch_fraction == 0.0 and set(report.per_photo_blotch) == set(names)
+    assert report.style_distance is not None and report.style_cartoons == len(cartoons)
     # The stand-in is not dlib's network: no dlib distance, and the report says why.
     assert report.dlib_distance_mean is None and report.dlib_note and "dlib" in report.dlib_note
 
@@ -103,8 +110,28 @@ def test_eval_writes_report_and_grid(tiny_weights: Path, prepared: dict, tmp_pat
     assert set(entry["per_photo_cartoon"]) == set(entry["per_photo_identity"])
     assert entry["identity_rank1"] in (0.0, 0.5, 1.0)
     assert entry["dlib_distance_mean"] > 0 and entry["dlib_same_fraction"] in (0.0, 0.5, 1.0)
+    assert isinstance(entry["style_distance"], float) and entry["style_cartoons"] == 4
+    assert set(entry["style_blocks"]) == {"layout", "colour", "palette", "lines", "strength", "flatness"}
+    assert entry["blotch_fraction"] in (0.0, 0.5, 1.0) and set(entry["per_photo_blotch"]) == set(
+        entry["per_photo_cartoon"]
+    )
     assert report["best"] == str(tiny_weights)
     assert (out / "grid_tiny.png").is_file()
+    table = (out / "report.md").read_text()
+    assert "style distance" in table and "blotches > 1 %" in table and "`tiny.pt`" in table
+
+
+def test_eval_measures_the_style_against_the_folders_named(
+    tiny_weights: Path, prepared: dict, tmp_path: Path
+) -> None:
+    data = prepared["data"]
+    argv = ["--weights", str(tiny_weights), "--photos", str(data / "testA"), "--cartoons"]
+    argv += [str(data / "testB"), "--style-cartoons", str(data / "trainB"), str(data / "testB")]
+    argv += ["--out", str(tmp_path / "eval"), "--device", "cpu"]
+    assert eval_main(argv) == 0
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["style_cartoons_dirs"] == [str(data / "trainB"), str(data / "testB")]
+    assert report["reports"][0]["cartoons"] == 2 and report["reports"][0]["style_cartoons"] == 6
 
 
 def test_eval_aligns_raw_photos_on_the_fly(

@@ -47,6 +47,7 @@ __all__ = [
     "FORMAT_TAG",
     "WeightsFormat",
     "config_from_state_dict",
+    "default_model_card",
     "default_weights_path",
     "detect_format",
     "load_generator",
@@ -69,6 +70,19 @@ def default_weights_path() -> Path | None:
     """The model that ships inside the package, or None while none ships."""
     path = _DEFAULT_DIR / "p2c_default.safetensors"
     return path if path.is_file() else None
+
+
+def default_model_card() -> dict[str, Any]:
+    """What the shipped model's card says of it (name, training step, the date it passed the gate),
+    kept under ``card`` in its JSON beside the weights; {} when none ships or it says nothing."""
+    path = default_weights_path()
+    if path is None:
+        return {}
+    try:
+        card = json.loads(sidecar_path(path).read_text(encoding="utf-8")).get("card", {})
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
 
 
 def sidecar_path(path: str | Path) -> Path:

@@ -5,6 +5,17 @@ it through a feathered head mask: eroded a little so no photo background ringed 
 blurred so the seam is soft, and faded to zero near the crop's edge so the square crop never
 shows. Only each face's footprint is touched; every other pixel stays byte-identical.
 
+Two things keep the cartoon from glowing or showing its edge (``p2c.stream.paste_quality``
+measures both; docs/face-path.md has the figures):
+
+- the generator draws on white, through the same soft head mask that whitened its input, so where
+  the mask is partial (hair, the feathered edge) the cartoon is part white. The cartoon is taken as
+  drawn over white with the mask as its alpha, and the photo replaces that white
+  (:func:`over_photo`): no white spills past the head, no pale haze hangs in wispy hair;
+- near the crop's edges, where the neck and shoulders go on into the photo, the cartoon's tones
+  (blurred, over the person only) are moved to the photo's (:func:`tone_correction`), so the pale
+  cartoon skin meets the photo's without a step.
+
 Compositors are pluggable (``cpu`` here with OpenCV, ``torch`` in
 :mod:`p2c.stream.gpu_compositing`) and chosen by name with :func:`create_compositor`.
 :class:`CompositeStage` is the video pipeline's step: it adds what only video needs, a light,
@@ -47,8 +58,11 @@ __all__ = [
     "feather_mask",
     "feathering",
     "footprint_box",
+    "over_photo",
     "paste_cartoons",
     "resize_transform",
+    "tone_correction",
+    "tone_grid",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +71,12 @@ logger = logging.getLogger(__name__)
 _ERODE_FRACTION = 0.012
 _BLUR_SIGMA_FRACTION = 0.016
 _EDGE_FADE_FRACTION = 0.047
+# Tone matching: from the crop's edge to 14 % inside (36 pixels of 256: the crop's bottom edge lies
+# 38 pixels under the chin, so the face itself keeps the cartoon's tones), compared on a grid of a
+# quarter of the crop's side, blurred over 2 cells (8 crop pixels).
+_TONE_REACH_FRACTION = 0.14
+_TONE_GRID_FRACTION = 0.25
+_TONE_SIGMA = 2.0
 
 # A smoother whose track has not been seen for this many frames is dropped (memory stays flat).
 _FORGET_AFTER = 50
@@ -82,14 +102,16 @@ class Feathering:
     """What feathering a crop of one size takes; the same for every frame, so made once per size.
 
     ``erode``: erosion radius; ``element``: OpenCV's elliptic structuring element of that radius;
-    ``sigma``: blur sigma (pixels); ``ramp``: the H x W float32 edge fade (read-only).
-    Both compositors use it, so they feather alike.
+    ``sigma``: blur sigma (pixels); ``ramp``: the H x W float32 edge fade; ``tone``: the H x W float32
+    weight of :func:`tone_correction`, 1 at the crop's edges, 0 from ``_TONE_REACH_FRACTION`` inside
+    (both read-only). Both compositors use it, so they feather alike.
     """
 
     erode: int
     element: np.ndarray
     sigma: float
     ramp: np.ndarray
+    tone: np.ndarray
 
 
 @functools.lru_cache(maxsize=8)
@@ -99,9 +121,10 @@ def feathering(height: int, width: int) -> Feathering:
     erode = max(1, round(_ERODE_FRACTION * size))
     element = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1))
     ramp = edge_fade((height, width), max(2.0, _EDGE_FADE_FRACTION * size))
-    for constant in (element, ramp):
+    tone = 1.0 - edge_fade((height, width), max(2.0, _TONE_REACH_FRACTION * size))
+    for constant in (element, ramp, tone):
         constant.setflags(write=False)  # shared by every frame: nobody may change it
-    return Feathering(erode, element, max(0.5, _BLUR_SIGMA_FRACTION * size), ramp)
+    return Feathering(erode, element, max(0.5, _BLUR_SIGMA_FRACTION * size), ramp, tone)
 
 
 def edge_fade(shape: tuple[int, ...], width: float) -> np.ndarray:
@@ -143,6 +166,67 @@ def cartoon_on_white(cartoon: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(blended, 0.0, 255.0).astype(np.uint8)
 
 
+def over_photo(cartoon: np.ndarray, mask: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The premultiplied colour and the weight that paste ``cartoon`` over the photo instead of white.
+
+    The generator draws on white through the head ``mask`` (as its input was whitened), so the
+    cartoon is ``drawing * mask + 255 * (1 - mask)``: its premultiplied drawing is
+    ``max(cartoon - 255 * (1 - mask), 0)`` and its weight ``mask``, both times the feathered
+    ``alpha``. ``cartoon``: uint8 S x S x 3; ``mask``, ``alpha``: float32 S x S in [0, 1]. Returns
+    uint8 S x S x 4, colour then weight (times 255): the pasted pixel is
+    ``photo * (1 - weight / 255) + colour``. Saturating uint8 arithmetic, within a level of floats.
+    """
+    # OpenCV throughout (its channel copies are 4x numpy's): under 0.5 ms for a 256 crop.
+    white = cv2.convertScaleAbs(mask, alpha=-255.0, beta=255.0)  # 255 * (1 - mask), mask <= 1
+    drawn = cv2.subtract(cartoon, cv2.cvtColor(white, cv2.COLOR_GRAY2RGB))  # stops at 0
+    colour = cv2.multiply(drawn, cv2.cvtColor(alpha, cv2.COLOR_GRAY2RGB), dtype=cv2.CV_8U)
+    weight = cv2.multiply(mask, alpha, scale=255.0, dtype=cv2.CV_8U)
+    return cv2.insertChannel(weight, cv2.cvtColor(colour, cv2.COLOR_RGB2RGBA), 3)
+
+
+def tone_grid(size: int) -> tuple[int, float]:
+    """The side of the grid tones are compared on for an S x S cartoon, and the blur's sigma there
+    (cells); both compositors use it."""
+    return max(16, round(size * _TONE_GRID_FRACTION)), _TONE_SIGMA
+
+
+def _person_tones(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """``image`` blurred over the person only (``mask``-weighted), so no background mixes in."""
+    weighted = cv2.GaussianBlur(image * mask[..., None], (0, 0), sigma)
+    coverage = cv2.GaussianBlur(mask, (0, 0), sigma)
+    return weighted / np.maximum(coverage, 1e-3)[..., None]
+
+
+def tone_correction(
+    photo: np.ndarray, matrix: np.ndarray, cartoon: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
+    """What to add to ``cartoon`` (S x S x 3) so its tones meet the photo's at the crop's edges.
+
+    ``matrix``: image -> cartoon pixels; ``mask``: the head mask at the cartoon's size. Tones are
+    compared on a coarse grid (the photo sampled there, the cartoon and mask area-averaged), blurred
+    over the person, weighted there by :attr:`Feathering.tone` (fully at the crop's edges, not at
+    all from 14 % inside) and enlarged to the cartoon's size. Float32 S x S x 3.
+    """
+    size = cartoon.shape[0]
+    grid, sigma = tone_grid(size)
+    # Pixels the crop takes from outside the photo are never shown; repeating the edge keeps
+    # them from pulling the tones there.
+    sampled = cv2.warpAffine(
+        photo,
+        resize_transform(matrix, size, grid),
+        (grid, grid),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    shrink = cv2.INTER_AREA if grid < size else cv2.INTER_LINEAR
+    person = cv2.resize(np.asarray(mask, dtype=np.float32), (grid, grid), interpolation=shrink)
+    small = cv2.resize(cartoon, (grid, grid), interpolation=shrink).astype(np.float32)
+    difference = _person_tones(sampled.astype(np.float32), person, sigma)
+    difference -= _person_tones(small, person, sigma)
+    difference *= feathering(grid, grid).tone[..., None]
+    return cv2.resize(difference, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
 # ---------------------------------------------------------------------------------------------
 # Geometry and pasting
 
@@ -174,47 +258,51 @@ def footprint_box(
     return x0, y0, x1, y1
 
 
-def _paste_one(frame: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, mask: np.ndarray) -> None:
-    """Blend one cartoon into ``frame`` in place, touching only its footprint."""
+def _paste_one(
+    frame: np.ndarray, photo: np.ndarray, transform: np.ndarray, cartoon: np.ndarray, mask: np.ndarray
+) -> None:
+    """Blend one cartoon into ``frame`` in place, touching only its footprint; ``photo`` is the
+    picture before any face was pasted (the tones to meet)."""
     size = cartoon.shape[0]
     if cartoon.shape[:2] != (size, size) or cartoon.ndim != 3 or cartoon.shape[2] != 3:
         raise ValueError(f"expected a square RGB cartoon of shape (S, S, 3), got {cartoon.shape}")
     # Feather at the crop's size (the mask's), then fit the cartoon: same look whatever its size.
     alpha = feather_mask(mask)
+    mask = np.asarray(mask, dtype=np.float32)
+    matrix = resize_transform(transform, mask.shape[0], size)
     if alpha.shape != (size, size):
         shrink = cv2.INTER_AREA if size < alpha.shape[0] else cv2.INTER_LINEAR
         alpha = cv2.resize(alpha, (size, size), interpolation=shrink)
-    matrix = resize_transform(transform, mask.shape[0], size)
+        mask = cv2.resize(mask, (size, size), interpolation=shrink)
     box = footprint_box(matrix, size, frame.shape)
     if box is None:
         return
     x0, y0, x1, y1 = box
+    toned = cv2.add(cartoon, tone_correction(photo, matrix, cartoon, mask), dtype=cv2.CV_8U)
+    # Colour and weight in one 4-channel uint8 warp: 0.9 ms for a 450-pixel face against 2.5 ms
+    # for two; the weight's 8 bits move a pasted pixel by at most half a level. The weight is 0
+    # on the crop's outermost pixels, so the constant (zero) border never shows.
+    rgba = over_photo(toned, mask, alpha)
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale > 2.0:
-        # The face is more than twice smaller in the frame than the cartoon: shrink the cartoon with
-        # area averaging first, or the bilinear warp back would alias its fine lines.
+        # The face is more than twice smaller in the frame than the cartoon: shrink first with area
+        # averaging (of premultiplied colour, so edges stay right), or the bilinear warp back would
+        # alias its fine lines.
         target = max(2, int(np.ceil(size / scale * 1.5)))
-        cartoon = cv2.resize(cartoon, (target, target), interpolation=cv2.INTER_AREA)
-        alpha = cv2.resize(alpha, (target, target), interpolation=cv2.INTER_AREA)
+        rgba = cv2.resize(rgba, (target, target), interpolation=cv2.INTER_AREA)
         matrix = resize_transform(matrix, size, target)
     # Frame box pixel (u, v) is frame pixel (u + x0, v + y0): shift the matrix and warp backwards.
     shifted = matrix.copy()
     shifted[:, 2] += matrix[:, :2] @ np.array([x0, y0], dtype=np.float64)
-    box_size = (x1 - x0, y1 - y0)
-    # Cartoon and weight in one 4-channel uint8 warp: 0.9 ms for a 450-pixel face against 2.5 ms
-    # for two (RGB, float weight); the weight's 8 bits move a pasted pixel by at most half a level.
-    # The weight is 0 on the crop's outermost pixels, so the constant border never shows.
-    rgba = np.dstack([cartoon, np.rint(alpha * 255.0).astype(np.uint8)])
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    warped_rgba = cv2.warpAffine(rgba, shifted, box_size, flags=flags, borderMode=cv2.BORDER_CONSTANT)
-    warped = cv2.cvtColor(warped_rgba, cv2.COLOR_RGBA2RGB)  # OpenCV's split: 10x numpy's slice copy
-    weight = cv2.extractChannel(warped_rgba, 3).astype(np.float32)
-    weight *= 1.0 / 255.0
+    warped = cv2.warpAffine(rgba, shifted, (x1 - x0, y1 - y0), flags=flags, borderMode=cv2.BORDER_CONSTANT)
+    colour = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)  # OpenCV's split: 10x numpy's slice copy
+    keep = cv2.cvtColor(cv2.bitwise_not(cv2.extractChannel(warped, 3)), cv2.COLOR_GRAY2RGB)  # 255 - weight
     region = frame[y0:y1, x0:x1]
-    # region + weight * (warped - region), rounded, in one OpenCV pass: 0.8 ms for a 420-pixel
-    # face against 6 ms through numpy's float temporaries, within one level of the float formula;
-    # where the weight is 0 the frame's pixel comes back exactly.
-    region[...] = cv2.blendLinear(warped, region, weight, 1.0 - weight)
+    # region * (1 - weight) + colour in uint8, two OpenCV passes: 0.3 ms for a 420-pixel face where
+    # cv2.blendLinear on float weights took 0.8, within a level of the float formula; where the
+    # weight is 0 the frame's pixel comes back exactly.
+    region[...] = cv2.add(cv2.multiply(region, keep, scale=1.0 / 255.0), colour)
 
 
 def paste_cartoons(
@@ -234,10 +322,10 @@ def paste_cartoons(
     order = sorted(
         range(len(faces)), key=lambda i: abs(np.linalg.det(faces[i].transform[:, :2])), reverse=True
     )
+    photo = np.asarray(image_rgb, dtype=np.uint8)
     for index in order:
-        _paste_one(
-            frame, faces[index].transform, np.asarray(cartoons[index], dtype=np.uint8), faces[index].mask
-        )
+        cartoon = np.asarray(cartoons[index], dtype=np.uint8)
+        _paste_one(frame, photo, faces[index].transform, cartoon, faces[index].mask)
     return frame
 
 

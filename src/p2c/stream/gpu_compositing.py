@@ -6,9 +6,11 @@ paste_cartoons`) warps one face at a time on the CPU. Here the same 2x3 matrices
 encodes: a frame goes to the device once as uint8 and comes back once as uint8.
 
 Conventions match OpenCV's: pixel centres at integers, bilinear sampling, white outside the
-frame for crops, the same feathered mask (:func:`p2c.stream.compositing.feathering`) for
-pasting. Shrinking by more than 2x first averages down a pyramid (2x2 box per level), as OpenCV's
-area interpolation would, so fine detail does not alias.
+frame for crops, the same feathered mask (:func:`p2c.stream.compositing.feathering`), the same
+premultiplied colour over the photo (:func:`p2c.stream.compositing.over_photo`) and tone matching
+at the crop's edges (:func:`p2c.stream.compositing.tone_correction`) for pasting. Shrinking by more
+than 2x first averages down a pyramid (2x2 box per level), as OpenCV's area interpolation would, so
+fine detail does not alias.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch.nn.functional as F
 
 from p2c.devices import resolve_device
 from p2c.stream.alignment import CROP_SIZE, invert_transform
-from p2c.stream.compositing import feathering, footprint_box, resize_transform
+from p2c.stream.compositing import feathering, footprint_box, resize_transform, tone_grid
 
 if TYPE_CHECKING:
     from p2c.stream.compositing import PlacedFace
@@ -38,6 +40,7 @@ __all__ = [
     "feather_masks",
     "masks_tensor",
     "paste_batch",
+    "tone_corrections",
     "warp_crops",
 ]
 
@@ -193,15 +196,35 @@ class _DeviceFeathering:
             if list(columns) != list(range(self.radius - half, self.radius + half + 1)):
                 raise ValueError(f"row {dy} of the structuring element is not one centred run: {row}")
             self.rows.append((dy, half))
-        taps = round(constants.sigma * 8 + 1) | 1
-        gaussian = cv2.getGaussianKernel(taps, constants.sigma, cv2.CV_32F).ravel()
-        self.kernel = torch.as_tensor(gaussian, device=device)
+        self.kernel = _gaussian_kernel(constants.sigma, device)
         self.ramp = torch.as_tensor(np.array(constants.ramp), device=device)
 
 
 @functools.lru_cache(maxsize=8)
 def _device_feathering(size: int, device: torch.device) -> _DeviceFeathering:
     return _DeviceFeathering(size, device)
+
+
+@functools.lru_cache(maxsize=8)
+def _device_tone(size: int, device: torch.device) -> torch.Tensor:
+    """:attr:`p2c.stream.compositing.Feathering.tone` of a ``size`` crop, on ``device``."""
+    return torch.as_tensor(np.array(feathering(size, size).tone), device=device)
+
+
+@functools.lru_cache(maxsize=8)
+def _gaussian_kernel(sigma: float, device: torch.device) -> torch.Tensor:
+    """The 1-D Gaussian OpenCV's GaussianBlur uses on float images (radius 4 sigma)."""
+    taps = round(sigma * 8 + 1) | 1
+    return torch.as_tensor(cv2.getGaussianKernel(taps, sigma, cv2.CV_32F).ravel(), device=device)
+
+
+def _blur(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable blur of N x C x H x W with mirrored borders, as OpenCV's default BORDER_REFLECT_101."""
+    channels, radius = images.shape[1], kernel.numel() // 2
+    horizontal = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1).contiguous()
+    vertical = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1).contiguous()
+    images = F.conv2d(F.pad(images, (radius, radius, 0, 0), mode="reflect"), horizontal, groups=channels)
+    return F.conv2d(F.pad(images, (0, 0, radius, radius), mode="reflect"), vertical, groups=channels)
 
 
 def _erode(alpha: torch.Tensor, radius: int, rows: Sequence[tuple[int, int]]) -> torch.Tensor:
@@ -237,12 +260,7 @@ def feather_masks(masks: torch.Tensor) -> torch.Tensor:
     """:func:`p2c.stream.compositing.feather_mask` for N masks (N x S x S float in [0, 1]) at once."""
     constants = _device_feathering(masks.shape[-1], masks.device)
     alpha = _erode(masks.unsqueeze(1).float(), constants.radius, constants.rows)
-    kernel = constants.kernel
-    radius = kernel.numel() // 2
-    # Separable blur with mirrored borders, as OpenCV's default BORDER_REFLECT_101.
-    alpha = F.conv2d(F.pad(alpha, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-    alpha = F.conv2d(F.pad(alpha, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
-    return alpha.squeeze(1) * constants.ramp
+    return _blur(alpha, constants.kernel).squeeze(1) * constants.ramp
 
 
 def _cartoon_tensor(cartoons: Sequence[np.ndarray] | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -259,6 +277,54 @@ def _cartoon_tensor(cartoons: Sequence[np.ndarray] | torch.Tensor, device: torch
     if stacked.dtype != torch.uint8 or stacked.ndim != 4 or stacked.shape[3] != 3:
         raise ValueError(f"expected uint8 RGB cartoons of shape (S, S, 3), got {tuple(stacked.shape[1:])}")
     return stacked.to(device).permute(0, 3, 1, 2).float()
+
+
+def _resample(images: torch.Tensor, size: int) -> torch.Tensor:
+    """N x C x S x S to ``size``: area averages to shrink, bilinear to enlarge (as the OpenCV path)."""
+    if images.shape[-1] == size:
+        return images
+    if size < images.shape[-1]:
+        return F.interpolate(images, size=(size, size), mode="area")
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def _person_tones(images: torch.Tensor, person: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """``images`` (N x 3 x G x G) blurred over the person only (``person``: N x 1 x G x G)."""
+    return _blur(images * person, kernel) / _blur(person, kernel).clamp_min(1e-3)
+
+
+def tone_corrections(
+    frame: torch.Tensor, matrices: Sequence[np.ndarray], cartoons: torch.Tensor, masks: torch.Tensor
+) -> torch.Tensor:
+    """:func:`p2c.stream.compositing.tone_correction` for N cartoons at once.
+
+    ``frame``: uint8 H x W x 3; ``matrices``: image -> cartoon pixels; ``cartoons``: N x 3 x S x S
+    float in [0, 255]; ``masks``: N x S x S. Returns N x 3 x S x S float32.
+    """
+    size = cartoons.shape[-1]
+    grid, sigma = tone_grid(size)
+    height, width = frame.shape[:2]
+    image = frame.permute(2, 0, 1).unsqueeze(0).float()
+    maps = [_homogeneous(invert_transform(resize_transform(m, size, grid))) for m in matrices]
+    theta = _thetas(maps, (grid, grid), [(width, height)] * len(maps), frame.device)
+    # The photo sampled straight (no pyramid) and its edge repeated, as cv2.warpAffine with
+    # BORDER_REPLICATE does on the CPU.
+    sampled = _sample(image, theta, (grid, grid), padding="border")
+    person = _resample(masks.unsqueeze(1), grid)
+    kernel = _gaussian_kernel(sigma, frame.device)
+    difference = _person_tones(sampled, person, kernel)
+    difference = difference - _person_tones(_resample(cartoons, grid), person, kernel)
+    difference = difference * _device_tone(grid, frame.device)
+    return F.interpolate(difference, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def _over_photo(cartoons: torch.Tensor, masks: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """:func:`p2c.stream.compositing.over_photo` for N cartoons: N x 4 x S x S, premultiplied colour
+    then weight."""
+    keep = masks.unsqueeze(1)
+    drawn = (cartoons.clamp(0.0, 255.0) - 255.0 * (1.0 - keep)).clamp_min(0.0)
+    weight = alpha.unsqueeze(1)
+    return torch.cat([drawn * weight, keep * weight], dim=1)
 
 
 def paste_batch(
@@ -280,18 +346,24 @@ def paste_batch(
         raise ValueError(f"got {count} transforms, {cartoons.shape[0]} cartoons and {masks.shape[0]} masks")
     device = frame.device
     size, crop_size = cartoons.shape[-1], masks.shape[-1]
-    alpha = feather_masks(masks.to(device))
-    if alpha.shape[-1] != size:
+    masks = masks.to(device, torch.float32)
+    alpha = feather_masks(masks)
+    if crop_size != size:
         alpha = F.interpolate(alpha.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)[
             :, 0
         ]
-    # Cartoon and weight travel together: one grid_sample for both.
-    layers = torch.cat([cartoons.to(device, torch.float32), alpha.unsqueeze(1)], dim=1)
+        masks = F.interpolate(masks.unsqueeze(1), size=(size, size), mode="bilinear", align_corners=False)[
+            :, 0
+        ]
     matrices = [resize_transform(t, crop_size, size) for t in transforms]
     boxes = [footprint_box(m, size, tuple(frame.shape)) for m in matrices]
     visible = [i for i, box in enumerate(boxes) if box is not None]
     if not visible:
         return frame
+    cartoons = cartoons.to(device, torch.float32)
+    toned = cartoons + tone_corrections(frame, matrices, cartoons, masks)
+    # Premultiplied colour and weight travel together: one grid_sample for both.
+    layers = _over_photo(toned, masks, alpha)
     box_w = max(boxes[i][2] - boxes[i][0] for i in visible)  # type: ignore[index]
     box_h = max(boxes[i][3] - boxes[i][1] for i in visible)  # type: ignore[index]
     # Image -> cartoon scale > 2 means the face is over twice smaller in the frame: go down the
@@ -309,16 +381,14 @@ def paste_batch(
             box_to_image = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
             maps.append(_pyramid_step(level) @ _homogeneous(matrices[i]) @ box_to_image)
         theta = _thetas(maps, (box_w, box_h), [(width, height)] * len(chosen), device)
-        colour = _sample(source[:, :3], theta, (box_w, box_h), padding="border")
-        weight = _sample(source[:, 3:], theta, (box_w, box_h), padding="zeros")
-        warped[chosen] = torch.cat([colour, weight], dim=1)
+        warped[chosen] = _sample(source, theta, (box_w, box_h), padding="zeros")
     order = sorted(visible, key=lambda i: abs(np.linalg.det(matrices[i][:, :2])), reverse=True)
     for i in order:
         x0, y0, x1, y1 = boxes[i]  # type: ignore[misc]
         region = frame[y0:y1, x0:x1].permute(2, 0, 1).float()
         colour = warped[i, :3, : y1 - y0, : x1 - x0]
         weight = warped[i, 3:, : y1 - y0, : x1 - x0]
-        blended = region + weight * (colour - region)
+        blended = region * (1.0 - weight) + colour
         frame[y0:y1, x0:x1] = blended.round().clamp(0.0, 255.0).to(torch.uint8).permute(1, 2, 0)
     return frame
 

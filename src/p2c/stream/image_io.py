@@ -71,6 +71,13 @@ def _decode_flags(data: np.ndarray) -> int:
 
 
 def _read_builtin(name: str) -> np.ndarray:
+    from p2c.stream.builtin_clips import BUILTIN_CLIPS  # here: that module reads its images here
+
+    if name in BUILTIN_CLIPS:
+        raise InvalidInputError(
+            f"{BUILTIN_PREFIX + name} is a video, not a photo: use p2c-video or p2c-stream --camera; "
+            f"the photo it is made from is {BUILTIN_PREFIX}astronaut"
+        )
     if name not in BUILTIN_IMAGES:
         names = ", ".join(BUILTIN_PREFIX + key for key in sorted(BUILTIN_IMAGES))
         raise InvalidInputError(f"unknown built-in image {BUILTIN_PREFIX + name!r}; choose one of {names}")
@@ -85,6 +92,11 @@ def read_image(path_or_builtin: str | os.PathLike[str]) -> np.ndarray:
     path = Path(text)
     if not path.exists():
         raise InputNotFoundError(f"input image {path} does not exist; check the path")
+    if path.is_dir():
+        raise InvalidInputError(
+            f"input {path} is a folder, not an image file; pass an image file inside it "
+            "(p2c-batch converts every photo in a folder)"
+        )
     if not path.is_file():
         raise InvalidInputError(f"input {path} is not a file; give the path of an image file")
     try:

@@ -19,7 +19,7 @@ Boxes come from three passes, merged (a box overlapping an earlier one is droppe
   380 pixels there). Tiles overlap by 40 %, so a face small enough to need them lies whole in
   some tile; a box cut by a tile's inner edge is left to that neighbour.
 
-Only human faces are kept, by two independent checks. The detectors score pets as faces now and
+Only human faces are kept, by three independent checks. The detectors score pets as faces now and
 then (skimage's chelsea, a cat, gets boxes scored 0.50-0.64, inside the 0.50-0.96 range of real
 portraits), but the mesh of a real face stays where it is when the mesh runs again on a square
 centred on its own landmarks (what a tracker does every frame), while a mesh forced onto something
@@ -27,7 +27,9 @@ else vanishes or jumps: a face is kept when the second mesh is found and its poi
 ``_MAX_DRIFT`` face sizes of the first. It must then also pass
 :class:`p2c.stream.human_check.HogFaceCheck`, dlib's HOG face detector on the aligned crop, which
 shares no model or training data with MediaPipe (a dog's face can fool one family of networks;
-both at once is what the check asks). ``docs/face-path.md`` has the measurements behind both.
+both at once is what the check asks); and :class:`p2c.stream.skin_check.SkinCheck`: the face is
+skin, not fur, and has no black nose (a frontal dog fooled both layout checks).
+``docs/face-path.md`` has the measurements behind all three.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from p2c.resources import Closeable
 from p2c.stream.alignment import LANDMARKS68_FROM_MESH
 from p2c.stream.downscale import shrink_region
 from p2c.stream.human_check import HogFaceCheck
+from p2c.stream.skin_check import SkinCheck
 
 __all__ = [
     "DetectedFace",
@@ -322,6 +325,7 @@ class LandmarkDetector(Closeable):
             min_detection_confidence=min_detection_confidence,
         )
         self._hog: HogFaceCheck | None = HogFaceCheck() if human_only else None
+        self._skin: SkinCheck | None = SkinCheck() if human_only else None
         self._closed = False
 
     def close(self) -> None:
@@ -396,10 +400,11 @@ class LandmarkDetector(Closeable):
         return best
 
     def _is_human(self, image: np.ndarray, landmarks: np.ndarray) -> bool:
-        """Both human checks: the mesh holds still when run again, and dlib's HOG detector agrees."""
-        if not self._is_steady(image, landmarks):
+        """The human checks: the mesh holds still when run again, dlib's HOG detector agrees, and
+        the face is skin, not fur (the cheapest first)."""
+        assert self._hog is not None and self._skin is not None
+        if not self._skin.is_human(image, landmarks) or not self._is_steady(image, landmarks):
             return False
-        assert self._hog is not None
         return self._hog.is_human(image, landmarks)
 
     def _is_steady(self, image: np.ndarray, landmarks: np.ndarray) -> bool:

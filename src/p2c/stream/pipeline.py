@@ -57,7 +57,7 @@ from p2c.stream.tracking import FaceTracker, TrackerConfig, TrackingStage
 
 if TYPE_CHECKING:
     from p2c.engine.base import Backend
-    from p2c.stream.sources import VideoFileSource
+    from p2c.stream.view import LiveControls
 
 __all__ = [
     "FrameCallback",
@@ -241,26 +241,33 @@ def sink_target(
 
 
 def cartoonize_video(
-    source: VideoFileSource,
+    source: Source,
     outputs: Mapping[str, OutputValue],
     engine: Backend,
     config: VideoConfig | None = None,
     progress: bool = False,
     title: str = "p2c",
     on_frame: FrameCallback | None = None,
+    view: LiveControls | None = None,
 ) -> StatsSnapshot:
-    """Cartoonize an opened video file into the sinks ``outputs`` names (``{"file": path, ...}``,
-    see :func:`p2c.stream.sinks.build_sinks`); the file sink carries the input's audio over.
+    """Cartoonize an opened video file (or built-in clip) into the sinks ``outputs`` names
+    (``{"file": path, ...}``, see :func:`p2c.stream.sinks.build_sinks`); the file sink carries the
+    input's audio over.
 
     ``progress`` shows a progress bar (frames, fps, ETA) on stderr. ``on_frame`` is called after
     the sinks have taken each frame; an exception it raises stops the run (the sinks are closed).
+    ``view``: what the sinks show of each frame (the cartoon's strength; :mod:`p2c.stream.view`).
     """
     config = config or VideoConfig()
     info = source.info
-    target = sink_target(
-        info, config, live=False, audio_from=source.path if info.audio else None, title=title
-    )
-    sinks = build_sinks(outputs, target)
+    audio = Path(getattr(source, "path", "")) if info.audio else None  # a file's own sound track
+    target = sink_target(info, config, live=False, audio_from=audio, title=title)
+    built = build_sinks(outputs, target)
+    sinks: list[Sink] = list(built)
+    if view is not None:
+        from p2c.stream.view import ViewedSinks
+
+        sinks = [ViewedSinks(built, view)]
     if not progress:
         return cartoonize(source, sinks, engine, config, on_frame=on_frame)
     from tqdm import tqdm

@@ -10,6 +10,7 @@ at the end instead of stopping the run). :func:`open_camera` turns ``--camera SR
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -28,16 +29,20 @@ from p2c.stream.threads import decode_in_thread
 
 __all__ = [
     "AudioInfo",
+    "CameraPlayback",
     "ClipCameraSource",
     "Source",
     "VideoFileSource",
     "VideoInfo",
     "WebcamSource",
     "open_camera",
+    "open_video",
 ]
 
 logger = logging.getLogger(__name__)
 
+# Names a folder's videos are recognised by, to suggest one when a folder is given as a video.
+_VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts"})
 # A camera that returns this many failed reads in a row (about a second) is gone.
 _MAX_FAILED_READS = 30
 # A camera asked for at least this width or height is asked for MJPEG (see WebcamSource.open).
@@ -158,6 +163,8 @@ class VideoFileSource(Closeable):
         if self._container is not None:
             return
         av = _import_av()
+        if self.path.is_dir():
+            raise _folder_error(self.path, "the input", "(p2c-batch converts every video in a folder)")
         if not self.path.is_file():
             raise InputNotFoundError(f"video file {self.path} does not exist; check the path")
         try:
@@ -284,32 +291,39 @@ class VideoFileSource(Closeable):
                 self.damaged += self.missing
 
 
-class ClipCameraSource(VideoFileSource):
-    """A video file played at its own frame rate, standing in for a camera (``--camera clip.mp4``).
+class CameraPlayback:
+    """Plays a finite, non-live source at its frame rate, standing in for a camera (a mixin).
 
     It is live: frames come when their timestamp is due, whether or not the pipeline keeps up,
     so drops and latency behave as with a real camera; a frame read more than a frame interval
     after it was due is let go and counted in ``skipped``, as a camera overwrites a frame nobody
-    took (the pipeline counts those as dropped). ``loop`` replays the clip; ``fps`` plays
-    it at that rate instead of its own (frame after frame, restamped on that clock, as a camera
-    running at ``fps`` would deliver them).
+    took (the pipeline counts those as dropped). ``loop`` replays it; ``fps`` plays it at that
+    rate instead of its own (frame after frame, restamped on that clock, as a camera running at
+    ``fps`` would deliver them). The class it is mixed into gives one pass (:meth:`_one_pass`)
+    and a way back to the start (:meth:`_rewind`).
     """
 
-    name = "clip"
     live = True
+    info: VideoInfo
 
-    def __init__(self, path: str | Path, loop: bool = False, fps: float | None = None) -> None:
-        super().__init__(path)
+    def __init__(self, source: Any, loop: bool = False, fps: float | None = None) -> None:
+        super().__init__(source)  # type: ignore[call-arg]  # the class mixed in takes its source
         if fps is not None and fps <= 0:
-            raise ValueError(f"ClipCameraSource.fps must be positive, got {fps}")
+            raise ValueError(f"{type(self).__name__}.fps must be positive, got {fps}")
         self.loop = loop
         self.fps = fps
         self.skipped = 0
 
     def open(self) -> None:
-        super().open()
+        super().open()  # type: ignore[misc]  # the class mixed in opens the source
         if self.fps is not None:
             self.info = replace(self.info, fps=float(self.fps))
+
+    def _one_pass(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def _rewind(self) -> None:
+        raise NotImplementedError
 
     def __iter__(self) -> Iterator[Frame]:
         index = 0
@@ -318,7 +332,7 @@ class ClipCameraSource(VideoFileSource):
         while True:
             first_ts: float | None = None
             last_ts = 0.0
-            for frame in super().__iter__():
+            for frame in self._one_pass():
                 first_ts = frame.timestamp if first_ts is None else first_ts
                 last_ts = frame.timestamp - first_ts
                 if self.fps is not None:  # a camera at fps: one frame every 1 / fps seconds
@@ -343,8 +357,21 @@ class ClipCameraSource(VideoFileSource):
             if not self.loop or first_ts is None:
                 return
             offset_s += last_ts + 1 / max(self.info.fps, 1e-3)
-            self.close()
-            self.open()
+            self._rewind()
+
+
+class ClipCameraSource(CameraPlayback, VideoFileSource):
+    """A video file played at its own frame rate, standing in for a camera (``--camera clip.mp4``):
+    see :class:`CameraPlayback`."""
+
+    name = "clip"
+
+    def _one_pass(self) -> Iterator[Frame]:
+        return VideoFileSource.__iter__(self)
+
+    def _rewind(self) -> None:
+        self.close()
+        self.open()
 
 
 class WebcamSource(Closeable):
@@ -477,6 +504,31 @@ class WebcamSource(Closeable):
             index += 1
 
 
+def _folder_error(path: Path, what: str, instead: str) -> InvalidInputError:
+    """A folder given where a file belongs: say so, name a video inside it when there is one."""
+    videos = (
+        sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix.lower() in _VIDEO_SUFFIXES)
+        if os.access(path, os.R_OK)
+        else []
+    )
+    example = f" such as {path / videos[0]}" if videos else ""
+    return InvalidInputError(
+        f"{what} {path} is a folder, not a video file; pass a video file{example} {instead}"
+    )
+
+
+def open_video(spec: str | os.PathLike[str], start: float = 0.0, duration: float | None = None) -> Source:
+    """A video file, or a built-in clip (``builtin:astronaut-clip``), as a source that keeps every frame.
+
+    ``start``/``duration`` (seconds) select a part. Not opened yet (use it in a ``with`` block).
+    """
+    from p2c.stream.builtin_clips import BuiltinClipSource, is_builtin_clip
+
+    if is_builtin_clip(spec):
+        return BuiltinClipSource(str(spec), start=start, duration=duration)
+    return VideoFileSource(Path(spec), start=start, duration=duration)
+
+
 def open_camera(
     spec: str,
     width: int | None = None,
@@ -485,19 +537,29 @@ def open_camera(
     mirror: bool = False,
     loop: bool = False,
 ) -> Source:
-    """``--camera SRC``: an index (``0``), a device path (``/dev/video2``) or a video file.
+    """``--camera SRC``: an index (``0``), a device path (``/dev/video2``), a video file or a built-in
+    clip (``builtin:astronaut-clip``).
 
-    A regular file is played at its own rate (or at ``fps``, replayed with ``loop``) as a stand-in
+    A file or clip is played at its own rate (or at ``fps``, replayed with ``loop``) as a stand-in
     for a camera; ``mirror`` and the size requests apply to real cameras only.
     """
+    from p2c.stream.builtin_clips import BuiltinClipCamera, is_builtin_clip
+
     spec = spec.strip()
     if spec.isdigit():
         return WebcamSource(int(spec), width, height, fps, mirror)
+    if is_builtin_clip(spec):
+        return BuiltinClipCamera(spec, loop=loop, fps=fps)
     path = Path(spec)
+    if path.is_dir():
+        raise _folder_error(
+            path, "--camera", "(played as a camera), a camera index such as 0, or a device path"
+        )
     if path.is_file() and not spec.startswith("/dev/"):
         return ClipCameraSource(path, loop=loop, fps=fps)
     if spec.startswith("/dev/") or path.exists():
         return WebcamSource(spec, width, height, fps, mirror)
     raise InputNotFoundError(
-        f"camera {spec!r} not found: pass a camera index such as 0, a device path, or a video file"
+        f"camera {spec!r} not found: pass a camera index such as 0, a device path, a video file, "
+        "or builtin:astronaut-clip"
     )

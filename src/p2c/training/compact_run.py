@@ -52,11 +52,14 @@ from p2c.training.onesided import (
 from p2c.training.process_group import SOLO, ProcessGroup, early_signal, spawn
 from p2c.training.schedule import parse_size_schedule, size_at
 
-__all__ = ["EXPORTED", "CompactRunConfig", "RunResult", "train_compact"]
+__all__ = ["EXPORTED", "PRECISIONS", "CompactRunConfig", "RunResult", "resolve_precision", "train_compact"]
 
 log = logging.getLogger(__name__)
 
 MIN_SIZE = 64
+MIN_PARTS_SIZE = 128
+PRECISIONS = ("auto", "bf16", "fp32")
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo: bf16 arithmetic in hardware
 EXPORTED = "export/p2c_compact.safetensors"  # the generator's moving average, FP16, in the run folder
 
 
@@ -72,10 +75,14 @@ class CompactRunConfig:
     img_size: int = 256
     size_schedule: str = "128:20000"  # steps per size; the last size (img_size) runs the rest
     identity_steps: int = 200
+    camera_light: float = 0.0  # the share of photos shown in webcam and video light (camera_light.py)
     rewarm_steps: int = 0  # lr ramp after a continuation; 0 measured closest to an exact resume
     threads: int = 2  # in all: each of the processes gets threads // processes
     processes: int = 2  # data parallel over gloo, each with batch_size crops per step
-    precision: str = "bf16"  # CPU autocast: 1.5x faster per step than fp32 with AVX-512 BF16
+    # CPU autocast. "auto": bf16 where the CPU computes it natively (AVX-512 BF16 or AMX: 1.5x faster
+    # per step than fp32), fp32 elsewhere (on an AVX2-only EPYC bf16 ran 24x slower: 0.23 samples/s
+    # against 5.5).
+    precision: str = "auto"
     save_minutes: float = 5.0
     log_every: int = 25
     sample_minutes: float = 15.0
@@ -86,17 +93,24 @@ class CompactRunConfig:
     faceid_weights: str | None = None
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.camera_light <= 1.0:
+            raise ValueError(f"camera_light must lie in [0, 1], got {self.camera_light}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0 < self.save_minutes <= 10:
             raise ValueError(f"save_minutes must lie in (0, 10], got {self.save_minutes}")
-        if self.precision not in ("bf16", "fp32"):
-            raise ValueError(f"precision must be bf16 or fp32, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.processes < 1 or self.threads < self.processes:
             raise ValueError(
                 f"need processes >= 1 and threads >= processes, got {self.processes} and {self.threads}"
             )
         sizes = [size for size, _ in parse_size_schedule(self.size_schedule)] if self.size_schedule else []
+        if self.objective.weights.parts > 0 and min([self.img_size, *sizes]) < MIN_PARTS_SIZE:
+            raise ValueError(
+                f"part discriminators need crops of at least {MIN_PARTS_SIZE} px (the mouth window is "
+                f"a fifth of the crop), got {self.size_schedule or self.img_size}"
+            )
         if min([self.img_size, *sizes]) < MIN_SIZE:
             raise ValueError(
                 f"crop sizes must be >= {MIN_SIZE} (the half-size discriminator's input), "
@@ -187,7 +201,7 @@ class _Meter:
         self.started, self.samples, self.sums, self.count = (
             now,
             0,
-            {k: 0.0 for k in ("d", "g_adv", "nce", "faceid", "stability")},
+            {k: 0.0 for k in StepLosses.__dataclass_fields__},
             0,
         )
 
@@ -262,7 +276,7 @@ def _train(group: ProcessGroup, config: CompactRunConfig, progress_bar: bool) ->
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = Path(config.data_dir)
-    photos, cartoons = CropBank(data / "trainA", 0), CropBank(data / "trainB", 1)
+    photos, cartoons = CropBank(data / "trainA", 0, config.camera_light), CropBank(data / "trainB", 1)
     torch.manual_seed(config.seed)  # the networks' initial weights, the same on every rank
     nets = OneSidedNetworks(config.objective)
     optimizers = _optimizers(nets)
@@ -274,14 +288,16 @@ def _train(group: ProcessGroup, config: CompactRunConfig, progress_bar: bool) ->
             stream.write(json.dumps(config.to_dict(), indent=2) + "\n")
         _trim_csv(metrics, progress.step)
         log.info(
-            "%s at step %d (%d samples, %.2f CPU-hours)",
+            "%s at step %d (%d samples, %.2f CPU-hours), %s",
             how, progress.step, progress.samples, progress.cpu_seconds / 3600,
+            resolve_precision(config.precision),
         )  # fmt: skip
     session = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": f"{_cpu_name()}, {os.cpu_count()} CPUs",
         "threads": config.threads,
         "processes": config.processes,
+        "precision": resolve_precision(config.precision),
         "how": how.split(" (")[0].split(" from ")[0],
         "from_step": progress.step,
         "from_samples": progress.samples,
@@ -372,9 +388,10 @@ def _train(group: ProcessGroup, config: CompactRunConfig, progress_bar: bool) ->
                 }
                 _append_csv(metrics, row)
                 log.info(
-                    "step %d  %d samples  %d px  %.2f samples/s  D %.3f  G adv %.3f  NCE %.3f  CPU %.3f h",
+                    "step %d  %d samples  %d px  %.2f samples/s  D %.3f  G adv %.3f  style %.3f  NCE %.3f  "
+                    "CPU %.3f h",
                     *(step, progress.samples, size, row["samples_per_s"]),
-                    *(row["d"], row["g_adv"], row["nce"], cpu / 3600),
+                    *(row["d"], row["g_adv"], row["style"], row["nce"], cpu / 3600),
                 )
                 meter.reset(now)
             if group.leader and now - last_sample >= config.sample_minutes * 60:
@@ -411,8 +428,24 @@ def _session_rate(progress: RunProgress, session: dict[str, Any], wall: float) -
     return (progress.samples - session["from_samples"]) / wall if wall > 0 else 0.0
 
 
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU computes bf16 in hardware (Linux flags; elsewhere: assume not)."""
+    try:
+        flags = cpuinfo.read_text(encoding="utf-8").split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` -> bf16 with native bf16, else fp32; the others as they are."""
+    if precision != "auto":
+        return precision
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
 def _autocast(config: CompactRunConfig) -> torch.autocast:
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16")
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=resolve_precision(config.precision) == "bf16")
 
 
 def _faceid(config: CompactRunConfig) -> torch.nn.Module | None:

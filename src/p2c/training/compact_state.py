@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ import torch
 from p2c.errors import InputNotFoundError, InvalidInputError
 from p2c.files import atomic_path, atomic_write
 from p2c.training.onesided import NETWORK_NAMES, OneSidedNetworks
+
+log = logging.getLogger(__name__)
+
+EXTRA_DISCRIMINATORS = "disc_extra"  # a ModuleDict: its discriminators load one by one
 
 __all__ = [
     "CANDIDATE",
@@ -76,10 +81,31 @@ def load_full_state(
 ) -> RunProgress:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     for name in NETWORK_NAMES:
-        getattr(nets, name).load_state_dict(payload["networks"][name])
+        _load_network(nets, name, payload["networks"].get(name, {}), path)
     for optimizer, state in zip(optimizers, payload["optimizers"], strict=True):
         optimizer.load_state_dict(state)
     return RunProgress(**payload["progress"])
+
+
+def _load_network(nets: OneSidedNetworks, name: str, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Load one network; the extra discriminators one by one: those the state lacks start fresh
+    (a run that adds a discriminator continues from a state without it), those this run lacks are
+    left out."""
+    module = getattr(nets, name)
+    parts = module.items() if name == EXTRA_DISCRIMINATORS else [("", module)]
+    for part, network in parts:
+        prefix = f"{part}." if part else ""
+        own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        if part and not own:
+            log.info("%s: no %s discriminator in the state: it starts fresh", source, part)
+            continue
+        try:
+            network.load_state_dict(own)
+        except RuntimeError as error:
+            raise InvalidInputError(
+                f"{source}: {name} does not fit this run's networks ({str(error).splitlines()[0]}); "
+                "continue with the configuration in its state.json"
+            ) from error
 
 
 def full_state_step(path: Path) -> int | None:
@@ -141,13 +167,7 @@ def load_portable_networks(folder: Path, nets: OneSidedNetworks) -> RunProgress:
     for name in NETWORK_NAMES:
         prefix = f"{name}."
         state = {k[len(prefix) :]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
-        try:
-            getattr(nets, name).load_state_dict(state)
-        except RuntimeError as error:
-            raise InvalidInputError(
-                f"{folder}: {name} does not fit this run's networks ({str(error).splitlines()[0]}); "
-                "continue with the configuration in its state.json"
-            ) from error
+        _load_network(nets, name, state, folder)
     return RunProgress(
         step=summary["step"],
         samples=summary["samples"],

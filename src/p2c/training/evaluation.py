@@ -9,7 +9,11 @@ with the inference aligner), then reports, per photo and on average:
 - cartoon-ness: P(cartoon) of each output by the fitted gauge (:mod:`p2c.training.gauge`), its
   mean and the fraction >= 0.5;
 - the KID between the cartoons and the reference cartoons (testB) on
-  :class:`~p2c.training.metrics.StyleFeatures`.
+  :class:`~p2c.training.metrics.StyleFeatures`;
+- the style distance (:mod:`p2c.training.style_distance`): KID to the cartoon set on features of
+  lines, flat regions and face layout, which a bleached photo cannot pass;
+- blotches (:mod:`p2c.training.blotches`): per cartoon, the share of the head turned green to blue
+  where the photo was not, and the fraction of cartoons with more than 1 % of it.
 
 ``evaluate_checkpoints`` does it for every checkpoint of a run and names the best.
 """
@@ -30,6 +34,7 @@ from torch import nn
 from p2c.errors import InvalidInputError, MissingDependencyError, WeightsError
 from p2c.files import atomic_write
 from p2c.models.architectures import Generator
+from p2c.training.blotches import BLOTCH_SHARE_LIMIT, blotch_shares
 from p2c.training.dataset import list_images, read_rgb, to_tensor
 from p2c.training.metrics import (
     DLIB_SAME_PERSON,
@@ -38,7 +43,8 @@ from p2c.training.metrics import (
     identity_rank1,
     kernel_inception_distance,
 )
-from p2c.training.samples import grid_image, write_png
+from p2c.training.samples import grid_image, tensor_to_rgb, write_png
+from p2c.training.style_distance import StyleReference
 
 __all__ = ["EvalReport", "evaluate_checkpoints", "evaluate_generator", "load_crops", "pick_best"]
 
@@ -63,10 +69,16 @@ class EvalReport:
     cartoon_mean: float | None = None  # the gauge's mean P(cartoon) of the outputs
     cartoon_fraction: float | None = None  # fraction of outputs with P(cartoon) >= 0.5
     reference_cartoon_mean: float | None = None  # the same gauge on the reference cartoons
+    style_distance: float | None = None  # KID to the style reference on line/flat/layout features
+    style_blocks: dict[str, float] = field(default_factory=dict)  # each feature block's own KID
+    style_cartoons: int | None = None  # cartoons in the style reference
+    blotch_fraction: float | None = None  # fraction of cartoons with blotches over 1 % of the head
+    blotch_share_mean: float | None = None  # mean share of the head in blotches
     skipped_photos: list[str] = field(default_factory=list)
     per_photo_identity: dict[str, float] = field(default_factory=dict)
     per_photo_dlib_distance: dict[str, float] = field(default_factory=dict)
     per_photo_cartoon: dict[str, float] = field(default_factory=dict)
+    per_photo_blotch: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,8 +153,10 @@ def evaluate_generator(
     grid_path: Path | None = None,
     grid_rows: int = 8,
     gauge: nn.Module | None = None,
+    style_reference: StyleReference | None = None,
 ) -> EvalReport:
-    """Cartoonise ``photos`` and measure them; ``gauge`` None: the fitted one in p2c."""
+    """Cartoonise ``photos`` and measure them; ``gauge`` None: the fitted one in p2c;
+    ``style_reference`` None: the style distance to ``references``."""
     if len(photos) < 2 or len(references) < 2:
         raise InvalidInputError(
             f"evaluation needs at least 2 usable photos and 2 cartoons, got {len(photos)} and "
@@ -158,6 +172,7 @@ def evaluate_generator(
     kid = kernel_inception_distance(features(cartoons), features(reference_tensor))
     report = EvalReport(weights=label, photos=len(photos), cartoons=len(references), kid=kid)
     _measure_cartoon_ness(report, gauge, photo_names, cartoons, reference_tensor, device, batch_size)
+    _measure_style(report, style_reference or StyleReference(references), photo_names, photos, cartoons)
     if faceid is not None:
         _measure_identity(report, faceid, photo_names, photo_tensor.to(device), cartoons.to(device))
     else:
@@ -197,6 +212,23 @@ def _measure_cartoon_ness(
     report.per_photo_cartoon = _per_photo(names, p_cartoon)
 
 
+def _measure_style(
+    report: EvalReport,
+    reference: StyleReference,
+    names: list[str],
+    photos: list[np.ndarray],
+    cartoons: torch.Tensor,
+) -> None:
+    images = list(tensor_to_rgb(cartoons))
+    style = reference.measure(images)
+    report.style_distance, report.style_blocks = style.distance, style.blocks
+    report.style_cartoons = reference.cartoons
+    shares = blotch_shares(photos, images)
+    report.blotch_fraction = float(np.mean(shares > BLOTCH_SHARE_LIMIT))
+    report.blotch_share_mean = float(shares.mean())
+    report.per_photo_blotch = _per_photo(names, torch.from_numpy(shares))
+
+
 @torch.no_grad()
 def _measure_identity(
     report: EvalReport, faceid: nn.Module, names: list[str], photos: torch.Tensor, cartoons: torch.Tensor
@@ -219,16 +251,19 @@ def _measure_identity(
 
 
 def pick_best(reports: list[EvalReport]) -> EvalReport:
-    """Lowest mean rank over the metrics measured: KID (lower is better); identity and the mean
-    P(cartoon) (higher is better), each where every report has it."""
+    """Lowest mean rank over the metrics measured: KID, the style distance and the blotch fraction
+    (lower is better); identity and the mean P(cartoon) (higher is better); each where every report
+    has it."""
     count = len(reports)
     orders = [sorted(range(count), key=lambda i: reports[i].kid)]
-    for values in (
-        [r.identity_mean for r in reports],
-        [r.cartoon_mean for r in reports],
+    for values, sign in (
+        ([r.style_distance for r in reports], 1.0),
+        ([r.blotch_fraction for r in reports], 1.0),
+        ([r.identity_mean for r in reports], -1.0),
+        ([r.cartoon_mean for r in reports], -1.0),
     ):
         if all(v is not None for v in values):
-            orders.append(sorted(range(count), key=lambda i: -(values[i] or 0.0)))
+            orders.append(sorted(range(count), key=lambda i: sign * (values[i] or 0.0)))
     ranks = {i: sum(order.index(i) for order in orders) / len(orders) for i in range(count)}
     best = min(ranks, key=lambda i: (ranks[i], reports[i].kid))
     return reports[best]
@@ -263,12 +298,15 @@ def evaluate_checkpoints(
     device: torch.device,
     out_dir: Path,
     batch_size: int = 8,
+    style_reference: StyleReference | None = None,
 ) -> tuple[list[EvalReport], EvalReport]:
-    """Evaluate each weights file (grid per file), name the best; WeightsError if none load."""
+    """Evaluate each weights file (grid per file), name the best; WeightsError if none load.
+    ``style_reference`` None: the style distance to ``references``."""
     from p2c.models.weights import load_generator
     from p2c.training.gauge import load_gauge
 
     gauge = load_gauge(device=device)
+    style_reference = style_reference or StyleReference(references)
     reports = []
     for path in weights:
         try:
@@ -288,11 +326,14 @@ def evaluate_checkpoints(
             batch_size,
             grid,
             gauge=gauge,
+            style_reference=style_reference,
         )
         logger.info(
-            "%s: KID %.4f, identity %s, P(cartoon) %s",
+            "%s: KID %.4f, style distance %.3f, blotches %.0f %%, identity %s, P(cartoon) %s",
             path.name,
             report.kid,
+            report.style_distance,
+            100 * (report.blotch_fraction or 0.0),
             report.identity_mean,
             report.cartoon_mean,
         )

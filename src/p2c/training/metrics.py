@@ -70,17 +70,19 @@ def _colour_histogram(images: torch.Tensor, bins: int = 4) -> torch.Tensor:
     return histogram
 
 
-def kernel_inception_distance(x: torch.Tensor, y: torch.Tensor) -> float:
+def kernel_inception_distance(x: torch.Tensor, y: torch.Tensor, standardise: bool = True) -> float:
     """Unbiased squared MMD with kernel (a.b / d + 1)^3 between feature sets x (n x d) and y (m x d).
 
-    Features are standardised with statistics of both sets together so no dimension dominates.
-    Needs n, m >= 2. Can be slightly negative when the sets are indistinguishable.
+    ``standardise``: first standardise the features with statistics of both sets together so no
+    dimension dominates (False: the caller has, e.g. against a fixed reference set). Needs n, m >= 2.
+    Can be slightly negative when the sets are indistinguishable.
     """
     n, m = x.shape[0], y.shape[0]
     if n < 2 or m < 2:
         raise ValueError(f"KID needs at least 2 samples in each set, got {n} and {m}")
     both = torch.cat([x, y]).double()
-    both = (both - both.mean(dim=0)) / both.std(dim=0).clamp_min(1e-8)
+    if standardise:
+        both = (both - both.mean(dim=0)) / both.std(dim=0).clamp_min(1e-8)
     x, y = both[:n], both[n:]
     d = x.shape[1]
 

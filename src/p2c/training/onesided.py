@@ -9,6 +9,9 @@ photo2cartoon's U-GAT-IT objective runs six generator passes and four discrimina
 - the patchwise contrastive loss on the generator's own encoder features
   (:mod:`p2c.training.patchnce`), which keeps the face where it was;
 - optionally the Face ID loss (the dlib descriptor port), for identity;
+- optionally more discriminators for what makes a drawing: the eye and mouth windows
+  (:mod:`p2c.training.parts`), and white-box cartoonisation's surface and texture representations
+  (:mod:`p2c.training.whitebox`);
 - an exponential moving average of the generator's weights: what ships.
 
 A step is a pure function of the networks, the optimisers and ``(seed, step)``: all its random
@@ -29,7 +32,9 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from p2c.models.compact import CompactConfig, CompactGenerator
 from p2c.training.diffaugment import diff_augment
+from p2c.training.parts import PART_WINDOWS, part_windows
 from p2c.training.patchnce import PatchSampler, patch_nce_loss
+from p2c.training.whitebox import draw_texture_mix, surface, texture
 
 __all__ = [
     "NETWORK_NAMES",
@@ -43,7 +48,10 @@ __all__ = [
     "step_generator",
 ]
 
-NETWORK_NAMES = ("generator", "generator_ema", "disc_local", "disc_global", "patch_sampler")
+NETWORK_NAMES = ("generator", "generator_ema", "disc_local", "disc_global", "patch_sampler", "disc_extra")
+ENCODER_LAYERS = 5  # CompactGenerator.encode: three strided convolutions, the body's middle and its end
+# The part discriminators' inputs are small windows: shifted, never cut out (that would hide the eye).
+PART_POLICY = "translation"
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,9 @@ class OneSidedWeights:
     nce: float = 2.0
     faceid: float = 0.0
     stability: float = 0.0
+    parts: float = 0.0  # each part discriminator (eyes, mouth); 0: none
+    surface: float = 0.0  # white-box surface discriminator; 0: none
+    texture: float = 0.0  # white-box texture discriminator; 0: none
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -80,6 +91,7 @@ class OneSidedConfig:
     augment_policy: str = "translation,cutout"
     nce_temperature: float = 0.07
     nce_patches: int = 256
+    nce_layers: tuple[int, ...] = ()  # the encoder layers the contrastive loss keeps (finest is 0); (): all
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     ema_decay: float = 0.999
@@ -91,11 +103,32 @@ class OneSidedConfig:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        object.__setattr__(self, "nce_layers", tuple(int(i) for i in self.nce_layers))
+        if any(not 0 <= i < ENCODER_LAYERS for i in self.nce_layers) or len(set(self.nce_layers)) != len(
+            self.nce_layers
+        ):
+            raise ValueError(
+                f"nce_layers must be distinct encoder layers 0-{ENCODER_LAYERS - 1}, got {self.nce_layers}"
+            )
+
+    def extra_discriminators(self) -> dict[str, int]:
+        """The discriminators beyond the two, by name, with their input channels."""
+        w = self.weights
+        names = {name: 3 for name in PART_WINDOWS} if w.parts > 0 else {}
+        if w.surface > 0:
+            names["surface"] = 3
+        if w.texture > 0:
+            names["texture"] = 1
+        return names
+
+    def extra_weight(self, name: str) -> float:
+        return self.weights.parts if name in PART_WINDOWS else float(getattr(self.weights, name))
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["generator"] = self.generator.to_dict()
         out["betas"] = list(self.betas)
+        out["nce_layers"] = list(self.nce_layers)
         return out
 
     @classmethod
@@ -105,13 +138,14 @@ class OneSidedConfig:
         generator_values["widths"] = tuple(generator_values["widths"])
         weights = OneSidedWeights(**values.pop("weights"))
         values["betas"] = tuple(values["betas"])
+        values["nce_layers"] = tuple(values.get("nce_layers", ()))
         return cls(generator=CompactConfig(**generator_values), weights=weights, **values)
 
 
 class PatchDiscriminator(nn.Module):
     """pix2pix's 70x70 PatchGAN, spectrally normalised instead of instance-normalised, thinner at the end."""
 
-    def __init__(self, width: int = 32) -> None:
+    def __init__(self, width: int = 32, channels: int = 3) -> None:
         super().__init__()
         w = width
 
@@ -119,7 +153,7 @@ class PatchDiscriminator(nn.Module):
             return spectral_norm(nn.Conv2d(c_in, c_out, kernel_size=4, stride=stride, padding=1))
 
         self.layers = nn.Sequential(
-            conv(3, w, 2),
+            conv(channels, w, 2),
             nn.LeakyReLU(0.2),
             conv(w, 2 * w, 2),
             nn.LeakyReLU(0.2),
@@ -144,6 +178,12 @@ class OneSidedNetworks(nn.Module):
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
         self.disc_local = PatchDiscriminator(config.disc_width)
         self.disc_global = PatchDiscriminator(config.disc_width)
+        self.disc_extra = nn.ModuleDict(
+            {
+                name: PatchDiscriminator(config.disc_width, channels)
+                for name, channels in config.extra_discriminators().items()
+            }
+        )
         channels = [f.shape[1] for f in self.generator.encode(torch.zeros(1, 3, 32, 32))]
         self.patch_sampler = PatchSampler(channels, patches=config.nce_patches)
 
@@ -154,7 +194,7 @@ class OneSidedNetworks(nn.Module):
         return [*self.generator.parameters(), *self.patch_sampler.parameters()]
 
     def discriminator_parameters(self) -> list[nn.Parameter]:
-        return [*self.disc_local.parameters(), *self.disc_global.parameters()]
+        return [*self.disc_local.parameters(), *self.disc_global.parameters(), *self.disc_extra.parameters()]
 
     @torch.no_grad()
     def update_ema(self, decay: float) -> None:
@@ -173,6 +213,7 @@ class StepLosses:
     nce: float
     faceid: float
     stability: float = 0.0
+    style: float = 0.0  # the extra discriminators' adversarial terms, weighted
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -185,6 +226,17 @@ def _lsgan(logit: torch.Tensor, target: float) -> torch.Tensor:
 def _judge(disc: PatchDiscriminator, images: torch.Tensor, index: int) -> torch.Tensor:
     """The local discriminator sees the image, the global one the image at half size."""
     return disc(images if index == 0 else F.avg_pool2d(images, 2))
+
+
+def _view(
+    name: str, images: torch.Tensor, policy: str, mix: torch.Tensor, rng: torch.Generator
+) -> torch.Tensor:
+    """What the extra discriminator ``name`` sees of ``images``, augmented."""
+    if name in PART_WINDOWS:
+        return diff_augment(part_windows(images, name), PART_POLICY, rng)
+    if name == "surface":
+        return diff_augment(surface(images), policy, rng)
+    return diff_augment(texture(images, mix), policy, rng)
 
 
 # How far the aligned crop of a face moves between two video frames of a still head: landmark
@@ -267,6 +319,11 @@ def generator_step(
         real = _judge(disc, diff_augment(cartoons, policy, rng), index)
         fake = _judge(disc, diff_augment(fakes.detach(), policy, rng), index)
         d_loss = d_loss + 0.5 * (_lsgan(real, 1.0) + _lsgan(fake, 0.0))
+    mix = draw_texture_mix(rng) if "texture" in nets.disc_extra else photos.new_ones(3) / 3
+    for name, extra in nets.disc_extra.items():
+        real = extra(_view(name, cartoons, policy, mix, rng))
+        fake = extra(_view(name, fakes.detach(), policy, mix, rng))
+        d_loss = d_loss + 0.5 * (_lsgan(real, 1.0) + _lsgan(fake, 0.0))
     d_optimizer.zero_grad(set_to_none=True)
     d_loss.backward()
     average(nets.discriminator_parameters())
@@ -281,14 +338,19 @@ def generator_step(
     adv = photos.new_zeros(())
     for index, disc in enumerate(nets.discriminators()):
         adv = adv + _lsgan(_judge(disc, diff_augment(fakes, policy, rng), index), 1.0)
-    fake_features = nets.generator.encode(fakes)
-    positions = nets.patch_sampler.positions(features, rng)
-    queries = nets.patch_sampler(fake_features, positions)
-    keys = nets.patch_sampler(features, positions)
+    style = photos.new_zeros(())
+    for name, extra in nets.disc_extra.items():
+        style = style + config.extra_weight(name) * _lsgan(extra(_view(name, fakes, policy, mix, rng)), 1.0)
+    layers = config.nce_layers or tuple(range(len(features)))
+    kept = [features[i] for i in layers]
+    fake_kept = [f for i, f in enumerate(nets.generator.encode(fakes)) if i in layers]
+    positions = nets.patch_sampler.positions(kept, rng)
+    queries = nets.patch_sampler(fake_kept, positions, layers)
+    keys = nets.patch_sampler(kept, positions, layers)
     nce = torch.stack(
         [patch_nce_loss(q, k, config.nce_temperature) for q, k in zip(queries, keys, strict=True)]
     ).mean()
-    loss = weights.adv * adv + weights.nce * nce
+    loss = weights.adv * adv + style + weights.nce * nce
     stability_value = photos.new_zeros(())
     if weights.stability > 0:
         stability_value = stability_loss(nets.generator, photos, fakes, rng)
@@ -304,7 +366,7 @@ def generator_step(
     average(nets.generator_parameters())
     g_optimizer.step()
     nets.update_ema(config.ema_decay)
-    return StepLosses(*(float(v.detach()) for v in (d_loss, adv, nce, faceid_value, stability_value)))
+    return StepLosses(*(float(v.detach()) for v in (d_loss, adv, nce, faceid_value, stability_value, style)))
 
 
 def identity_step(

@@ -37,11 +37,16 @@ class PatchSampler(nn.Module):
         return out
 
     def forward(
-        self, features: Sequence[torch.Tensor], positions: Sequence[torch.Tensor]
+        self,
+        features: Sequence[torch.Tensor],
+        positions: Sequence[torch.Tensor],
+        layers: Sequence[int] | None = None,
     ) -> list[torch.Tensor]:
-        """Per layer: N x P x dim unit vectors of the features at ``positions``."""
+        """Per layer: N x P x dim unit vectors of the features at ``positions``. ``layers``: which
+        encoder layers ``features`` are (their heads), when not all."""
+        heads = list(self.heads) if layers is None else [self.heads[i] for i in layers]
         out = []
-        for head, feature, index in zip(self.heads, features, positions, strict=True):
+        for head, feature, index in zip(heads, features, positions, strict=True):
             flat = feature.flatten(2).transpose(1, 2)  # N x HW x C
             picked = flat[:, index.to(feature.device), :]
             out.append(F.normalize(head(picked), dim=-1))

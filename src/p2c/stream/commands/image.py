@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 from p2c.cli import positive_int, run_command
 from p2c.engine import add_engine_arguments, create_engine, engine_config_from_args
 from p2c.stream import stills
+from p2c.stream.commands.video_options import add_strength_argument
 from p2c.stream.faces import AlignerConfig, FaceAligner
 from p2c.stream.image_io import check_output_path, read_image, write_image
+from p2c.stream.view import blend_strength
 
 if TYPE_CHECKING:
     from p2c.engine import Backend
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="with --composite, cartoonize at most the N largest faces (default %(default)s)",
     )
+    add_strength_argument(parser, " (with --composite)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details, keep MediaPipe's own logs")
     add_engine_arguments(parser)
     return parser
@@ -79,6 +82,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 result = stills.aligned_crop(aligner, image, args.input)
             elif args.mode == "composite":
                 result = stills.composite(engine, aligner, image, args.max_faces, args.input)
+                result = blend_strength(image, result, args.strength)
             else:
                 result = stills.portrait(engine, aligner, image, args.input)
     finally:

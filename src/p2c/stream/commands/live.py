@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from p2c.cli import positive_float, positive_int, run_command
 from p2c.errors import InputNotFoundError, InvalidInputError
 from p2c.files import require_folder
 from p2c.stream.commands.video_options import (
+    add_strength_argument,
     add_video_arguments,
     check_weights,
     open_engine,
@@ -36,10 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--camera",
-        required=True,
         metavar="SRC",
-        help="camera index (0), device path (/dev/video2), or a video file played at its own rate",
+        help="camera index (0), device path (/dev/video2), a video file played at its own rate, or "
+        "builtin:astronaut-clip (a moving portrait made at run time, to try it without a camera)",
     )
+    parser.add_argument(
+        "--list-cameras",
+        action="store_true",
+        help="list the cameras found, with the sizes and frame rates each offers, and exit",
+    )
+    parser.add_argument("--json", action="store_true", help="with --list-cameras: print JSON, for scripts")
     add_sink_arguments(parser)
     parser.add_argument("--width", type=positive_int, default=None, help="requested camera width")
     parser.add_argument("--height", type=positive_int, default=None, help="requested camera height")
@@ -50,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="requested camera frame rate; a video file plays at this rate instead of its own",
     )
     parser.add_argument("--mirror", action="store_true", help="flip the camera left-right (selfie view)")
+    add_strength_argument(parser, "; change it live with + and -")
+    parser.add_argument(
+        "--no-keys",
+        action="store_true",
+        help="do not read live keys from standard input (the preview window's keys still work)",
+    )
     parser.add_argument("--loop", action="store_true", help="a video file: replay it until stopped")
     parser.add_argument("--frames", type=positive_int, default=None, metavar="N", help="stop after N frames")
     parser.add_argument(
@@ -118,8 +132,55 @@ def _report(
     return report
 
 
+def _list_cameras(as_json: bool) -> int:
+    """``--list-cameras``: every camera with its modes, for a person or (``--json``) a script."""
+    import json
+
+    from p2c.stream.cameras import describe_cameras, list_cameras
+
+    cameras = list_cameras()
+    if as_json:
+        print(json.dumps([camera.to_json() for camera in cameras], indent=2))
+    else:
+        print("\n".join(describe_cameras(cameras)))
+    return 0
+
+
+def _stdin_is_ours() -> bool:
+    """Whether reading standard input is safe: there is one, and it is not the terminal of a job in
+    the background (a read there would stop the whole process with SIGTTIN)."""
+    if sys.stdin is None:
+        return False
+    try:
+        fd = sys.stdin.fileno()
+        return not os.isatty(fd) or os.tcgetpgrp(fd) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's stream): read it
+        return True
+
+
+def _controlled(sinks: Sequence[Any], controls: Any, read_stdin: bool) -> Any:
+    """The outputs behind the live view: keys from the preview window and (one line a frame) from
+    standard input change what they show, while they stay open."""
+    from p2c.stream.sinks import PreviewSink
+    from p2c.stream.view import KEYS, StdinKeys, ViewedSinks
+
+    for sink in sinks:
+        if isinstance(sink, PreviewSink):
+            sink.on_key = controls.press
+    keys = StdinKeys(sys.stdin) if read_stdin and _stdin_is_ours() else None
+    help_text = ", ".join(f"{key} {what.split(' (')[0]}" for key, what in KEYS.items())
+    where = "in the window, or typed here and Enter" if keys is not None else "in the window"
+    print(f"p2c-stream: keys ({where}): {help_text}", file=sys.stderr)
+    return ViewedSinks(sinks, controls, keys)
+
+
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_cameras:
+        return _list_cameras(args.json)
+    if args.camera is None:
+        parser.error("the following arguments are required: --camera (or --list-cameras)")
     outputs = outputs_from_args(args)
     if not outputs:
         raise InvalidInputError(f"nothing to send the cartoon to: pass {offered_outputs()}")
@@ -133,17 +194,25 @@ def _main(argv: Sequence[str] | None) -> int:
     from p2c.stream.pipeline import cartoonize, sink_target
     from p2c.stream.sinks import build_sinks
     from p2c.stream.sources import Source, WebcamSource, open_camera
+    from p2c.stream.view import LiveControls
 
     source: Source = open_camera(args.camera, args.width, args.height, args.fps, args.mirror, loop=args.loop)
     if isinstance(source, WebcamSource):  # read in a thread: a card while it stalls, hot-plug
         source = WatchedCamera.of(source, reconnect=args.reconnect)
     status = StatusLine()
+    controls = LiveControls(strength=args.strength)
     stats: StatsSnapshot | None = None
     with source:
         sinks = build_sinks(outputs, sink_target(source.info, config, live=source.live, title="p2c-stream"))
-        engine = open_engine(args, live=source.live)
+        engine = open_engine(args, live=source.live)  # before the keys line: a bad file is one line
+        viewed = _controlled(sinks, controls, read_stdin=not args.no_keys)
+
+        def on_frame(frame: Frame, run_stats: PipelineStats) -> None:
+            controls.stats = run_stats
+            status(frame, run_stats)
+
         try:
-            stats = cartoonize(source, sinks, engine, config, max_frames=args.frames, on_frame=status)
+            stats = cartoonize(source, [viewed], engine, config, max_frames=args.frames, on_frame=on_frame)
         finally:
             engine.close()
             sys.stderr.write("\n")

@@ -13,6 +13,7 @@ from p2c.errors import InvalidInputError
 from p2c.files import require_folder
 from p2c.stream.commands.video_options import (
     add_file_window_arguments,
+    add_strength_argument,
     add_video_arguments,
     check_weights,
     open_engine,
@@ -32,9 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn the people in a video file into cartoons. Every frame is kept, with its "
         "timestamp; the audio track is copied.",
     )
-    parser.add_argument("input", type=Path, help="video file (anything FFmpeg reads)")
+    parser.add_argument(
+        "input", type=Path, help="video file (anything FFmpeg reads), or builtin:astronaut-clip to try it"
+    )
     add_sink_arguments(parser, positional="file")
     add_file_window_arguments(parser)
+    add_strength_argument(parser)
     parser.add_argument(
         "--stats-json",
         type=Path,
@@ -58,12 +62,16 @@ def _main(argv: Sequence[str] | None) -> int:
     config = video_config_from_args(args)
 
     from p2c.stream.pipeline import cartoonize_video
-    from p2c.stream.sources import VideoFileSource
+    from p2c.stream.sources import open_video
+    from p2c.stream.view import LiveControls
 
-    with VideoFileSource(args.input, start=args.start, duration=args.duration) as source:
+    with open_video(args.input, start=args.start, duration=args.duration) as source:
         engine = open_engine(args)
         try:
-            stats = cartoonize_video(source, outputs, engine, config, progress=True, title="p2c-video")
+            view = LiveControls(strength=args.strength) if args.strength < 1 else None
+            stats = cartoonize_video(
+                source, outputs, engine, config, progress=True, title="p2c-video", view=view
+            )
         finally:
             engine.close()
     if args.stats_json is not None:

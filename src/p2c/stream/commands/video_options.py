@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_file_window_arguments",
+    "add_strength_argument",
     "add_video_arguments",
     "check_weights",
     "open_engine",
@@ -29,6 +30,29 @@ def add_file_window_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--duration", type=positive_float, default=None, metavar="SEC", help="process this long"
+    )
+
+
+def strength(text: str) -> float:
+    """A number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
+def add_strength_argument(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """``--strength S``: how much cartoon, blended with the photo in the face region."""
+    parser.add_argument(
+        "--strength",
+        type=strength,
+        default=1.0,
+        metavar="S",
+        help=f"how much cartoon, 0 to 1: the cartoon blended with the photo in the face region; "
+        f"1 (the default) is the full cartoon{what}",
     )
 
 

@@ -8,7 +8,9 @@
 - :meth:`OutputFile.rescue` then copies what was recorded, from the still-open file, to the nearest
   folder that still exists;
 - :func:`trim_to_complete_boxes` cuts a fragmented MP4 after its last complete fragment, so a file
-  whose last write failed (a full disk) decodes to its end without an error.
+  whose last write failed (a full disk) decodes to its end without an error;
+- :class:`FlushDeadline` says when a slow recording must force its work onto the disk (a killed
+  run keeps all but its last :data:`FLUSH_EVERY_S` seconds of work, whatever the model's speed).
 
 The disk-full and removed-folder faults are tested by injecting them here (``opener``).
 """
@@ -20,13 +22,26 @@ import logging
 import os
 import shutil
 import struct
+import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["FileOpener", "OutputFile", "is_disk_full", "trim_to_complete_boxes"]
+__all__ = [
+    "FLUSH_EVERY_S",
+    "FileOpener",
+    "FlushDeadline",
+    "OutputFile",
+    "is_disk_full",
+    "trim_to_complete_boxes",
+]
 
 logger = logging.getLogger(__name__)
+
+# A killed recording loses at most this many seconds of work (wall-clock), unless one frame alone
+# takes longer: the frame that starts the file's next fragment is on disk only with that fragment.
+FLUSH_EVERY_S = 2.0
 
 # Opens a path for writing, reading back and seeking (PyAV seeks to patch headers).
 FileOpener = Callable[[Path], BinaryIO]
@@ -114,3 +129,45 @@ def trim_to_complete_boxes(file: BinaryIO) -> int:
         file.truncate(keep)
         logger.info("cut the torn end of the recording: %d bytes kept of %d", keep, end)
     return keep
+
+
+class FlushDeadline:
+    """When a recording must push what it holds onto the disk, by the wall clock.
+
+    A fragmented MP4 reaches the disk one fragment at a time, a fragment per second *of video*, and
+    the encoder holds a dozen frames more: at 1.5 s a frame that is over 20 s of work in memory,
+    lost to a SIGKILL. The sink calls :meth:`due` as each frame comes: True when, were the next
+    frame to take as long as the last one did, the oldest frame not yet on disk would then be
+    ``every`` seconds old (a quarter of it kept as margin); the sink then ends a fragment at this
+    frame. :meth:`on_disk` tells it which frames the file holds (after that, or after a fragment of
+    the muxer's own), so a fast run, whose own fragments come often enough, is never due.
+    """
+
+    def __init__(self, every: float = FLUSH_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+        if every <= 0:
+            raise ValueError(f"FlushDeadline.every must be positive seconds, got {every}")
+        self.every = every
+        self.clock = clock
+        self.forced = 0  # fragments ended because they were due
+        self._came: deque[float] = deque()  # when each frame not yet on disk came, oldest first
+        self._first = 0  # the number of the oldest of them (frames count from 0)
+
+    @property
+    def frames(self) -> int:
+        """Frames that have come so far."""
+        return self._first + len(self._came)
+
+    def due(self) -> bool:
+        """A frame comes: whether to end a fragment at it."""
+        now = self.clock()
+        last = self._came[-1] if self._came else None
+        self._came.append(now)
+        if last is None or len(self._came) < 2:
+            return False
+        return now - self._came[0] + (now - last) >= 0.75 * self.every
+
+    def on_disk(self, frames: int) -> None:
+        """The file holds (at least) the first ``frames`` frames."""
+        while self._first < frames and self._came:
+            self._came.popleft()
+            self._first += 1

@@ -1,6 +1,9 @@
-"""An OpenCV preview window (``--preview``); 'q' or Esc stops the run, as does closing the window."""
+"""An OpenCV preview window (``--preview``); 'q' or Esc stops the run, as does closing the window;
+other keys go to ``on_key`` (the live controls, :mod:`p2c.stream.view`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -22,6 +25,7 @@ class PreviewSink(FrameSink):
     def __init__(self, width: int, height: int, title: str = "p2c") -> None:
         super().__init__(width, height)
         self.title = title
+        self.on_key: Callable[[str], object] | None = None
         self._open = False
 
     @classmethod
@@ -46,6 +50,8 @@ class PreviewSink(FrameSink):
         key = cv2.waitKey(1) & 0xFF
         if key in _STOP_KEYS or cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
             raise StopStream("preview closed")
+        if key != 0xFF and self.on_key is not None:
+            self.on_key(chr(key))
 
     def _close(self) -> None:
         if self._open:

@@ -11,6 +11,12 @@ A recording survives what a long run meets:
   then a fragment at each keyframe or each second), MKV cluster by cluster, and the audio is
   interleaved with the video as it goes, so the file on disk always plays, sound included, up to
   its last complete fragment (at most about a second is lost);
+- **a crash of a slow run**: a second of video is minutes of work with a slow model, and the encoder
+  holds a dozen frames besides; so MP4 and MOV also end a fragment by the wall clock: when the
+  oldest frame not yet on disk would otherwise grow :data:`FLUSH_EVERY_S` (2 s) old, that frame is
+  made a keyframe, the encoder gives up every frame it holds, the keyframe closes the fragment, and
+  a fresh encoder with the same settings (the same parameter sets, checked) goes on. A killed run
+  keeps all but its last 2 s of work (or its last frame, when one frame takes longer than that);
 - **Ctrl-C, SIGTERM, an error**: closing flushes the encoder and writes the rest, on every way out;
 - **a full disk**: the write error stops the run with one line saying so; the torn last fragment
   is cut off, so the file decodes to its end;
@@ -26,7 +32,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -37,7 +44,14 @@ from p2c.errors import InputNotFoundError, InvalidInputError, MissingDependencyE
 from p2c.files import require_folder
 from p2c.stream.frame import Frame
 from p2c.stream.sinks.base import FrameSink, OutputValue, SinkOption, SinkTarget
-from p2c.stream.sinks.output_file import FileOpener, OutputFile, is_disk_full, trim_to_complete_boxes
+from p2c.stream.sinks.output_file import (
+    FLUSH_EVERY_S,
+    FileOpener,
+    FlushDeadline,
+    OutputFile,
+    is_disk_full,
+    trim_to_complete_boxes,
+)
 
 __all__ = ["CONTAINER_FORMATS", "FRAGMENTED_MP4", "VideoFileSink"]
 
@@ -52,6 +66,8 @@ CONTAINER_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matro
 # moov), then one fragment per keyframe or per second, whichever comes first.
 FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
 _FRAGMENTED_FORMATS = ("mp4", "mov")
+# Frames x264 may reorder (B-frames): the first N packets hold every frame shown before N minus this.
+_REORDER_MARGIN = 5
 
 
 def _import_av() -> Any:
@@ -74,6 +90,8 @@ class VideoFileSink(FrameSink):
     per frame at the same picture quality (43.6 / 43.9 dB PSNR against the input) for about twice
     the bitrate (1.7 / 3.6 Mbit/s), ``docs/benchmarks.md``.
     ``fragmented=False`` writes a classic MP4 (index at the end: unplayable if the run is killed);
+    ``flush_every_s``: end a fragmented MP4's fragment by the wall clock so a killed run loses at
+    most that many seconds of work (``None``: by the video's clock only); ``clock`` is its clock;
     ``opener`` opens the file (tests inject full disks).
     """
 
@@ -98,6 +116,8 @@ class VideoFileSink(FrameSink):
         threads: int | None = None,
         fragmented: bool = True,
         opener: FileOpener | None = None,
+        flush_every_s: float | None = FLUSH_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(width, height)
         if fps <= 0:
@@ -119,6 +139,15 @@ class VideoFileSink(FrameSink):
         self._format = ""
         self._out: Any = None
         self._video: Any = None
+        self._encoder: Any = None  # the stream's encoder, or the fresh one after a forced fragment
+        self._video_packets = 0
+        self._last_dts: int | None = None
+        self._encoder_delay: int | None = None  # pts - dts of the current encoder's first packet
+        self._file_delay: int | None = None  # ... of the file's: every encoder's decode times use it
+        self._encoder_options: dict[str, str] = {}
+        self._deadline = (
+            FlushDeadline(flush_every_s, clock) if flush_every_s is not None and fragmented else None
+        )
         self._audio_in: Any = None
         self._audio_out: Any = None
         self._audio: Iterator[tuple[float, list[Any]]] | None = None
@@ -191,8 +220,37 @@ class VideoFileSink(FrameSink):
         stream.codec_context.time_base = self.time_base
         stream.time_base = self.time_base
         if self.codec == "libx264":
-            stream.options = {"crf": str(self.crf), "preset": self.preset, "threads": str(self.threads)}
+            self._encoder_options = {
+                "crf": str(self.crf),
+                "preset": self.preset,
+                "threads": str(self.threads),
+            }
+            stream.options = dict(self._encoder_options)
         self._video = stream
+        self._encoder = stream.codec_context
+        if self._format not in _FRAGMENTED_FORMATS:
+            self._deadline = None  # only fragmented MP4 and MOV end a fragment at a keyframe
+
+    def _fresh_encoder(self) -> Any:
+        """A new encoder with the stream's settings, or None (and no more forced fragments) if its
+        parameter sets differ from those in the file's header: a decoder would misread its frames."""
+        av = _import_av()
+        old = self._video.codec_context
+        encoder = av.CodecContext.create(self.codec, "w")
+        encoder.width, encoder.height, encoder.pix_fmt = old.width, old.height, old.pix_fmt
+        encoder.time_base, encoder.framerate = old.time_base, old.framerate
+        global_header = av.codec.context.Flags.global_header  # MP4 keeps the parameter sets in its header
+        if old.flags & global_header:
+            encoder.flags |= global_header
+        encoder.options = dict(self._encoder_options)
+        encoder.open()
+        if encoder.extradata != old.extradata:
+            logger.warning(
+                "%s: cannot restart the encoder; fragments follow the video's clock only", self.path
+            )
+            self._deadline = None
+            return None
+        return encoder
 
     def _add_audio_stream(self) -> None:
         av = _import_av()
@@ -236,9 +294,57 @@ class VideoFileSink(FrameSink):
         video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         video_frame.pts = pts
         video_frame.time_base = self.time_base
-        self._mux(self._video.encode(video_frame))
+        fresh = self._fresh_encoder() if self._deadline is not None and self._deadline.due() else None
+        if fresh is not None:
+            # This frame closes the fragment: a keyframe, and every frame the encoder holds comes out.
+            video_frame.pict_type = av.video.frame.PictureType.I
+        size, muxed = self._file.size(), self._video_packets
+        packets = self._encode(video_frame)
+        if fresh is not None:
+            packets += self._encode(None, restart=True)
+            self._encoder, self._encoder_delay = fresh, None
+        self._mux(packets)
         if self._audio_out is not None:
             self._mux_audio_until(self._video_span_s()[1])
+        if self._deadline is not None and self._file.size() > size:
+            on_disk = self._deadline.frames - 1 if fresh is not None else muxed - _REORDER_MARGIN
+            self._deadline.on_disk(on_disk)
+            self._deadline.forced += fresh is not None
+
+    def _encode(self, frame: Any, restart: bool = False) -> list[Any]:
+        """The packets the current encoder gives for ``frame`` (None: all it still holds;
+        ``restart``: to go on with a fresh encoder)."""
+        packets = list(self._encoder.encode(frame))
+        self._video_packets += len(packets)
+        for packet in packets:
+            packet.stream = self._video
+            if packet.dts is not None and packet.pts is not None:
+                packet.dts = self._decode_time(packet.pts, packet.dts, restart)
+        return packets
+
+    def _decode_time(self, pts: int, dts: int, restart: bool) -> int:
+        """The decode time the file gets for a packet the current encoder stamped ``dts``.
+
+        x264 starts its decode times a B-frame delay before its first frame (2 frames), but only
+        once it has seen 3 frames: a fresh encoder drained sooner starts at its first frame. Every
+        encoder's times are moved to the file's first delay (at least 2 frames), so decode times
+        rise steadily across restarts, never pass a frame's own time, and the track lasts as long
+        as its frames do. A run that never restarts keeps x264's own times.
+
+        Only earlier, never later: at a variable frame rate (a live camera's clock) a fresh
+        encoder's delay can exceed the file's, and a later decode time would pass a frame's own.
+        """
+        if self._encoder_delay is None:  # this encoder's first packet: its delay
+            self._encoder_delay = pts - dts
+            if self._file_delay is None:  # the file's first packet
+                frames_2 = round(2 / (self.fps * self.time_base))
+                self._file_delay = max(self._encoder_delay, frames_2) if restart else self._encoder_delay
+        assert self._file_delay is not None
+        dts += min(0, self._encoder_delay - self._file_delay)
+        if self._last_dts is not None and dts <= self._last_dts:
+            dts = self._last_dts + 1  # a variable frame rate's odd case: still strictly rising
+        self._last_dts = dts
+        return dts
 
     def _mux(self, packets: list[Any]) -> None:
         av = _import_av()
@@ -357,7 +463,7 @@ class VideoFileSink(FrameSink):
         av = _import_av()
         try:
             if flush:
-                self._mux(self._video.encode())  # the frames the encoder still holds
+                self._mux(self._encode(None))  # the frames the encoder still holds
                 if self._audio_out is not None and self._last_pts is not None:
                     self._mux_audio_until(self._video_span_s()[1])
                     if self.audio_mode != "copy":

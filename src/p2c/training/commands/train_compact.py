@@ -20,7 +20,7 @@ from pathlib import Path
 from p2c.cli import run_command
 from p2c.errors import InvalidInputError
 from p2c.models.compact import CompactConfig
-from p2c.training.compact_run import CompactRunConfig, train_compact
+from p2c.training.compact_run import PRECISIONS, CompactRunConfig, train_compact
 from p2c.training.onesided import OneSidedConfig, OneSidedWeights
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -31,6 +31,13 @@ def _widths(text: str) -> tuple[int, int, int]:
     if len(parts) != 3:
         raise argparse.ArgumentTypeError(f"--widths takes three numbers such as 16,32,64, got {text!r}")
     return parts  # type: ignore[return-value]
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--nce-layers takes numbers such as 2,3,4, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="data-parallel processes sharing --threads (default %(default)s)",
     )
     add(
-        "--precision", choices=["bf16", "fp32"], default=base.precision, help="autocast (default %(default)s)"
+        "--precision",
+        choices=list(PRECISIONS),
+        default=base.precision,
+        help="autocast; auto: bf16 where the CPU has it natively, else fp32 (default %(default)s)",
     )
     add("--seed", type=int, default=base.seed)
     add("--save-minutes", type=float, default=base.save_minutes)
@@ -85,6 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=weights.stability,
         help="L1 between the cartoon of a jittered photo and the jittered cartoon (video stability)",
+    )
+    add("--parts-weight", type=float, default=weights.parts, help="eye and mouth discriminators (0: none)")
+    add("--surface-weight", type=float, default=weights.surface, help="white-box surface discriminator")
+    add("--texture-weight", type=float, default=weights.texture, help="white-box texture discriminator")
+    add(
+        "--nce-layers",
+        type=_layers,
+        default=objective.nce_layers,
+        help="encoder layers the contrastive loss keeps, e.g. 2,3,4 (default: all five)",
+    )
+    add(
+        "--camera-light",
+        type=float,
+        default=base.camera_light,
+        help="share of photos shown in webcam and video light: shading, exposure, colour, noise, blur, JPEG",
     )
     add(
         "--faceid-weights",
@@ -108,7 +133,11 @@ def config_from_args(args: argparse.Namespace) -> CompactRunConfig:
                 nce=args.nce_weight,
                 faceid=args.faceid_weight,
                 stability=args.stability_weight,
+                parts=args.parts_weight,
+                surface=args.surface_weight,
+                texture=args.texture_weight,
             ),
+            nce_layers=args.nce_layers,
             augment_policy=args.augment,
             lr=args.lr,
         )
@@ -121,6 +150,7 @@ def config_from_args(args: argparse.Namespace) -> CompactRunConfig:
             img_size=args.img_size,
             size_schedule=args.size_schedule,
             identity_steps=args.identity_steps,
+            camera_light=args.camera_light,
             threads=args.threads,
             processes=args.processes,
             precision=args.precision,

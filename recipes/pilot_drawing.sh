@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Issue 24's pilot: candidates for stylisation power, each trained for the same CPU time from the
+# same state, all at once (detached, nice 19), then scored alike (recipes/pilot_report.py).
+#
+#   recipes/pilot_drawing.sh start     # stop the long run, snapshot its state, start every arm
+#   recipes/pilot_drawing.sh status    # each arm's step, samples and CPU-hours
+#   recipes/pilot_drawing.sh stop      # SIGTERM every arm (each writes its state)
+#
+# Every arm is one process of one thread at 256 px, batch 4, `--cpu-hours $CPU_HOURS` of its own
+# CPU time, and shows the photos in webcam and video light (--camera-light 0.5). The arms:
+#   control   the long run's recipe, with the camera light
+#   parts     + discriminators on the eye and mouth windows (p2c.training.parts)
+#   whitebox  + white-box surface and texture discriminators (p2c.training.whitebox)
+#   loose     the contrastive loss on the three deeper encoder layers only (2,3,4)
+#   all       parts + whitebox + loose
+# docs/default-model.md has the table and what was picked.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$PWD
+PY=${P2C_PYTHON:-$REPO/.venv/bin/python}
+DATA=${P2C_DATA:-/tmp/p2c-data}
+PILOT=${P2C_PILOT:-$REPO/runs/pilot_drawing}
+CPU_HOURS=${P2C_PILOT_CPU_HOURS:-0.75}
+COMMON=(--img-size 256 --batch-size 4 --processes 1 --threads 1 --stability-weight 3 --camera-light 0.5
+    --no-progress --sample-minutes 20)
+export PYTHONPATH=$REPO/src${PYTHONPATH:+:$PYTHONPATH}
+
+declare -A ARMS=(
+    [control]=""
+    [parts]="--parts-weight 1"
+    [whitebox]="--surface-weight 1 --texture-weight 1"
+    [loose]="--nce-layers 2,3,4"
+    [all]="--parts-weight 1 --surface-weight 1 --texture-weight 1 --nce-layers 2,3,4"
+)
+
+start() {
+    recipes/default_model.sh cpu-stop
+    mkdir -p "$PILOT"
+    if [[ ! -d $PILOT/base ]]; then
+        cp -r recipes/state "$PILOT/base"  # the same state for every arm
+    fi
+    local arm
+    for arm in "${!ARMS[@]}"; do
+        mkdir -p "$PILOT/$arm"
+        # shellcheck disable=SC2086  # the arm's options are words
+        setsid nohup nice -n 19 "$PY" -m p2c.training.commands.train_compact --data "$DATA" \
+            --out "$PILOT/$arm" --init-from "$PILOT/base" --state-dir "$PILOT/$arm/state" \
+            --cpu-hours "$CPU_HOURS" "${COMMON[@]}" ${ARMS[$arm]} >>"$PILOT/$arm/train.log" 2>&1 </dev/null &
+        echo $! >"$PILOT/$arm/train.pid"
+        echo "pilot: $arm started (pid $!): ${ARMS[$arm]:-as the long run}" >&2
+    done
+}
+
+status() {
+    local arm
+    for arm in "${!ARMS[@]}"; do
+        printf '%-9s ' "$arm"
+        grep -E "samples/s|stopped" "$PILOT/$arm/train.log" 2>/dev/null | tail -n 1 || echo "no log"
+    done
+}
+
+stop() {
+    local arm pid
+    for arm in "${!ARMS[@]}"; do
+        pid=$(cat "$PILOT/$arm/train.pid" 2>/dev/null) || continue
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+}
+
+case ${1:-} in
+    start) start ;;
+    status) status ;;
+    stop) stop ;;
+    *)
+        sed -n '2,8p' "$0" >&2
+        exit 2
+        ;;
+esac
