@@ -469,12 +469,20 @@ def markdown(report: dict[str, Any]) -> str:
             f"astronaut {f['identity_astronaut']:.4f}."
         )
     if training:
-        lines.append(
-            f"Training: step {training.get('step')}, {training.get('samples_seen', 'unknown')} samples seen, "
-            f"{training.get('gpu_minutes', 'unknown')} GPU minutes "
-            f"({len(training.get('history', []))} GPU runs)."
-        )
+        lines.append(training_line(training))
     return "\n".join(lines) + "\n"
+
+
+def training_line(training: dict[str, Any]) -> str:
+    """What the weights' state says of their training: a GPU run's or the CPU run's state.json."""
+    samples = training.get("samples_seen", training.get("samples", "unknown"))  # GPU's, CPU run's name
+    line = f"Training: step {training.get('step')}, {samples} samples seen"
+    if "cpu_hours" in training:
+        return f"{line}, {training['cpu_hours']:.2f} CPU-hours."
+    return (
+        f"{line}, {training.get('gpu_minutes', 'unknown')} GPU minutes "
+        f"({len(training.get('history', []))} GPU runs)."
+    )
 
 
 def run_gate(args: argparse.Namespace) -> dict[str, Any]:

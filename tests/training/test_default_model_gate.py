@@ -74,6 +74,13 @@ def test_the_gate_passes_only_when_every_automatic_check_ran_and_passed() -> Non
         assert missing["checks"][check] is None and missing["passed"] is False, check
 
 
+def test_the_report_says_how_long_the_cpu_run_and_the_gpu_runs_trained() -> None:
+    cpu = {"format": "p2c-compact-state/1", "step": 24508, "samples": 173000, "cpu_hours": 7.4691}
+    assert gate.training_line(cpu) == "Training: step 24508, 173000 samples seen, 7.47 CPU-hours."
+    gpu = {"step": 900, "samples_seen": 7200, "gpu_minutes": 8.5, "history": [{}, {}]}
+    assert gate.training_line(gpu) == "Training: step 900, 7200 samples seen, 8.5 GPU minutes (2 GPU runs)."
+
+
 def _bench(rows: list[tuple[int, int, float]]) -> dict:
     return {
         "device_type": "cuda",
