@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -35,6 +36,24 @@ class FaceIdStandIn(nn.Module):
         x = F.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False)
         x = F.adaptive_avg_pool2d(torch.relu(self.conv(x)), 4).flatten(1)
         return F.normalize(self.fc(x), dim=1)
+
+
+@pytest.fixture(scope="session")
+def smooth_crops(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int, int], Path]:
+    """A maker of training folders: ``count`` smooth random ``size``-pixel 'photos' and 'cartoons'
+    (PNG in trainA and trainB), enough for a few steps."""
+
+    def make(size: int, count: int) -> Path:
+        data = tmp_path_factory.mktemp(f"crops{size}")
+        rng = np.random.default_rng(0)
+        for domain in ("trainA", "trainB"):
+            (data / domain).mkdir()
+            for i in range(count):
+                image = cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (size, size))
+                cv2.imwrite(str(data / domain / f"{i}.png"), image)
+        return data
+
+    return make
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 import torch
 
@@ -30,16 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def crops(smooth_crops: Callable[[int, int], Path]) -> Path:
     """Eight smooth random 64x64 'photos' and 'cartoons' (PNG), enough for a few steps."""
-    data = tmp_path_factory.mktemp("crops")
-    rng = np.random.default_rng(0)
-    for domain in ("trainA", "trainB"):
-        (data / domain).mkdir()
-        for i in range(8):
-            image = cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (64, 64))
-            cv2.imwrite(str(data / domain / f"{i}.png"), image)
-    return data
+    return smooth_crops(64, 8)
 
 
 def tiny(data: Path, out: Path, **changes: object) -> CompactRunConfig:

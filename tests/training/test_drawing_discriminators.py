@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -128,17 +129,8 @@ def test_a_white_highlight_on_the_face_is_the_heads_not_the_backgrounds() -> Non
 
 
 @pytest.fixture(scope="module")
-def crops128(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import cv2
-
-    data = tmp_path_factory.mktemp("crops128")
-    rng = np.random.default_rng(0)
-    for domain in ("trainA", "trainB"):
-        (data / domain).mkdir()
-        for i in range(4):
-            image = cv2.resize(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), (128, 128))
-            cv2.imwrite(str(data / domain / f"{i}.png"), image)
-    return data
+def crops128(smooth_crops: Callable[[int, int], Path]) -> Path:
+    return smooth_crops(128, 4)
 
 
 @pytest.mark.slow
