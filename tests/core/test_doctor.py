@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from p2c.doctor import command as doctor
 from p2c.doctor.checks import BackendSpeed, check_backends, virtual_camera_steps
-from p2c.doctor.estimate import estimate_live_fps, load_profile
+from p2c.doctor.estimate import estimate_live_fps, load_profiles
 from p2c.models.weights import default_weights_path
 from p2c.stream import cameras as cameras_module
 from p2c.stream.cameras import CameraInfo, CameraMode
@@ -77,14 +78,33 @@ def test_no_backend_that_runs_is_a_reason(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_the_estimate_scales_with_the_engine_and_the_frame_size() -> None:
-    profile = load_profile()
-    assert profile is not None  # the committed profile
-    fast = {e.size: e for e in estimate_live_fps(114.0, profile, cores=2)}
-    slow = {e.size: e for e in estimate_live_fps(10.0, profile, cores=2)}
+    profiles, source = load_profiles()
+    assert source is not None and set(profiles) == {"720p", "1080p"}  # the committed issue-25 run
+    fast = {e.size: e for e in estimate_live_fps(114.0, profiles, cores=2)}
+    slow = {e.size: e for e in estimate_live_fps(10.0, profiles, cores=2)}
     assert fast["720p"].fps == 30.0  # the camera's rate caps it
     assert slow["720p"].fps < fast["720p"].fps and slow["1080p"].fps < slow["720p"].fps
     assert slow["720p"].fps <= 10.0  # never faster than the engine alone
-    assert BackendSpeed("onnxruntime", "cpu", "fp32", 10.0).faces_per_s == 10.0
+    assert slow["1080p"].measured and BackendSpeed("onnxruntime", "cpu", "fp32", 10.0).faces_per_s == 10.0
+
+
+def test_a_size_without_its_own_profile_takes_the_720p_one_scaled_by_its_pixels(tmp_path: Path) -> None:
+    stages = {"source": 4.0, "tracker": 13.0, "engine": 20.0, "compositor": 9.0, "sink": 0.0}
+    profile = {
+        "stages": {
+            name: {"cpu_ms_per_frame": ms, "wall_ms_per_frame": 10.0 if name == "engine" else ms}
+            for name, ms in stages.items()
+        }
+    }
+    old = tmp_path / "old.json"  # issue 19's file: 720p only
+    old.write_text(json.dumps({"runs": [{"name": "live 720p, 1 face", "compact": profile}]}))
+    profiles, source = load_profiles((tmp_path / "missing.json", old))
+    assert source == old and set(profiles) == {"720p"}
+    at = {e.size: e for e in estimate_live_fps(50.0, profiles, cores=2)}  # 20 ms: twice the profile's
+    assert at["720p"].cpu_ms_per_frame == pytest.approx(2 * (4 + 13 + 9) + 20)
+    assert not at["1080p"].measured
+    assert at["1080p"].cpu_ms_per_frame == pytest.approx(2 * (2.25 * 4 + 13 + 2.25 * 9) + 20)
+    assert load_profiles((tmp_path / "missing.json",)) == ({}, None)
 
 
 @pytest.mark.parametrize(

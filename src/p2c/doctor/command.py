@@ -23,7 +23,7 @@ from p2c.doctor.checks import (
     check_version,
     check_virtual_camera,
 )
-from p2c.doctor.estimate import estimate_live_fps, load_profile
+from p2c.doctor.estimate import CHECKOUT, estimate_live_fps, load_profiles
 
 __all__ = ["build_parser", "diagnose", "main", "render"]
 
@@ -46,26 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _expected_fps(speeds: list) -> Finding:
-    profile = load_profile()
+    profiles, source = load_profiles()
     if not speeds:
         return Finding("expected live fps", ("no backend runs here",))
     best = speeds[0]
-    if profile is None:
+    if source is None:
         return Finding(
-            "expected live fps", ("no committed profile found (docs/benchmarks/pipeline_scenarios.json)",)
+            "expected live fps",
+            ("no committed profile found (docs/benchmarks/issue25/pipeline_scenarios.json)",),
         )
-    estimates = estimate_live_fps(best.faces_per_s, profile)
+    estimates = estimate_live_fps(best.faces_per_s, profiles)
     lines = tuple(
         f"{e.size}, one face: about {e.fps:.0f} fps ({e.cpu_ms_per_frame:.0f} ms of CPU a frame; {best.name})"
+        + ("" if e.measured else "; from the 720p profile, scaled by the pixels")
         for e in estimates
     )
+    where = source.relative_to(CHECKOUT) if source.is_relative_to(CHECKOUT) else source
     return Finding(
         "expected live fps (estimate)",
-        (
-            *lines,
-            "(the committed live 720p profile, docs/benchmarks/pipeline_scenarios.json, scaled by the "
-            "speed measured now)",
-        ),
+        (*lines, f"(the committed live profiles, {where}, scaled by the speed measured now)"),
     )
 
 
