@@ -26,7 +26,7 @@ from p2c.errors import InvalidInputError
 from p2c.resources import Closeable
 from p2c.stream.frame import Frame
 from p2c.stream.image_io import BUILTIN_PREFIX, read_image
-from p2c.stream.sources import CameraPlayback, VideoInfo
+from p2c.stream.sources import CameraPlayback, VideoInfo, check_span
 
 __all__ = [
     "BUILTIN_CLIPS",
@@ -145,10 +145,7 @@ class BuiltinClipSource(Closeable):
     live = False
 
     def __init__(self, spec: str, start: float = 0.0, duration: float | None = None) -> None:
-        if start < 0:
-            raise ValueError(f"BuiltinClipSource.start must be >= 0 seconds, got {start}")
-        if duration is not None and duration <= 0:
-            raise ValueError(f"BuiltinClipSource.duration must be positive seconds, got {duration}")
+        check_span("BuiltinClipSource", start, duration)
         self.path = str(spec)
         self.start = start
         self.duration = duration

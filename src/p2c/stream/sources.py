@@ -110,6 +110,14 @@ def _import_av() -> Any:
     return av
 
 
+def check_span(owner: str, start: float, duration: float | None) -> None:
+    """Refuse a part of a video that cannot be: a negative start, a duration not above 0."""
+    if start < 0:
+        raise ValueError(f"{owner}.start must be >= 0 seconds, got {start}")
+    if duration is not None and duration <= 0:
+        raise ValueError(f"{owner}.duration must be positive seconds, got {duration}")
+
+
 def _rotate(image: np.ndarray, degrees_ccw: int) -> np.ndarray:
     """Rotate by a multiple of 90 degrees counter-clockwise (FFmpeg's display-matrix angle)."""
     quarter_turns = round(degrees_ccw / 90) % 4
@@ -138,10 +146,7 @@ class VideoFileSource(Closeable):
     live = False
 
     def __init__(self, path: str | Path, start: float = 0.0, duration: float | None = None) -> None:
-        if start < 0:
-            raise ValueError(f"VideoFileSource.start must be >= 0 seconds, got {start}")
-        if duration is not None and duration <= 0:
-            raise ValueError(f"VideoFileSource.duration must be positive seconds, got {duration}")
+        check_span("VideoFileSource", start, duration)
         self.path = Path(path)
         self.start = start
         self.duration = duration
