@@ -1,38 +1,63 @@
 #!/usr/bin/env bash
-# Issue 24's pilot: candidates for stylisation power, each trained for the same CPU time from the
-# same state, all at once (detached, nice 19), then scored alike (recipes/pilot_report.py).
+# Issue 24's pilots: candidates, each trained for the same CPU time from the same state, all at
+# once (detached, nice 19), then scored alike (recipes/pilot_report.py).
 #
 #   recipes/pilot_drawing.sh start     # stop the long run, snapshot its state, start every arm
 #   recipes/pilot_drawing.sh status    # each arm's step, samples and CPU-hours
 #   recipes/pilot_drawing.sh stop      # SIGTERM every arm (each writes its state)
 #
 # Every arm is one process of one thread at 256 px, batch 4, `--cpu-hours $CPU_HOURS` of its own
-# CPU time, and shows the photos in webcam and video light (--camera-light 0.5). The arms:
+# CPU time, and shows the photos in webcam and video light (--camera-light 0.5). P2C_PILOT_SET
+# picks the arms; drawing (the default, 2026-12-07 morning: what draws):
 #   control   the long run's recipe, with the camera light
 #   parts     + discriminators on the eye and mouth windows (p2c.training.parts)
 #   whitebox  + white-box surface and texture discriminators (p2c.training.whitebox)
 #   loose     the contrastive loss on the three deeper encoder layers only (2,3,4)
 #   all       parts + whitebox + loose
-# docs/default-model.md has the table and what was picked.
+# colour (what keeps video light's clothes and cheeks their colour), from the long run's state:
+#   control   the long run's recipe (parts)
+#   colour10  + the foreign-colour loss (p2c.training.colour_loss), weight 10
+#   colour30  the same, weight 30
+#   blur      the long run's recipe, its stability loss on both cartoons blurred (--stability-blur 1.5):
+#             does the stability loss keep the lines soft? (they are half as sharp as the cartoons')
+# docs/default-model.md has the tables and what was picked.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
 PY=${P2C_PYTHON:-$REPO/.venv/bin/python}
 DATA=${P2C_DATA:-/tmp/p2c-data}
-PILOT=${P2C_PILOT:-$REPO/runs/pilot_drawing}
+SET=${P2C_PILOT_SET:-drawing}
+PILOT=${P2C_PILOT:-$REPO/runs/pilot_$SET}
 CPU_HOURS=${P2C_PILOT_CPU_HOURS:-0.75}
 COMMON=(--img-size 256 --batch-size 4 --processes 1 --threads 1 --stability-weight 3 --camera-light 0.5
     --no-progress --sample-minutes 20)
 export PYTHONPATH=$REPO/src${PYTHONPATH:+:$PYTHONPATH}
 
-declare -A ARMS=(
-    [control]=""
-    [parts]="--parts-weight 1"
-    [whitebox]="--surface-weight 1 --texture-weight 1"
-    [loose]="--nce-layers 2,3,4"
-    [all]="--parts-weight 1 --surface-weight 1 --texture-weight 1 --nce-layers 2,3,4"
-)
+declare -A ARMS
+case $SET in
+    drawing)
+        ARMS=(
+            [control]=""
+            [parts]="--parts-weight 1"
+            [whitebox]="--surface-weight 1 --texture-weight 1"
+            [loose]="--nce-layers 2,3,4"
+            [all]="--parts-weight 1 --surface-weight 1 --texture-weight 1 --nce-layers 2,3,4"
+        )
+        ;;
+    colour)
+        ARMS=(
+            [control]="--parts-weight 1"
+            [colour10]="--parts-weight 1 --colour-weight 10"
+            [colour30]="--parts-weight 1 --colour-weight 30"
+            [blur]="--parts-weight 1 --stability-blur 1.5"
+        )
+        ;;
+    *)
+        echo "pilot: no arm set '$SET' (drawing, colour)" >&2
+        exit 2
+        ;;
+esac
 
 start() {
     recipes/default_model.sh cpu-stop
@@ -42,6 +67,10 @@ start() {
     fi
     local arm
     for arm in "${!ARMS[@]}"; do
+        if kill -0 "$(cat "$PILOT/$arm/train.pid" 2>/dev/null)" 2>/dev/null; then
+            echo "pilot: $arm already running" >&2
+            continue
+        fi
         mkdir -p "$PILOT/$arm"
         # shellcheck disable=SC2086  # the arm's options are words
         setsid nohup nice -n 19 "$PY" -m p2c.training.commands.train_compact --data "$DATA" \

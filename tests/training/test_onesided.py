@@ -103,3 +103,34 @@ def test_the_stability_loss_is_zero_for_a_generator_that_moves_with_its_input() 
 
     shuffled = stability_loss(Identity(), x, x.roll(9, dims=-1), torch.Generator().manual_seed(0))
     assert shuffled > 2 * moved
+
+
+def test_the_blurred_stability_loss_does_not_ask_a_sharp_line_to_be_soft() -> None:
+    from p2c.training.onesided import gaussian_blur, stability_loss
+
+    class Inks(torch.nn.Module):
+        """Draws every line sharp wherever the face is: the cartoon of a moved face is sharp, the
+        moved cartoon is resampled, hence soft."""
+
+        def forward(self, x: torch.Tensor):
+            return type("Out", (), {"image": torch.tanh(20 * x)})()
+
+    lines = torch.full((2, 3, 256, 256), 1.0)
+    for offset in range(3):
+        lines[..., offset::16, :] = -1.0  # three-pixel dark lines
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(gaussian_blur(flat, 1.0), flat)
+
+    def loss(blur: float, photos: torch.Tensor, cartoons: torch.Tensor) -> float:
+        rng = torch.Generator().manual_seed(0)
+        return float(stability_loss(Inks(), photos, cartoons, rng, blur))
+
+    sharp = Inks()(lines).image
+    assert loss(2.0, lines, sharp) < 0.7 * loss(0.0, lines, sharp)
+    # A drawing that does not follow the face still costs after the blur.
+    assert loss(2.0, lines, sharp.roll(8, dims=-2)) > 5 * loss(2.0, lines, sharp)
+
+
+def test_a_negative_stability_blur_is_refused() -> None:
+    with pytest.raises(ValueError, match="stability_blur"):
+        OneSidedConfig(stability_blur=-1.0)

@@ -389,9 +389,9 @@ def _train(group: ProcessGroup, config: CompactRunConfig, progress_bar: bool) ->
                 _append_csv(metrics, row)
                 log.info(
                     "step %d  %d samples  %d px  %.2f samples/s  D %.3f  G adv %.3f  style %.3f  NCE %.3f  "
-                    "CPU %.3f h",
+                    "colour %.4f  CPU %.3f h",
                     *(step, progress.samples, size, row["samples_per_s"]),
-                    *(row["d"], row["g_adv"], row["style"], row["nce"], cpu / 3600),
+                    *(row["d"], row["g_adv"], row["style"], row["nce"], row["colour"], cpu / 3600),
                 )
                 meter.reset(now)
             if group.leader and now - last_sample >= config.sample_minutes * 60:

@@ -9,6 +9,8 @@ photo2cartoon's U-GAT-IT objective runs six generator passes and four discrimina
 - the patchwise contrastive loss on the generator's own encoder features
   (:mod:`p2c.training.patchnce`), which keeps the face where it was;
 - optionally the Face ID loss (the dlib descriptor port), for identity;
+- optionally the foreign-colour loss (:mod:`p2c.training.colour_loss`): no green or blue the photo
+  had not, the blotches of video light;
 - optionally more discriminators for what makes a drawing: the eye and mouth windows
   (:mod:`p2c.training.parts`), and white-box cartoonisation's surface and texture representations
   (:mod:`p2c.training.whitebox`);
@@ -31,6 +33,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from p2c.models.compact import CompactConfig, CompactGenerator
+from p2c.training.colour_loss import foreign_colour_loss
 from p2c.training.diffaugment import diff_augment
 from p2c.training.parts import PART_WINDOWS, part_windows
 from p2c.training.patchnce import PatchSampler, patch_nce_loss
@@ -71,6 +74,7 @@ class OneSidedWeights:
     parts: float = 0.0  # each part discriminator (eyes, mouth); 0: none
     surface: float = 0.0  # white-box surface discriminator; 0: none
     texture: float = 0.0  # white-box texture discriminator; 0: none
+    colour: float = 0.0  # the foreign-colour loss (p2c.training.colour_loss); 0: off
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -95,6 +99,9 @@ class OneSidedConfig:
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     ema_decay: float = 0.999
+    # Pixels at 256 px: the stability loss compares both cartoons blurred by this Gaussian, so that a
+    # sharp line resampled by the jitter's warp is not asked to be soft (0: as they are).
+    stability_blur: float = 0.0
 
     def __post_init__(self) -> None:
         if self.disc_width < 4:
@@ -103,6 +110,8 @@ class OneSidedConfig:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not self.stability_blur >= 0:
+            raise ValueError(f"stability_blur must be >= 0, got {self.stability_blur}")
         object.__setattr__(self, "nce_layers", tuple(int(i) for i in self.nce_layers))
         if any(not 0 <= i < ENCODER_LAYERS for i in self.nce_layers) or len(set(self.nce_layers)) != len(
             self.nce_layers
@@ -214,6 +223,7 @@ class StepLosses:
     faceid: float
     stability: float = 0.0
     style: float = 0.0  # the extra discriminators' adversarial terms, weighted
+    colour: float = 0.0  # the foreign-colour loss, unweighted
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -267,19 +277,41 @@ def warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     )
 
 
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``images`` blurred by a Gaussian of ``sigma`` pixels (separable, reflected at the borders)."""
+    radius = max(int(3 * sigma + 0.5), 1)
+    taps = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = images.shape[1]
+    padded = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    rows = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(rows, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
 def stability_loss(
-    generator: nn.Module, photos: torch.Tensor, fakes: torch.Tensor, rng: torch.Generator
+    generator: nn.Module,
+    photos: torch.Tensor,
+    fakes: torch.Tensor,
+    rng: torch.Generator,
+    blur: float = 0.0,
 ) -> torch.Tensor:
     """L1 between the cartoon of a jittered, noisier photo and the jittered cartoon of the photo.
 
     A video's face crops move by a pixel or two from frame to frame; a generator that redraws its
     strokes for each such move flickers. This asks it to move its drawing with the face instead
-    (equivariance to the aligner's jitter) and to ignore sensor noise.
+    (equivariance to the aligner's jitter) and to ignore sensor noise. The warp resamples, which
+    softens a sharp line; ``blur`` (pixels at 256 px) compares both sides blurred, so that softness
+    is not what the generator is taught.
     """
     theta = jitter(photos, rng)
     noise = torch.randn(photos.shape, generator=rng).to(photos) * JITTER_NOISE
     moved = generator(warp(photos, theta) + noise).image
-    return F.l1_loss(moved, warp(fakes, theta))
+    target = warp(fakes, theta)
+    sigma = blur * photos.shape[-1] / 256
+    if sigma > 0:
+        moved, target = gaussian_blur(moved, sigma), gaussian_blur(target, sigma)
+    return F.l1_loss(moved, target)
 
 
 def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
@@ -353,7 +385,7 @@ def generator_step(
     loss = weights.adv * adv + style + weights.nce * nce
     stability_value = photos.new_zeros(())
     if weights.stability > 0:
-        stability_value = stability_loss(nets.generator, photos, fakes, rng)
+        stability_value = stability_loss(nets.generator, photos, fakes, rng, config.stability_blur)
         loss = loss + weights.stability * stability_value
     faceid_value = photos.new_zeros(())
     if faceid is not None and weights.faceid > 0:
@@ -361,12 +393,17 @@ def generator_step(
             photo_embedding = faceid(photos)
         faceid_value = (1.0 - F.cosine_similarity(faceid(fakes), photo_embedding, dim=1)).mean()
         loss = loss + weights.faceid * faceid_value
+    colour_value = photos.new_zeros(())
+    if weights.colour > 0:
+        colour_value = foreign_colour_loss(photos, fakes)
+        loss = loss + weights.colour * colour_value
     g_optimizer.zero_grad(set_to_none=True)
     loss.backward()
     average(nets.generator_parameters())
     g_optimizer.step()
     nets.update_ema(config.ema_decay)
-    return StepLosses(*(float(v.detach()) for v in (d_loss, adv, nce, faceid_value, stability_value, style)))
+    values = (d_loss, adv, nce, faceid_value, stability_value, style, colour_value)
+    return StepLosses(*(float(v.detach()) for v in values))
 
 
 def identity_step(

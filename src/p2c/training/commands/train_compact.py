@@ -96,9 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=weights.stability,
         help="L1 between the cartoon of a jittered photo and the jittered cartoon (video stability)",
     )
+    add(
+        "--stability-blur",
+        type=float,
+        default=objective.stability_blur,
+        help="Gaussian sigma (pixels at 256 px) both sides of the stability loss are blurred by (0: none)",
+    )
     add("--parts-weight", type=float, default=weights.parts, help="eye and mouth discriminators (0: none)")
     add("--surface-weight", type=float, default=weights.surface, help="white-box surface discriminator")
     add("--texture-weight", type=float, default=weights.texture, help="white-box texture discriminator")
+    add(
+        "--colour-weight",
+        type=float,
+        default=weights.colour,
+        help="foreign-colour loss: no green or blue the photo had not (video light's blotches)",
+    )
     add(
         "--nce-layers",
         type=_layers,
@@ -136,8 +148,10 @@ def config_from_args(args: argparse.Namespace) -> CompactRunConfig:
                 parts=args.parts_weight,
                 surface=args.surface_weight,
                 texture=args.texture_weight,
+                colour=args.colour_weight,
             ),
             nce_layers=args.nce_layers,
+            stability_blur=args.stability_blur,
             augment_policy=args.augment,
             lr=args.lr,
         )
