@@ -20,6 +20,10 @@
 #   colour30  the same, weight 30
 #   blur      the long run's recipe, its stability loss on both cartoons blurred (--stability-blur 1.5):
 #             does the stability loss keep the lines soft? (they are half as sharp as the cartoons')
+# lines (what makes the lines as crisp as trainB's), from the long run's state:
+#   control   the long run's recipe (parts, colour 30, Face ID 10)
+#   shuffle   + the pixel-shuffle output stage (--head shuffle; the bilinear state converts exactly)
+#   sharpen   + a learned unsharp mask on the output (--sharpen), starting at amount 0.5
 # docs/default-model.md has the tables and what was picked.
 set -euo pipefail
 
@@ -53,8 +57,15 @@ case $SET in
             [blur]="--parts-weight 1 --stability-blur 1.5"
         )
         ;;
+    lines)
+        ARMS=(
+            [control]="--parts-weight 1 --colour-weight 30 --faceid-weight 10"
+            [shuffle]="--parts-weight 1 --colour-weight 30 --faceid-weight 10 --head shuffle"
+            [sharpen]="--parts-weight 1 --colour-weight 30 --faceid-weight 10 --sharpen"
+        )
+        ;;
     *)
-        echo "pilot: no arm set '$SET' (drawing, colour)" >&2
+        echo "pilot: no arm set '$SET' (drawing, colour, lines)" >&2
         exit 2
         ;;
 esac

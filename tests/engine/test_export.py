@@ -103,3 +103,17 @@ def test_export_onnx_of_a_compact_model_runs_like_torch(
         assert np.abs(output - expected).max() <= 1e-4
     else:
         assert psnr(expected, output) >= 40.0
+
+
+def test_export_onnx_of_the_crisp_output_stages_runs_like_torch(tmp_path: Path, face_batch_64) -> None:
+    from p2c.models.compact import CompactConfig, CompactGenerator
+    from p2c.models.weights import save_generator
+
+    torch.manual_seed(0)
+    config = CompactConfig(img_size=64, widths=(8, 16, 24), blocks=2, expand=2, head="shuffle", sharpen=True)
+    weights = save_generator(CompactGenerator(config), tmp_path / "crisp", dtype=torch.float32)
+    assert load_generator(weights).config == config
+    out = tmp_path / "crisp.onnx"
+    assert main([str(weights), str(out), "--precision", "fp32"]) == 0
+    output = OnnxRuntimeBackend(out).run(face_batch_64)
+    assert np.abs(output - _reference(weights, face_batch_64)).max() <= 1e-4

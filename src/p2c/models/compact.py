@@ -17,6 +17,13 @@ Why this shape (measured on the 2-core CPU, ``docs/default-model.md``):
   evens out the photos' lighting before the style is applied;
 - a CAM head (global average and max pooled logits, as U-GAT-IT's) for photo2cartoon's objective;
   inference ignores it.
+
+Two output stages for crisp lines (issue 24: the cartoons' lines are half as sharp as trainB's):
+
+- ``head="shuffle"``: the last convolution runs at 1/2 resolution and writes each pixel of a 2x2 block
+  with its own weights (pixel shuffle), at the bilinear head's cost. Bilinear upsampling followed by a
+  3x3 convolution is a special case of it, so a bilinear state converts exactly (:func:`shuffle_head`);
+- ``sharpen=True``: a learned unsharp mask on the last convolution's output, one amount per colour.
 """
 
 from __future__ import annotations
@@ -32,9 +39,13 @@ from torch import nn
 
 from p2c.models.generator import GeneratorOutput
 
-__all__ = ["COMPACT_ARCH", "CompactConfig", "CompactGenerator"]
+__all__ = ["COMPACT_ARCH", "HEADS", "CompactConfig", "CompactGenerator", "shuffle_head"]
 
 COMPACT_ARCH = "compact"
+HEADS = ("bilinear", "shuffle")
+# What a state without the sharpening stage starts it at: the amount an unsharp mask on the bilinear
+# head's cartoons needed to bring their lines to trainB's (docs/default-model.md).
+SHARPEN_START = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,13 +53,15 @@ class CompactConfig:
     """Constructor arguments of :class:`CompactGenerator`; saved beside its weights.
 
     ``widths`` are the channels at 1/2, 1/4 and 1/8 resolution; ``blocks`` inverted-residual blocks
-    of ``expand`` x the last width run at 1/8.
+    of ``expand`` x the last width run at 1/8; ``head`` and ``sharpen`` pick the output stage.
     """
 
     img_size: int = 256
     widths: tuple[int, int, int] = (16, 32, 64)
     blocks: int = 6
     expand: int = 4
+    head: str = "bilinear"
+    sharpen: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -58,6 +71,8 @@ class CompactConfig:
             raise ValueError(f"img_size must be a multiple of 8 (>= 16), got {self.img_size}")
         if self.blocks < 1 or self.expand < 1:
             raise ValueError(f"blocks and expand must be >= 1, got {self.blocks} and {self.expand}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
 
     @property
     def fixed_input_size(self) -> int | None:
@@ -98,6 +113,7 @@ class CompactGenerator(nn.Module):
     arch: ClassVar[str] = COMPACT_ARCH
     # A key every state dict of this architecture holds (and no other's): how a file is recognised.
     probe_key: ClassVar[str] = "enc0.weight"
+    blur_kernel: torch.Tensor  # the sharpening stage's, when it has one
 
     def __init__(self, config: CompactConfig | None = None) -> None:
         super().__init__()
@@ -114,7 +130,10 @@ class CompactGenerator(nn.Module):
         self.dec2b = _conv(w1, w1)
         self.dec1 = _conv(w1, w0)
         self.dec1b = _conv(w0, w0)
-        self.dec0 = _conv(w0, 3)
+        self.dec0 = _conv(w0, 12 if self.config.head == "shuffle" else 3)
+        if self.config.sharpen:
+            self.sharpen_amount = nn.Parameter(torch.full((1, 3, 1, 1), SHARPEN_START))
+            self.register_buffer("blur_kernel", _binomial_kernel(3), persistent=False)
 
     @classmethod
     def from_config(cls, config: CompactConfig) -> CompactGenerator:
@@ -129,7 +148,15 @@ class CompactGenerator(nn.Module):
         w0, w1, w2 = (int(state[f"enc{i}.weight"].shape[0]) for i in range(3))
         blocks = len({m.group(1) for key in state if (m := re.match(r"body\.(\d+)\.", key))})
         expand = int(state["body.0.expand.weight"].shape[0]) // w2
-        return CompactConfig(img_size=img_size, widths=(w0, w1, w2), blocks=blocks, expand=expand)
+        head = "shuffle" if int(state["dec0.weight"].shape[0]) == 12 else "bilinear"
+        return CompactConfig(
+            img_size=img_size,
+            widths=(w0, w1, w2),
+            blocks=blocks,
+            expand=expand,
+            head=head,
+            sharpen="sharpen_amount" in state,
+        )
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The encoder's features, finest first: what the patchwise contrastive loss compares."""
@@ -151,7 +178,26 @@ class CompactGenerator(nn.Module):
         y = F.relu(self.dec2b(y + f1))
         y = F.relu(self.dec1(_up(y)))
         y = F.relu(self.dec1b(y + f0))
-        return torch.tanh(self.dec0(_up(y)))
+        y = F.pixel_shuffle(self.dec0(y), 2) if self.config.head == "shuffle" else self.dec0(_up(y))
+        if self.config.sharpen:
+            blurred = F.conv2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), self.blur_kernel, groups=3)
+            y = y + self.sharpen_amount * (y - blurred)
+        return torch.tanh(y)
+
+    def _load_from_state_dict(  # type: ignore[no-untyped-def]
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        """A state of the bilinear head or without the sharpening stage continues in this one: the head
+        converts exactly, the stage starts at :data:`SHARPEN_START`."""
+        weight_key, bias_key = f"{prefix}dec0.weight", f"{prefix}dec0.bias"
+        weight = state_dict.get(weight_key)
+        if self.config.head == "shuffle" and weight is not None and weight.shape[0] == 3:
+            state_dict[weight_key], state_dict[bias_key] = shuffle_head(weight, state_dict[bias_key])
+        if self.config.sharpen and f"{prefix}sharpen_amount" not in state_dict:
+            state_dict[f"{prefix}sharpen_amount"] = torch.full((1, 3, 1, 1), SHARPEN_START)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def forward(self, x: torch.Tensor) -> GeneratorOutput:
         features = self.encode(x)
@@ -165,3 +211,27 @@ class CompactGenerator(nn.Module):
 
 def _up(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+def _binomial_kernel(channels: int) -> torch.Tensor:
+    """[1, 2, 1]/4 in both directions, one per channel (a depthwise convolution's weight)."""
+    taps = torch.tensor([1.0, 2.0, 1.0]) / 4.0
+    return (taps[:, None] * taps[None, :]).expand(channels, 1, 3, 3).clone()
+
+
+# Bilinear 2x upsampling (half-pixel centres) then a 3x3 convolution, seen from the low-resolution
+# grid: output pixel 2i+phase reads low-resolution pixels i-1, i, i+1 with these mixes of the
+# convolution's three taps (rows: the low-resolution offset, columns: the tap).
+_PHASE_MIX = (
+    ((0.75, 0.25, 0.0), (0.25, 0.75, 0.75), (0.0, 0.0, 0.25)),
+    ((0.25, 0.0, 0.0), (0.75, 0.75, 0.25), (0.0, 0.25, 0.75)),
+)
+
+
+def shuffle_head(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bilinear head's last convolution (C_out x C_in x 3 x 3) as the shuffle head's
+    (4 C_out x C_in x 3 x 3): the same cartoon, but for the two pixels at the border."""
+    mix = [weight.new_tensor(m) for m in _PHASE_MIX]
+    kernels = [torch.einsum("ak,oikl,bl->oiab", mix[py], weight, mix[px]) for py in (0, 1) for px in (0, 1)]
+    # pixel_shuffle reads channel c * 4 + py * 2 + px into output channel c, phase (py, px)
+    return torch.stack(kernels, dim=1).flatten(0, 1), bias.repeat_interleave(4)

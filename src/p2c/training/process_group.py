@@ -100,6 +100,9 @@ def _entry(
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         function(ProcessGroup(rank, world), *args)
+        # Tear down together: a rank that destroys the group while its peer still talks to it can
+        # abort the peer in gloo's threads ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

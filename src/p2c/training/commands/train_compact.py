@@ -19,7 +19,7 @@ from pathlib import Path
 
 from p2c.cli import run_command
 from p2c.errors import InvalidInputError
-from p2c.models.compact import CompactConfig
+from p2c.models.compact import HEADS, CompactConfig
 from p2c.training.compact_run import PRECISIONS, CompactRunConfig, train_compact
 from p2c.training.onesided import OneSidedConfig, OneSidedWeights
 
@@ -85,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     add("--log-every", type=int, default=base.log_every)
     add("--widths", type=_widths, default=generator.widths, help="generator channels at 1/2,1/4,1/8")
     add("--blocks", type=int, default=generator.blocks)
+    add(
+        "--head",
+        choices=list(HEADS),
+        default=generator.head,
+        help="output stage: bilinear, or shuffle (full-resolution detail at the same cost; a bilinear "
+        "state converts exactly)",
+    )
+    add(
+        "--sharpen",
+        action=argparse.BooleanOptionalAction,
+        default=generator.sharpen,
+        help="a learned unsharp mask on the generator's output",
+    )
     add("--disc-width", type=int, default=objective.disc_width)
     add("--lr", type=float, default=objective.lr)
     add("--nce-weight", type=float, default=weights.nce)
@@ -138,7 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> CompactRunConfig:
     try:
         objective = OneSidedConfig(
-            generator=CompactConfig(img_size=args.img_size, widths=args.widths, blocks=args.blocks),
+            generator=CompactConfig(
+                img_size=args.img_size,
+                widths=args.widths,
+                blocks=args.blocks,
+                head=args.head,
+                sharpen=args.sharpen,
+            ),
             disc_width=args.disc_width,
             weights=OneSidedWeights(
                 adv=args.adv_weight,
