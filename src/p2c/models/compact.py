@@ -43,8 +43,9 @@ __all__ = ["COMPACT_ARCH", "HEADS", "CompactConfig", "CompactGenerator", "shuffl
 
 COMPACT_ARCH = "compact"
 HEADS = ("bilinear", "shuffle")
-# What a state without the sharpening stage starts it at: the amount an unsharp mask on the bilinear
-# head's cartoons needed to bring their lines to trainB's (docs/default-model.md).
+# What a state without the sharpening stage starts it at: the amount of a Gaussian unsharp mask that
+# brought the bilinear head's lines nearest trainB's when applied after the fact (docs/default-model.md;
+# its amount pilot then measured a start at 1.0 better for a generator trained with the stage).
 SHARPEN_START = 0.5
 
 
