@@ -192,7 +192,14 @@ def test_compact_safetensors_round_trip_names_the_arch_and_is_exact(tmp_path: Pa
     path = save_generator(tiny_compact, tmp_path / "compact", dtype=torch.float32)
     meta = json.loads((tmp_path / "compact.json").read_text())
     assert meta["arch"] == "compact"
-    assert meta["config"] == {"img_size": 64, "widths": [8, 16, 24], "blocks": 2, "expand": 2}
+    assert meta["config"] == {
+        "img_size": 64,
+        "widths": [8, 16, 24],
+        "blocks": 2,
+        "expand": 2,
+        "head": "bilinear",
+        "sharpen": False,
+    }
     assert detect_format(path) == "safetensors"
     assert read_config(path) == tiny_compact.config
     loaded = load_generator(path)
