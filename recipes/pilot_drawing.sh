@@ -24,6 +24,10 @@
 #   control   the long run's recipe (parts, colour 30, Face ID 10)
 #   shuffle   + the pixel-shuffle output stage (--head shuffle; the bilinear state converts exactly)
 #   sharpen   + a learned unsharp mask on the output (--sharpen), starting at amount 0.5
+# identity (what lets each photo pick out its own cartoon: rank-1), from the long run's state:
+#   control   the long run's recipe (parts, colour 30, Face ID 10, sharpen)
+#   faceid30  the Face ID loss at weight 30
+#   contrast  + the contrastive identity loss (p2c.training.identity_contrast), weight 1
 # docs/default-model.md has the tables and what was picked.
 set -euo pipefail
 
@@ -64,8 +68,15 @@ case $SET in
             [sharpen]="--parts-weight 1 --colour-weight 30 --faceid-weight 10 --sharpen"
         )
         ;;
+    identity)
+        ARMS=(
+            [control]="--parts-weight 1 --colour-weight 30 --faceid-weight 10 --sharpen"
+            [faceid30]="--parts-weight 1 --colour-weight 30 --faceid-weight 30 --sharpen"
+            [contrast]="--parts-weight 1 --colour-weight 30 --faceid-weight 10 --sharpen --identity-weight 1"
+        )
+        ;;
     *)
-        echo "pilot: no arm set '$SET' (drawing, colour, lines)" >&2
+        echo "pilot: no arm set '$SET' (drawing, colour, lines, identity)" >&2
         exit 2
         ;;
 esac

@@ -41,6 +41,7 @@ from p2c.training.compact_state import (
 )
 from p2c.training.crops import CropBank
 from p2c.training.dataset import list_images
+from p2c.training.identity_contrast import IdentityContrast
 from p2c.training.onesided import (
     OneSidedConfig,
     OneSidedNetworks,
@@ -282,6 +283,7 @@ def _train(group: ProcessGroup, config: CompactRunConfig, progress_bar: bool) ->
     optimizers = _optimizers(nets)
     progress, how = _start(config, nets, optimizers)
     faceid = _faceid(config)
+    identity = IdentityContrast() if config.objective.weights.identity > 0 else None
     metrics = out / "metrics.csv"
     if group.leader:
         with atomic_write(out / "config.json") as stream:
@@ -369,6 +371,7 @@ def _train(group: ProcessGroup, config: CompactRunConfig, progress_bar: bool) ->
                         *optimizers,
                         rng=rng,
                         faceid=faceid,
+                        identity=identity,
                         average=group.average_gradients,
                     )
             progress.step = step
@@ -389,9 +392,10 @@ def _train(group: ProcessGroup, config: CompactRunConfig, progress_bar: bool) ->
                 _append_csv(metrics, row)
                 log.info(
                     "step %d  %d samples  %d px  %.2f samples/s  D %.3f  G adv %.3f  style %.3f  NCE %.3f  "
-                    "colour %.4f  CPU %.3f h",
+                    "colour %.4f  Face ID %.3f  identity %.3f  CPU %.3f h",
                     *(step, progress.samples, size, row["samples_per_s"]),
-                    *(row["d"], row["g_adv"], row["style"], row["nce"], row["colour"], cpu / 3600),
+                    *(row["d"], row["g_adv"], row["style"], row["nce"], row["colour"]),
+                    *(row["faceid"], row["identity"], cpu / 3600),
                 )
                 meter.reset(now)
             if group.leader and now - last_sample >= config.sample_minutes * 60:
@@ -449,7 +453,8 @@ def _autocast(config: CompactRunConfig) -> torch.autocast:
 
 
 def _faceid(config: CompactRunConfig) -> torch.nn.Module | None:
-    if config.objective.weights.faceid <= 0:
+    weights = config.objective.weights
+    if weights.faceid <= 0 and weights.identity <= 0:
         return None
     from p2c.training.faceid import load_faceid
 

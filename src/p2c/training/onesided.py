@@ -35,6 +35,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from p2c.models.compact import CompactConfig, CompactGenerator
 from p2c.training.colour_loss import foreign_colour_loss
 from p2c.training.diffaugment import diff_augment
+from p2c.training.identity_contrast import IdentityContrast
 from p2c.training.parts import PART_WINDOWS, part_windows
 from p2c.training.patchnce import PatchSampler, patch_nce_loss
 from p2c.training.whitebox import draw_texture_mix, surface, texture
@@ -75,6 +76,7 @@ class OneSidedWeights:
     surface: float = 0.0  # white-box surface discriminator; 0: none
     texture: float = 0.0  # white-box texture discriminator; 0: none
     colour: float = 0.0  # the foreign-colour loss (p2c.training.colour_loss); 0: off
+    identity: float = 0.0  # the contrastive identity loss (p2c.training.identity_contrast); 0: off
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -224,6 +226,7 @@ class StepLosses:
     stability: float = 0.0
     style: float = 0.0  # the extra discriminators' adversarial terms, weighted
     colour: float = 0.0  # the foreign-colour loss, unweighted
+    identity: float = 0.0  # the contrastive identity loss, unweighted
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -335,6 +338,7 @@ def generator_step(
     rng: torch.Generator,
     faceid: nn.Module | None = None,
     train_generator: bool = True,
+    identity: IdentityContrast | None = None,
     average: Average = _alone,
 ) -> StepLosses:
     """One discriminator update then (unless ``train_generator`` is False) one generator update."""
@@ -388,11 +392,16 @@ def generator_step(
         stability_value = stability_loss(nets.generator, photos, fakes, rng, config.stability_blur)
         loss = loss + weights.stability * stability_value
     faceid_value = photos.new_zeros(())
-    if faceid is not None and weights.faceid > 0:
+    identity_value = photos.new_zeros(())
+    if faceid is not None and (weights.faceid > 0 or (identity is not None and weights.identity > 0)):
         with torch.no_grad():
             photo_embedding = faceid(photos)
-        faceid_value = (1.0 - F.cosine_similarity(faceid(fakes), photo_embedding, dim=1)).mean()
+        fake_embedding = faceid(fakes)
+        faceid_value = (1.0 - F.cosine_similarity(fake_embedding, photo_embedding, dim=1)).mean()
         loss = loss + weights.faceid * faceid_value
+        if identity is not None and weights.identity > 0:
+            identity_value = identity(fake_embedding, photo_embedding)
+            loss = loss + weights.identity * identity_value
     colour_value = photos.new_zeros(())
     if weights.colour > 0:
         colour_value = foreign_colour_loss(photos, fakes)
@@ -402,7 +411,7 @@ def generator_step(
     average(nets.generator_parameters())
     g_optimizer.step()
     nets.update_ema(config.ema_decay)
-    values = (d_loss, adv, nce, faceid_value, stability_value, style, colour_value)
+    values = (d_loss, adv, nce, faceid_value, stability_value, style, colour_value, identity_value)
     return StepLosses(*(float(v.detach()) for v in values))
 
 

@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="foreign-colour loss: no green or blue the photo had not (video light's blotches)",
     )
     add(
+        "--identity-weight",
+        type=float,
+        default=weights.identity,
+        help="contrastive identity loss: each cartoon nearer its own photo than others' (Face ID network)",
+    )
+    add(
         "--nce-layers",
         type=_layers,
         default=objective.nce_layers,
@@ -168,6 +174,7 @@ def config_from_args(args: argparse.Namespace) -> CompactRunConfig:
                 surface=args.surface_weight,
                 texture=args.texture_weight,
                 colour=args.colour_weight,
+                identity=args.identity_weight,
             ),
             nce_layers=args.nce_layers,
             stability_blur=args.stability_blur,
