@@ -9,6 +9,7 @@
 #   recipes/default_model.sh pack            # here (MediaPipe): crops, Face ID copy, astronaut crop -> .p2c-carry/
 #   recipes/default_model.sh gpu             # the GPU machine, one call: [benchmark], train, evaluate, export -> $OUT
 #   recipes/default_model.sh unpack DIR      # here: both generators -> recipes/state_gpu/, the A->B candidate aside
+#   recipes/default_model.sh sharpen A       # the candidate with its unsharp amount set to A -> runs/default/candidate_sharpen/
 #   recipes/default_model.sh gate [WEIGHTS]  # here: identity, cartoon-ness, grid, flicker -> runs/default/gate/gate.{json,md}
 #   recipes/default_model.sh ship [WEIGHTS]  # here: after a passed gate and a look at the grid (P2C_GRID_OK=1)
 #   P2C_TINY=1 recipes/default_model.sh dry-run   # all of it on a CPU at a tiny size (not a model)
@@ -339,6 +340,35 @@ gate() {
     return "$status"
 }
 
+sharpen_candidate() {
+    # Training settles the unsharp amount where the adversarial game balances; the amount at shipping
+    # is chosen by the style distance on testA and the clips, and a look (docs/default-model.md).
+    local amount=${1:-} from=$RUNS/candidate out=$RUNS/candidate_sharpen
+    [[ -n $amount ]] || die "name the unsharp amount, e.g. 'default_model.sh sharpen 1.3'"
+    [[ -f $from/genA2B.safetensors ]] || die "no candidate in $from: run 'default_model.sh cpu-gate' first"
+    mkdir -p "$out"
+    cp "$from/state.json" "$out/"
+    "$PY" - "$from/genA2B.safetensors" "$out/genA2B.safetensors" "$amount" <<'EOF' || exit 1
+import json, sys
+from pathlib import Path
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from p2c.models.compact import with_sharpen_amount
+source, target, amount = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+with safe_open(str(source), "pt") as handle:
+    metadata = handle.metadata()
+try:
+    state = with_sharpen_amount(load_file(str(source)), amount)
+except ValueError as error:
+    sys.exit(f"default_model: {error}")
+save_file(state, str(target), metadata=metadata)
+meta = json.loads(source.with_suffix(".json").read_text())
+meta["sharpen_amount_set"] = amount
+target.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+EOF
+    log "the candidate with the unsharp amount $amount: $out/genA2B.safetensors; next: default_model.sh gate $out/genA2B.safetensors"
+}
+
 ship() {
     local weights=${1:-$RUNS/candidate/genA2B.safetensors}
     [[ -f $weights ]] || die "no $weights to ship"
@@ -407,11 +437,12 @@ case ${1:-} in
     pack) pack ;;
     gpu) gpu ;;
     unpack) unpack "${2:-}" ;;
+    sharpen) sharpen_candidate "${2:-}" ;;
     gate) gate "${2:-}" ;;
     ship) ship "${2:-}" ;;
     dry-run) dry_run ;;
     *)
-        sed -n '2,15p' "$0" >&2
+        sed -n '2,16p' "$0" >&2
         exit 2
         ;;
 esac

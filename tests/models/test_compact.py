@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from p2c.models.compact import CompactConfig, CompactGenerator
+from p2c.models.compact import CompactConfig, CompactGenerator, with_sharpen_amount
 from p2c.models.generator import ResnetGenerator
 from p2c.models.weights import config_from_state_dict
 
@@ -82,6 +82,30 @@ def test_the_sharpening_stage_makes_the_lines_crisper() -> None:
 
     with torch.no_grad():
         assert laplacian(sharp(photo).image) > 1.2 * laplacian(plain(photo).image)
+
+
+def test_a_larger_amount_set_after_training_draws_crisper_lines_and_leaves_the_rest() -> None:
+    trained = randomised(CompactGenerator(CompactConfig(**TINY, sharpen=True)))
+    state = trained.state_dict()
+    crisp = CompactGenerator(CompactConfig(**TINY, sharpen=True)).eval()
+    crisp.load_state_dict(with_sharpen_amount(state, 1.5))
+    assert torch.equal(crisp.sharpen_amount, torch.full((1, 3, 1, 1), 1.5))
+    assert torch.equal(crisp.dec0.weight, trained.dec0.weight)
+    photo = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        before, after = trained(photo).image, crisp(photo).image
+    high_pass = before - torch.nn.functional.avg_pool2d(before, 3, 1, 1)
+    assert (after - torch.nn.functional.avg_pool2d(after, 3, 1, 1)).abs().mean() > high_pass.abs().mean()
+    assert "sharpen_amount" in state and not torch.equal(state["sharpen_amount"], crisp.sharpen_amount)
+
+
+def test_an_amount_is_refused_for_weights_without_the_stage_or_out_of_range() -> None:
+    plain = CompactGenerator(CompactConfig(**TINY)).state_dict()
+    with pytest.raises(ValueError, match="--sharpen"):
+        with_sharpen_amount(plain, 1.0)
+    sharp = CompactGenerator(CompactConfig(**TINY, sharpen=True)).state_dict()
+    with pytest.raises(ValueError, match=r"\[0, 3\]"):
+        with_sharpen_amount(sharp, 5.0)
 
 
 @pytest.mark.parametrize("bad", [{"widths": (4, 8)}, {"img_size": 100}, {"blocks": 0}, {"head": "nearest"}])

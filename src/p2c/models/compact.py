@@ -39,7 +39,14 @@ from torch import nn
 
 from p2c.models.generator import GeneratorOutput
 
-__all__ = ["COMPACT_ARCH", "HEADS", "CompactConfig", "CompactGenerator", "shuffle_head"]
+__all__ = [
+    "COMPACT_ARCH",
+    "HEADS",
+    "CompactConfig",
+    "CompactGenerator",
+    "shuffle_head",
+    "with_sharpen_amount",
+]
 
 COMPACT_ARCH = "compact"
 HEADS = ("bilinear", "shuffle")
@@ -236,3 +243,19 @@ def shuffle_head(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor
     kernels = [torch.einsum("ak,oikl,bl->oiab", mix[py], weight, mix[px]) for py in (0, 1) for px in (0, 1)]
     # pixel_shuffle reads channel c * 4 + py * 2 + px into output channel c, phase (py, px)
     return torch.stack(kernels, dim=1).flatten(0, 1), bias.repeat_interleave(4)
+
+
+def with_sharpen_amount(state: Mapping[str, torch.Tensor], amount: float) -> dict[str, torch.Tensor]:
+    """A copy of a compact state with its unsharp amount set to ``amount`` in every colour.
+
+    Training settles the amount where the adversarial game balances, not where the lines look
+    drawn: set after training, a larger amount draws the lines nearer the cartoons' while flat
+    regions gain a little grain (docs/default-model.md, "the amount at shipping").
+    """
+    if "sharpen_amount" not in state:
+        raise ValueError("these weights have no sharpening stage (train with --sharpen)")
+    if not 0.0 <= amount <= 3.0:
+        raise ValueError(f"the unsharp amount must be in [0, 3], got {amount}")
+    out = dict(state)
+    out["sharpen_amount"] = torch.full_like(state["sharpen_amount"], amount)
+    return out
