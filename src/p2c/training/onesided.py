@@ -35,6 +35,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from p2c.models.compact import CompactConfig, CompactGenerator
 from p2c.training.colour_loss import foreign_colour_loss
 from p2c.training.diffaugment import diff_augment
+from p2c.training.faceid import faceid_loss
 from p2c.training.identity_contrast import IdentityContrast
 from p2c.training.parts import PART_WINDOWS, part_windows
 from p2c.training.patchnce import PatchSampler, patch_nce_loss
@@ -393,13 +394,14 @@ def generator_step(
         loss = loss + weights.stability * stability_value
     faceid_value = photos.new_zeros(())
     identity_value = photos.new_zeros(())
-    if faceid is not None and (weights.faceid > 0 or (identity is not None and weights.identity > 0)):
+    contrast = identity is not None and weights.identity > 0
+    if faceid is not None and (weights.faceid > 0 or contrast):
         with torch.no_grad():
             photo_embedding = faceid(photos)
         fake_embedding = faceid(fakes)
-        faceid_value = (1.0 - F.cosine_similarity(fake_embedding, photo_embedding, dim=1)).mean()
+        faceid_value = faceid_loss(fake_embedding, photo_embedding)
         loss = loss + weights.faceid * faceid_value
-        if identity is not None and weights.identity > 0:
+        if identity is not None and contrast:
             identity_value = identity(fake_embedding, photo_embedding)
             loss = loss + weights.identity * identity_value
     colour_value = photos.new_zeros(())
