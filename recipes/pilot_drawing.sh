@@ -28,6 +28,10 @@
 #   control   the long run's recipe (parts, colour 30, Face ID 10, sharpen)
 #   faceid30  the Face ID loss at weight 30
 #   contrast  + the contrastive identity loss (p2c.training.identity_contrast), weight 1
+# width (issue 24's wider compact generator, within the live budget), from the long run's state:
+#   control   the long run's recipe (parts, colour 30, Face ID 30, sharpen)
+#   wide72    the same with 72 channels at 1/8 instead of 64 (--widths 16,32,72: 1.24 GFLOP); the
+#             state is widened so that it starts as the control does (p2c.training.widen)
 # docs/default-model.md has the tables and what was picked.
 set -euo pipefail
 
@@ -75,8 +79,14 @@ case $SET in
             [contrast]="--parts-weight 1 --colour-weight 30 --faceid-weight 10 --sharpen --identity-weight 1"
         )
         ;;
+    width)
+        ARMS=(
+            [control]="--parts-weight 1 --colour-weight 30 --faceid-weight 30 --sharpen"
+            [wide72]="--parts-weight 1 --colour-weight 30 --faceid-weight 30 --sharpen --widths 16,32,72"
+        )
+        ;;
     *)
-        echo "pilot: no arm set '$SET' (drawing, colour, lines, identity)" >&2
+        echo "pilot: no arm set '$SET' (drawing, colour, lines, identity, width)" >&2
         exit 2
         ;;
 esac

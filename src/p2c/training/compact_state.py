@@ -21,10 +21,14 @@ import torch
 from p2c.errors import InputNotFoundError, InvalidInputError
 from p2c.files import atomic_path, atomic_write
 from p2c.training.onesided import NETWORK_NAMES, OneSidedNetworks
+from p2c.training.widen import can_widen, widen_state
 
 log = logging.getLogger(__name__)
 
 EXTRA_DISCRIMINATORS = "disc_extra"  # a ModuleDict: its discriminators load one by one
+# What a portable state may continue in with more channels (--widths): the generator, its average
+# and the patch MLPs that read its features (p2c.training.widen).
+WIDENABLE = ("generator", "generator_ema", "patch_sampler")
 
 __all__ = [
     "CANDIDATE",
@@ -85,6 +89,18 @@ def load_full_state(
     for optimizer, state in zip(optimizers, payload["optimizers"], strict=True):
         optimizer.load_state_dict(state)
     return RunProgress(**payload["progress"])
+
+
+def _widened(
+    nets: OneSidedNetworks, name: str, state: dict[str, torch.Tensor], source: Path
+) -> dict[str, torch.Tensor]:
+    """``state`` grown to this run's wider network, where it is narrower; else ``state`` as it is.
+    The generator and its average grow alike: its average is a copy of the fresh generator."""
+    fresh = getattr(nets, name).state_dict()
+    if name not in WIDENABLE or not can_widen(state, fresh):
+        return state
+    log.info("%s: %s widened to this run's channels (the new ones start unread)", source, name)
+    return widen_state(state, fresh)
 
 
 def _load_network(nets: OneSidedNetworks, name: str, state: dict[str, torch.Tensor], source: Path) -> None:
@@ -155,7 +171,8 @@ def read_portable_summary(folder: Path) -> dict[str, Any] | None:
 
 
 def load_portable_networks(folder: Path, nets: OneSidedNetworks) -> RunProgress:
-    """Networks from FP16 (cast back to FP32) and the counters; the Adams are not part of it."""
+    """Networks from FP16 (cast back to FP32) and the counters; the Adams are not part of it. A
+    generator narrower than this run's (``--widths``) is widened so that it computes what it did."""
     from safetensors.torch import load_file
 
     summary = read_portable_summary(folder)
@@ -167,7 +184,7 @@ def load_portable_networks(folder: Path, nets: OneSidedNetworks) -> RunProgress:
     for name in NETWORK_NAMES:
         prefix = f"{name}."
         state = {k[len(prefix) :]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
-        _load_network(nets, name, state, folder)
+        _load_network(nets, name, _widened(nets, name, state, folder), folder)
     return RunProgress(
         step=summary["step"],
         samples=summary["samples"],
