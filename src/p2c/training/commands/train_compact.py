@@ -83,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--save-minutes", type=float, default=base.save_minutes)
     add("--sample-minutes", type=float, default=base.sample_minutes)
     add("--log-every", type=int, default=base.log_every)
-    add("--widths", type=_widths, default=generator.widths, help="generator channels at 1/2,1/4,1/8")
+    add(
+        "--widths",
+        type=_widths,
+        default=generator.widths,
+        help="generator channels at 1/2,1/4,1/8 (a narrower --init-from state is widened to them)",
+    )
     add("--blocks", type=int, default=generator.blocks)
     add(
         "--head",
