@@ -54,7 +54,7 @@ import torch
 from p2c.training.blotches import BLOTCH_SHARE_LIMIT
 
 if TYPE_CHECKING:
-    from p2c.models.generator import ResnetGenerator
+    from p2c.models.architectures import Generator
     from p2c.training.faceid import FaceIdNetwork
     from p2c.training.gauge import CartoonGauge
     from p2c.training.style_distance import StyleReference
@@ -185,7 +185,7 @@ def style_reference(data: Path) -> StyleReference:
 
 
 def output_figures(
-    generator: ResnetGenerator,
+    generator: Generator,
     faceid: FaceIdNetwork,
     gauge: CartoonGauge,
     data: Path,

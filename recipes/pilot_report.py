@@ -1,6 +1,7 @@
 """The pilot's table and the astronaut's grid: candidates trained for the same CPU time, scored alike.
 
     python recipes/pilot_report.py DATA OUT LABEL=WEIGHTS[:SAMPLES:CPU_SECONDS:WHAT] ... [--no-clips]
+        [--amount A]
 
 Each candidate is scored as the gate scores (``gate.output_figures``: on the 40 testA crops and
 the astronaut, identity rank-1, dlib distances, the gauge's P(cartoon), cosine identity, KID to
@@ -9,6 +10,9 @@ testB and trainB, the style distance to trainB + testB and the blotches; ``gate.
 style distance). The cartoon set's features and the clip frames are taken once for all
 candidates. Writes ``OUT/pilot.json``, ``OUT/pilot.md`` (the table) and ``OUT/pilot_astronaut.png``:
 the astronaut (public domain) and each candidate's cartoon of her. One torch thread.
+
+``--amount A`` scores each candidate that has a sharpening stage a second time with its unsharp
+amount set to A, as ``default_model.sh sharpen A`` sets it at shipping (a row ``LABEL@A``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -25,6 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gate  # recipes/gate.py
+
+GeneratorT = TypeVar("GeneratorT", bound=torch.nn.Module)
 
 
 def parse_candidate(text: str) -> dict[str, object]:
@@ -35,6 +41,17 @@ def parse_candidate(text: str) -> dict[str, object]:
     for key, value in zip(keys, meta, strict=False):
         values[key] = value if key == "what" else float(value)
     return values
+
+
+def with_amount(generator: GeneratorT, amount: float) -> GeneratorT | None:
+    """``generator`` with its unsharp amount set to ``amount`` (in place); None without the stage."""
+    from p2c.models.compact import with_sharpen_amount
+
+    state = generator.state_dict()
+    if "sharpen_amount" not in state:
+        return None
+    generator.load_state_dict(with_sharpen_amount(state, amount))
+    return generator
 
 
 def _percent(value: float | None) -> str:
@@ -79,6 +96,7 @@ def main() -> int:
     parser.add_argument("--clips", type=Path, nargs="+", default=sorted(gate.MEDIA.glob("*.mp4")))
     parser.add_argument("--clip-frames", type=int, default=gate.CLIP_MEASURE_FRAMES)
     parser.add_argument("--no-clips", action="store_true", help="testA and the astronaut only")
+    parser.add_argument("--amount", type=float, help="also score each with its unsharp amount set to this")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -96,8 +114,16 @@ def main() -> int:
     clips = [] if args.no_clips else args.clips
     frames = {clip.name: gate.clip_frames(clip, args.clip_frames) for clip in clips}
     rows, cartoons = [], []
+    scored = []
     for candidate in args.candidates:
         generator = load_generator(str(candidate["weights"])).eval()
+        scored.append((candidate, generator))
+        if args.amount is not None and (
+            sharpened := with_amount(load_generator(str(candidate["weights"])), args.amount)
+        ):
+            label = f"{candidate['label']}@{args.amount:g}"
+            scored.append(({**candidate, "label": label, "amount": args.amount}, sharpened.eval()))
+    for candidate, generator in scored:
         figures = gate.output_figures(generator, faceid, gauge_net, args.data, astronaut, device, style)
         if frames:
             figures.update(gate.clip_figures(generator, faceid, gauge_net, frames, style, device))

@@ -48,3 +48,15 @@ def test_weights_without_the_stage_get_one_line_and_a_non_zero_exit(tmp_path: Pa
     assert done.returncode != 0
     assert "no sharpening stage" in done.stderr and "Traceback" not in done.stderr
     assert _recipe(tmp_path, "sharpen").returncode != 0  # no amount named
+
+
+def test_the_pilot_report_scores_a_sharpened_copy_only_where_there_is_a_stage() -> None:
+    sys.path.insert(0, str(RECIPE.parent))
+    try:
+        from pilot_report import with_amount  # recipes/pilot_report.py
+    finally:
+        sys.path.remove(str(RECIPE.parent))
+    sharpened = with_amount(CompactGenerator(CompactConfig(widths=(4, 8, 8), blocks=1, sharpen=True)), 1.6)
+    assert isinstance(sharpened, CompactGenerator)
+    assert torch.equal(sharpened.sharpen_amount, torch.full((1, 3, 1, 1), 1.6))
+    assert with_amount(CompactGenerator(TINY), 1.6) is None
