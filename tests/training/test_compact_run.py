@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from p2c.errors import InvalidInputError
 from p2c.models.compact import CompactConfig
 from p2c.training.compact_run import CompactRunConfig, train_compact
 from p2c.training.compact_state import (
@@ -22,8 +23,9 @@ from p2c.training.compact_state import (
     FULL_STATE,
     PORTABLE_JSON,
     PORTABLE_NETWORKS,
+    load_portable_networks,
 )
-from p2c.training.onesided import NETWORK_NAMES, OneSidedConfig
+from p2c.training.onesided import NETWORK_NAMES, OneSidedConfig, OneSidedNetworks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -121,6 +123,28 @@ def test_the_portable_state_is_fp16_and_small_and_a_new_machine_continues_from_i
     summary = json.loads((state / PORTABLE_JSON).read_text())
     assert summary["step"] == 9
     assert [s["how"] for s in summary["sessions"]] == ["started", "continued"]
+
+
+def test_a_run_continues_a_narrower_portable_state_in_wider_channels(crops: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    narrow_config = tiny(crops, tmp_path / "narrow", state_dir=str(state), max_steps=4)
+    train_compact(narrow_config)
+    narrow = OneSidedNetworks(narrow_config.objective)
+    load_portable_networks(state, narrow)
+    objective = narrow_config.objective
+    wider = replace(objective, generator=replace(objective.generator, widths=(4, 8, 12)))
+    wide_config = tiny(crops, tmp_path / "wide", objective=wider, init_from=str(state))
+    wide = OneSidedNetworks(wide_config.objective)
+    assert load_portable_networks(state, wide).step == 4
+    photo = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        for name in ("generator", "generator_ema"):  # the same cartoon before it trains on
+            torch.testing.assert_close(getattr(wide, name)(photo)[0], getattr(narrow, name)(photo)[0])
+    assert train_compact(wide_config).step == 6
+    # A state of other depth is not a narrower one: one clear error, as before.
+    deeper = replace(objective, generator=replace(objective.generator, blocks=3))
+    with pytest.raises(InvalidInputError, match="does not fit"):
+        load_portable_networks(state, OneSidedNetworks(deeper))
 
 
 def test_the_full_state_is_rewritten_while_training(crops: Path, tmp_path: Path) -> None:

@@ -1,19 +1,15 @@
-"""A trained state continued in a wider compact generator computes what it computed, then trains on."""
+"""A trained state continued in a wider compact generator computes what it computed, then trains on.
+
+The run that continues a narrower portable state: tests/training/test_compact_run.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 
-from p2c.errors import InvalidInputError
 from p2c.models.compact import CompactConfig, CompactGenerator
-from p2c.training.compact_run import CompactRunConfig, train_compact
-from p2c.training.compact_state import load_portable_networks
-from p2c.training.onesided import OneSidedConfig, OneSidedNetworks
 from p2c.training.widen import can_widen, widen_state, widen_tensor
 
 NARROW = CompactConfig(img_size=32, widths=(4, 8, 8), blocks=2, expand=2, sharpen=True)
@@ -63,50 +59,3 @@ def test_a_narrower_or_different_network_is_refused() -> None:
     assert not can_widen(narrow, CompactGenerator(replace(NARROW, blocks=3)).state_dict())
     with pytest.raises(ValueError, match="cannot widen"):
         widen_tensor(torch.zeros(4, 8), torch.zeros(2, 8))
-
-
-def test_a_run_continues_a_narrower_portable_state_in_wider_channels(
-    smooth_crops: Callable[[int, int], Path], tmp_path: Path
-) -> None:
-    crops = smooth_crops(64, 8)
-
-    def run(widths: tuple[int, int, int], **changes: object) -> CompactRunConfig:
-        objective = OneSidedConfig(
-            generator=CompactConfig(img_size=64, widths=widths, blocks=2, expand=2),
-            disc_width=4,
-            nce_patches=16,
-        )
-        config = CompactRunConfig(
-            data_dir=str(crops),
-            out_dir=str(tmp_path / f"run{widths[2]}"),
-            objective=objective,
-            batch_size=2,
-            img_size=64,
-            identity_steps=2,
-            threads=1,
-            processes=1,
-            size_schedule="",
-            sample_minutes=1e6,
-            max_steps=4,
-        )
-        return replace(config, **changes)  # type: ignore[arg-type]
-
-    state = tmp_path / "state"
-    narrow_config = run((4, 8, 8), state_dir=str(state))
-    train_compact(narrow_config)
-    narrow = OneSidedNetworks(narrow_config.objective)
-    load_portable_networks(state, narrow)
-    wide_config = run((4, 8, 12), init_from=str(state), max_steps=6)
-    wide = OneSidedNetworks(wide_config.objective)
-    assert load_portable_networks(state, wide).step == 4
-    photo = torch.rand(1, 3, 64, 64) * 2 - 1
-    with torch.no_grad():
-        for name in ("generator", "generator_ema"):
-            torch.testing.assert_close(getattr(wide, name)(photo)[0], getattr(narrow, name)(photo)[0])
-
-    result = train_compact(wide_config)
-    assert result.step == 6
-    # A state of other depth is not a wider one: one clear error, as before.
-    with pytest.raises(InvalidInputError, match="does not fit"):
-        deeper = OneSidedConfig(generator=CompactConfig(img_size=64, widths=(4, 8, 8), blocks=3, expand=2))
-        load_portable_networks(state, OneSidedNetworks(replace(deeper, disc_width=4, nce_patches=16)))
